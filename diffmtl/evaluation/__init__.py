@@ -1,0 +1,2 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+__all__ = []

@@ -1,0 +1,36 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+import os.path as osp
+
+from setuptools import find_packages, setup
+
+
+def read_requirements(name):
+    """Requirement lines of requirements/<name>.txt (comments dropped)."""
+    path = osp.join(osp.dirname(osp.abspath(__file__)), 'requirements',
+                    f'{name}.txt')
+    with open(path, encoding='utf-8') as f:
+        lines = [ln.split('#', 1)[0].strip() for ln in f]
+    return [ln for ln in lines if ln and not ln.startswith('-')]
+
+
+def read_version():
+    namespace = {}
+    with open(osp.join('diffmtl', 'version.py'), encoding='utf-8') as f:
+        exec(f.read(), namespace)
+    return namespace['__version__']
+
+
+setup(
+    name='diffmtl',
+    version=read_version(),
+    description='DiffusionMTL multi-task dense prediction from partially '
+    'annotated data, as an OpenMMLab (MMSegmentation) extension',
+    long_description=open('README.md', encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=['diffmtl', 'diffmtl.*']),
+    python_requires='>=3.8',
+    install_requires=read_requirements('runtime'),
+    extras_require=dict(tests=read_requirements('tests')),
+    license='Apache-2.0',
+    zip_safe=False,
+)
