@@ -1,0 +1,69 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+"""The Makefile's set-up stamp and the CI entry point (dry runs only)."""
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(
+    shutil.which('make') is None, reason='needs GNU make')
+
+
+def _dry_run(*args):
+    cmd = ['make', '-n', '--no-print-directory', '-C', str(REPO), *args]
+    proc = subprocess.run(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=60)
+    assert proc.returncode == 0, proc.stdout
+    return proc.stdout
+
+
+def _stamp(venv):
+    out = _dry_run('-p', f'VENV={venv}', 'test')
+    stamps = {
+        line.split(':')[0]
+        for line in out.splitlines()
+        if line.startswith(f'{venv}/.diffmtl-setup-')
+    }
+    assert len(stamps) == 1, out
+    return Path(stamps.pop())
+
+
+def test_setup_runs_once_per_requirement_set(tmp_path):
+    venv = tmp_path / 'venv'
+    first = _dry_run(f'VENV={venv}', 'test')
+    assert 'pip install torch==2.13.0' in first
+    assert '-m pytest tests -q' in first
+
+    stamp = _stamp(venv)
+    stamp.parent.mkdir(parents=True)
+    stamp.touch()
+    second = _dry_run(f'VENV={venv}', 'test')
+    assert 'pip install' not in second
+    assert second.strip() == f'{venv}/bin/python -m pytest tests -q'
+
+    # another torch choice is another requirement set: set-up runs again
+    other = _dry_run(f'VENV={venv}', 'TORCH_SPEC=torch==2.12.0', 'test')
+    assert 'pip install torch==2.12.0' in other
+
+
+def test_demo_uses_the_demo_config_variable(tmp_path):
+    out = _dry_run(f'VENV={tmp_path}/venv', 'DEMO_CFG=configs/x.py', 'demo')
+    assert 'make_synthetic_scenes.py --out data/synthetic_scenes' in out
+    assert f'{tmp_path}/venv/bin/python tools/train.py configs/x.py' in out
+
+
+def test_ci_entry_point_runs_make_test():
+    script = (REPO / '.ci' / 'run').read_text()
+    commands = [
+        line.strip() for line in script.splitlines()
+        if line.strip() and not line.lstrip().startswith('#')
+    ]
+    assert commands[0] == 'set -euo pipefail'
+    assert commands[-1] == 'exec make test'
