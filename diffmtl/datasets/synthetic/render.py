@@ -41,28 +41,27 @@ _WALL = SEMSEG_CLASSES.index('wall')
 WINDOW_INSTANCE = 5
 
 
-_CORNERS = np.array([[dx, dy, dz] for dx in (0, 1) for dy in (0, 1)
-                     for dz in (0, 1)], dtype=np.int64)  # (8, 3)
-
-
-def _hash01(ijk: np.ndarray, seed: int) -> np.ndarray:
-    """Deterministic integer lattice hash of (..., 3) int64 to [0, 1)."""
-    h = (ijk[..., 0] * 73856093) ^ (ijk[..., 1] * 19349663) ^ (
-        ijk[..., 2] * 83492791) ^ seed
-    h = (h ^ (h >> 13)) * 1274126177
-    h = h ^ (h >> 16)
-    return (h & 0xFFFF).astype(np.float64) / 65536.0
-
-
 def _value_noise(p: np.ndarray, seed: int) -> np.ndarray:
-    """Trilinear value noise of points ``p`` (N, 3), in [0, 1)."""
+    """Trilinear value noise of points ``p`` (N, 3), in [0, 1).
+
+    Lattice values come from an integer hash of the 8 surrounding corners,
+    blended with smoothstep weights (computed separably per axis).
+    """
     base = np.floor(p)
     f = p - base
     f = f * f * (3 - 2 * f)
-    values = _hash01(base.astype(np.int64)[:, None, :] + _CORNERS, seed)
-    # Trilinear weights of the 8 corners: prod over axes of f or 1 - f.
-    w = np.where(_CORNERS.astype(bool), f[:, None, :], 1 - f[:, None, :])
-    return (values * w.prod(axis=-1)).sum(axis=1)
+    i = base.astype(np.int64)
+    # Per axis: hash terms and weights of the lower / upper corner (N, 2).
+    hx, hy, hz = (np.stack([i[:, a], i[:, a] + 1], axis=1) * prime
+                  for a, prime in enumerate((73856093, 19349663, 83492791)))
+    wx, wy, wz = (np.stack([1 - f[:, a], f[:, a]], axis=1) for a in range(3))
+    h = (hx[:, :, None, None] ^ hy[:, None, :, None] ^ hz[:, None, None, :]
+         ^ seed)
+    h = (h ^ (h >> 13)) * 1274126177
+    h = h ^ (h >> 16)
+    values = (h & 0xFFFF).astype(np.float64) * (1.0 / 65536.0)
+    w = wx[:, :, None, None] * wy[:, None, :, None] * wz[:, None, None, :]
+    return (values * w).reshape(len(p), 8).sum(axis=1)
 
 
 def procedural_albedo(material: Material, points: np.ndarray) -> np.ndarray:

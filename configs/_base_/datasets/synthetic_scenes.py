@@ -1,0 +1,68 @@
+# Synthetic multi-task room scenes: the embedded, CPU-sized default dataset.
+# Generate it first (about half a minute on 2 cores; byte-identical for a
+# given seed):
+#   python tools/dataset_converters/make_synthetic_scenes.py \
+#       --out data/synthetic_scenes
+# Layout and label rules: docs/en/synthetic_scenes.md.
+dataset_type = 'FolderMultiTaskDataset'
+data_root = 'data/synthetic_scenes'
+tasks = ('semseg', 'human_parts', 'sal', 'normals', 'edge', 'depth')
+num_classes = dict(semseg=6, human_parts=7)
+img_size = (96, 128)  # (h, w) of the generated images
+crop_size = img_size
+
+# Partial labels: 'one' (mappings/onelabel.json), 'random'
+# (mappings/randomlabels.json) or 'full'. A config that inherits from this
+# file and changes the setting must override the dataset keys themselves,
+# e.g. train_dataloader = dict(dataset=dict(
+#     label_setting='random', label_mapping='mappings/randomlabels.json')).
+label_setting = 'one'
+label_mapping = dict(
+    one='mappings/onelabel.json',
+    random='mappings/randomlabels.json',
+    full=None)[label_setting]
+
+train_pipeline = [
+    dict(type='LoadMultiTaskImageFromFile'),
+    dict(type='LoadMultiTaskAnnotations'),
+    dict(type='MultiTaskRandomResize', ratio_range=(1.0, 1.5)),
+    dict(type='MultiTaskRandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='MultiTaskRandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='MultiTaskPad', size=crop_size),
+    dict(type='PackMultiTaskInputs'),
+]
+test_pipeline = [
+    dict(type='LoadMultiTaskImageFromFile'),
+    dict(type='LoadMultiTaskAnnotations'),
+    dict(type='PackMultiTaskInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='train',
+        tasks=tasks,
+        label_setting=label_setting,
+        label_mapping=label_mapping,
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='val',
+        tasks=tasks,
+        test_mode=True,
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='MultiTaskMetric')
+test_evaluator = val_evaluator
