@@ -344,3 +344,20 @@ def test_bad_arguments(tmp_path):
         generate_synthetic_scenes(str(tmp_path), num_train=0, num_val=0)
     with pytest.raises(ValueError, match='too small'):
         generate_synthetic_scenes(str(tmp_path), 2, 0, height=4, width=4)
+
+
+def test_preview_tiles(samples):
+    from diffmtl.datasets.synthetic import (PREVIEW_COLUMNS, SEMSEG_PALETTE,
+                                            colorize_sample, render_preview)
+    m = next(m for _, m in samples if m['window'].any())
+    tiles = colorize_sample(m)
+    assert len(tiles) == len(PREVIEW_COLUMNS)
+    sem = tiles[PREVIEW_COLUMNS.index('semseg')]
+    np.testing.assert_array_equal(sem,
+                                  np.array(SEMSEG_PALETTE, np.uint8)[m['semseg']])
+    depth = tiles[PREVIEW_COLUMNS.index('depth')]
+    assert (depth[m['window']] == 0).all()
+    assert (depth[~m['window']] >= 55).all()
+    pic = render_preview([0, 1], seed=0, height=H, width=W, gap=2)
+    assert pic.shape == (2 * H + 2, 7 * W + 6 * 2, 3)
+    np.testing.assert_array_equal(pic[:H, :W], render_sample(0, 0, H, W)['img'])

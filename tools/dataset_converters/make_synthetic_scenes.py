@@ -17,7 +17,8 @@ import sys
 # Allow running from a source checkout without installing the package.
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
-from diffmtl.datasets.synthetic import generate_synthetic_scenes  # noqa: E402
+from diffmtl.datasets.synthetic import (  # noqa: E402
+    generate_synthetic_scenes, render_preview, write_png)
 
 
 def parse_args(argv=None):
@@ -36,11 +37,24 @@ def parse_args(argv=None):
                         help='do not add sensor noise to the images')
     parser.add_argument('--workers', type=int, default=None,
                         help='processes (default: all CPU cores)')
+    parser.add_argument('--preview', metavar='PNG', default=None,
+                        help='only write a picture of samples and their '
+                        'task maps to PNG (no dataset)')
+    parser.add_argument('--preview-ids', type=int, nargs='+',
+                        default=[3, 5, 7],
+                        help='sample indices shown by --preview')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.preview:
+        write_png(
+            args.preview,
+            render_preview(args.preview_ids, args.seed, args.height,
+                           args.width))
+        print(f'wrote {args.preview}')
+        return
     summary = generate_synthetic_scenes(
         args.out,
         num_train=args.num_train,
