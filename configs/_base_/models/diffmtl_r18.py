@@ -1,0 +1,63 @@
+# DiffusionMTL with a ResNet-18 backbone (Feature Diffusion, the released
+# variant). Defaults: PASCAL-Context's 5 tasks; dataset configs override
+# `tasks`, `num_classes` and `loss_weights`.
+norm_cfg = dict(type='SyncBN', requires_grad=True)
+crop_size = (512, 512)
+data_preprocessor = dict(
+    type='MultiTaskDataPreProcessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True,
+    size=crop_size,
+    pad_val=0)
+model = dict(
+    type='DiffusionMTL',
+    data_preprocessor=data_preprocessor,
+    tasks=('semseg', 'human_parts', 'sal', 'normals', 'edge'),
+    num_classes=dict(semseg=21, human_parts=7),
+    mode='feature',
+    backbone=dict(
+        type='ResNet',
+        depth=18,
+        num_stages=4,
+        out_indices=(0, 1, 2, 3),
+        strides=(1, 2, 2, 2),
+        dilations=(1, 1, 1, 1),
+        style='pytorch',
+        deep_stem=False,
+        norm_cfg=norm_cfg,
+        norm_eval=False,
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet18')),
+    neck=dict(
+        type='StageFusionNeck',
+        in_channels=[64, 128, 256, 512],
+        out_channels=512,
+        ref_index=0,
+        scale=0.5),
+    channels=512,
+    decoder_blocks=2,
+    norm_cfg=norm_cfg,
+    # diffusion: S steps, 'linear in sqrt(beta)' schedule, x0 prediction
+    num_steps=2,
+    beta_start=1e-3,
+    beta_end=1e-2,
+    beta_schedule='sqrt_linear',
+    denoiser=dict(
+        num_blocks=4,
+        num_heads=4,
+        mlp_ratio=4.,
+        token_scale=0.25,
+        head_convs=3,
+        step_freq_dim=256),
+    use_diffusion=True,
+    multi_task_condition=True,
+    detach_condition=True,
+    detach_x_start=False,
+    inference_noise=True,
+    inference_seed=None,  # int: reproducible stochastic inference
+    init_loss_weight=0.5,
+    loss_weights=dict(
+        semseg=1.0, human_parts=2.0, sal=5.0, normals=10.0, edge=50.0),
+    align_corners=False,
+    train_cfg=dict(),
+    test_cfg=dict(mode='whole'))

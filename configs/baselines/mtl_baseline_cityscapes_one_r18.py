@@ -1,0 +1,13 @@
+# MTL baseline (ResNet-18), Cityscapes, one-label.
+_base_ = [
+    '../_base_/models/mtl_baseline_r18.py', '../_base_/datasets/cityscapes_mt.py',
+    '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_cityscapes_200e.py'
+]
+crop_size = (128, 256)
+model = dict(
+    data_preprocessor=dict(size=crop_size),
+    tasks=('semseg', 'depth'),
+    num_classes=dict(semseg=7),
+    loss_weights=dict(semseg=1.0, depth=1.0))
+train_dataloader = dict(batch_size=8, dataset=dict(label_setting='one'))

@@ -1,0 +1,7 @@
+# Single-task baseline: the MTL baseline with one task, trained on the images
+# labelled for that task (one model per task; pick it with
+#   --cfg-options model.tasks="['normals']"
+# ). The dataset keeps all tasks; the model only reads its own GT and the
+# task_mask, so unlabelled images contribute nothing.
+_base_ = ['./mtl_baseline_pascal_one_r18.py']
+model = dict(tasks=('semseg', ))

@@ -1,0 +1,13 @@
+# DiffusionMTL (Prediction Diffusion), ResNet-18, Cityscapes (MTAN 128x256, 7 classes), one-label setting.
+_base_ = [
+    '../_base_/models/diffmtl_r18_pred.py', '../_base_/datasets/cityscapes_mt.py',
+    '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_cityscapes_200e.py'
+]
+crop_size = (128, 256)
+model = dict(
+    data_preprocessor=dict(size=crop_size),
+    tasks=('semseg', 'depth'),
+    num_classes=dict(semseg=7),
+    loss_weights=dict(semseg=1.0, depth=1.0))
+train_dataloader = dict(batch_size=8, dataset=dict(label_setting='one'))

@@ -1,0 +1,12 @@
+# DiffusionMTL (Feature Diffusion), ResNet-18, NYUD-v2 (MTAN 288x384), random-label setting.
+_base_ = [
+    '../_base_/models/diffmtl_r18.py', '../_base_/datasets/nyud_mt.py',
+    '../_base_/default_runtime.py', '../_base_/schedules/schedule_nyud_200e.py'
+]
+crop_size = (288, 384)
+model = dict(
+    data_preprocessor=dict(size=crop_size),
+    tasks=('semseg', 'depth', 'normals'),
+    num_classes=dict(semseg=13),
+    loss_weights=dict(semseg=1.0, depth=1.0, normals=1.0))
+train_dataloader = dict(batch_size=4, dataset=dict(label_setting='random'))

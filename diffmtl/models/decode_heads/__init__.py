@@ -1,0 +1,4 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+from .residual_decoder import ResidualTaskDecoder
+
+__all__ = ['ResidualTaskDecoder']

@@ -1,0 +1,229 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+"""Shared machinery of diffmtl's multi-task segmentors."""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.structures import PixelData
+from mmseg.models.segmentors.base import BaseSegmentor
+from mmseg.structures import SegDataSample
+from torch import Tensor
+
+from diffmtl.registry import MODELS
+from diffmtl.structures import (TASK_SPECS, get_task_mask, get_task_specs,
+                                stack_task_gt, task_out_channels)
+from ..utils.postprocess import logits_to_pred, postprocess_task_logits
+
+#: A loss term: (task, indices of the images it covers, (n,) losses).
+LossTerm = Tuple[str, Tensor, Tensor]
+
+
+class BaseMultiTaskSegmentor(BaseSegmentor):
+    """Backbone + neck, per-task losses, loss aggregation and prediction.
+
+    Subclasses implement :meth:`loss` and :meth:`inference` (batched
+    logits of every task at input size).
+
+    Loss aggregation (REFERENCE section 3.1): with ``L_b`` the labelled
+    tasks of image ``b`` and ``T`` the number of tasks,
+    ``L = 1/B sum_b T/|L_b| sum_{t in L_b} w_t * terms_t(b)``; every term is
+    reported as its own key (``'<task>.loss'`` ...) so that the keys sum to
+    ``L``.
+
+    Args:
+        tasks (Sequence[str]): Task names, in dataset order.
+        backbone (dict): Backbone config (any mmseg backbone).
+        neck (dict, optional): Neck config.
+        num_classes (dict, optional): ``{task: N}`` of segmentation tasks.
+        loss_weights (dict, optional): ``{task: w_t}``; missing tasks get
+            1.0; keys of known tasks the model does not have are ignored.
+        losses (dict, optional): ``{task: loss cfg}`` overriding the
+            TaskSpec default loss.
+        align_corners (bool): Of every bilinear resize. Defaults to False.
+        train_cfg, test_cfg (dict, optional): Unused hooks for mmseg tools.
+        data_preprocessor (dict, optional): Data preprocessor config.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 tasks: Sequence[str],
+                 backbone: dict,
+                 neck: Optional[dict] = None,
+                 num_classes: Optional[Dict[str, int]] = None,
+                 loss_weights: Optional[Dict[str, float]] = None,
+                 losses: Optional[Dict[str, dict]] = None,
+                 align_corners: bool = False,
+                 train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if isinstance(tasks, str):
+            tasks = (tasks, )
+        if not tasks:
+            raise ValueError(f'{type(self).__name__}: tasks must not be empty')
+        self.tasks = tuple(tasks)
+        self.task_specs = {s.name: s for s in get_task_specs(self.tasks)}
+        self.num_classes = dict(num_classes or {})
+        self.out_channels = {
+            t: task_out_channels(t, self.num_classes)
+            for t in self.tasks
+        }
+        self.align_corners = align_corners
+        self.train_cfg = train_cfg
+        self.test_cfg = test_cfg
+        self.backbone = MODELS.build(backbone)
+        self.neck = MODELS.build(neck) if neck is not None else None
+
+        loss_weights = dict(loss_weights or {})
+        unknown = [k for k in loss_weights if k not in TASK_SPECS]
+        if unknown:
+            raise KeyError(f'{type(self).__name__}: loss_weights names '
+                           f'unknown tasks {unknown}')
+        self.loss_weights = {
+            t: float(loss_weights.get(t, 1.0))
+            for t in self.tasks
+        }
+        losses = dict(losses or {})
+        extra = [k for k in losses if k not in self.tasks]
+        if extra:
+            raise KeyError(f'{type(self).__name__}: losses given for tasks '
+                           f'{extra} that are not in tasks={self.tasks}')
+        self.task_losses = nn.ModuleDict({
+            t: MODELS.build(losses.get(t, self.task_specs[t].loss))
+            for t in self.tasks
+        })
+
+    # ------------------------------------------------------------------
+    # features
+    # ------------------------------------------------------------------
+    @property
+    def with_neck(self) -> bool:
+        return self.neck is not None
+
+    def extract_feat(self, inputs: Tensor) -> Tensor:
+        """Backbone (+ neck). Returns the neck's first output, or the
+        backbone's last stage without a neck; (B, C, h, w)."""
+        x = self.backbone(inputs)
+        if self.neck is not None:
+            x = self.neck(x)
+        if isinstance(x, (list, tuple)):
+            x = x[0] if self.neck is not None else x[-1]
+        return x
+
+    def resize(self, x: Tensor, size) -> Tensor:
+        """Bilinear resize to ``size`` (no-op when already that size)."""
+        if tuple(x.shape[-2:]) == tuple(size):
+            return x
+        return F.interpolate(
+            x, size=tuple(size), mode='bilinear',
+            align_corners=self.align_corners)
+
+    # ------------------------------------------------------------------
+    # losses
+    # ------------------------------------------------------------------
+    def task_gt(self, data_samples: Sequence[SegDataSample], task: str,
+                size, device) -> Tensor:
+        """Stacked GT of ``task`` checked against the network input size."""
+        gt = stack_task_gt(data_samples, task).to(device)
+        if tuple(gt.shape[-2:]) != tuple(size):
+            raise ValueError(f'{type(self).__name__}: GT of task {task!r} is '
+                             f'{tuple(gt.shape[-2:])} but the network input '
+                             f'is {tuple(size)}; pad/resize GT with the data '
+                             'preprocessor')
+        return gt
+
+    def labelled_mask(self, data_samples: Sequence[SegDataSample],
+                      device) -> Tensor:
+        """(B, T) bool mask of labelled (image, task) pairs."""
+        return get_task_mask(data_samples, self.tasks).to(device)
+
+    def combine_losses(self, terms: Dict[str, LossTerm], mask: Tensor,
+                       anchor: Optional[Tensor] = None) -> Dict[str, Tensor]:
+        """Weight, rescale and batch-average per-image loss terms.
+
+        Args:
+            terms (dict): ``{key: (task, idx (n,), values (n,))}``.
+            mask (Tensor): (B, T) labelled mask.
+            anchor (Tensor, optional): A tensor of the graph used to make
+                a zero loss differentiable when nothing is labelled.
+
+        Returns:
+            dict[str, Tensor]: one scalar per key; they sum to the loss.
+        """
+        batch, num_tasks = mask.shape
+        scale = num_tasks / mask.sum(1).clamp(min=1).to(torch.float32)
+        out = {}
+        for key, (task, idx, values) in terms.items():
+            w = self.loss_weights[task]
+            out[key] = (w * values * scale[idx].to(values.dtype)).sum() / batch
+        if not out:
+            zero = mask.new_zeros((), dtype=torch.float32)
+            if anchor is not None:
+                zero = anchor.sum() * 0
+            out['loss'] = zero
+        return out
+
+    # ------------------------------------------------------------------
+    # inference
+    # ------------------------------------------------------------------
+    def inference(self, inputs: Tensor) -> Dict[str, Tensor]:
+        """Logits of every task, ``{task: (B, n_t, H, W)}`` at input size."""
+        raise NotImplementedError
+
+    def encode_decode(self, inputs: Tensor,
+                      batch_img_metas: Optional[List[dict]] = None
+                      ) -> Dict[str, Tensor]:
+        """Alias of :meth:`inference` (mmseg API)."""
+        return self.inference(inputs)
+
+    def _forward(self, inputs: Tensor,
+                 data_samples: Optional[Sequence[SegDataSample]] = None
+                 ) -> Dict[str, Tensor]:
+        """Tensor mode: ``{task: (B, n_t, H, W)}`` logits."""
+        return self.inference(inputs)
+
+    def predict(self, inputs: Tensor,
+                data_samples: Optional[Sequence[SegDataSample]] = None
+                ) -> List[SegDataSample]:
+        """Predict every task and post-process to the original sizes.
+
+        Returns:
+            list[SegDataSample]: with each task's ``spec.logits_field``
+            (raw, original size) and ``spec.pred_field`` set.
+        """
+        if data_samples is None:
+            h, w = inputs.shape[-2:]
+            data_samples = [
+                SegDataSample(
+                    metainfo=dict(
+                        ori_shape=(h, w), img_shape=(h, w),
+                        pad_shape=(h, w), padding_size=[0, 0, 0, 0]))
+                for _ in range(inputs.shape[0])
+            ]
+        logits = self.inference(inputs)
+        return self.postprocess_result(logits, data_samples)
+
+    def postprocess_result(self, seg_logits: Dict[str, Tensor],
+                           data_samples: Sequence[SegDataSample]
+                           ) -> List[SegDataSample]:
+        """Crop padding, undo flips, resize and fill the prediction fields.
+
+        Args:
+            seg_logits (dict): ``{task: (B, n_t, H, W)}`` at input size.
+            data_samples (list[SegDataSample]): One per image.
+        """
+        for i, sample in enumerate(data_samples):
+            meta = sample.metainfo
+            for task, logits in seg_logits.items():
+                spec = self.task_specs[task]
+                out = postprocess_task_logits(
+                    task, logits[i], meta, align_corners=self.align_corners)
+                sample.set_data({
+                    spec.logits_field: PixelData(data=out),
+                    spec.pred_field: PixelData(
+                        data=logits_to_pred(task, out))
+                })
+        return list(data_samples)

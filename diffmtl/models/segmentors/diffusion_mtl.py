@@ -1,0 +1,392 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+"""DiffusionMTL: multi-task denoising diffusion on initial predictions or
+features (Ye & Xu, CVPR 2024)."""
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from mmseg.structures import SegDataSample
+from torch import Tensor
+
+from diffmtl.registry import MODELS
+from ..decode_heads import ResidualTaskDecoder
+from ..diffusion import (DiffusionSchedule, MultiTaskConditioner,
+                         MultiTaskDenoiser)
+from .base_multitask import BaseMultiTaskSegmentor
+
+#: ``noise_fn(task, step, kind, batch_idx, shape) -> (len(batch_idx), *shape)``
+NoiseFn = Callable[..., Tensor]
+
+
+@MODELS.register_module()
+class DiffusionMTL(BaseMultiTaskSegmentor):
+    """Multi-task denoising diffusion network for partially labelled data.
+
+    Pipeline for an input batch (B, 3, H, W)::
+
+        F        = neck(backbone(x))                      (B, C, H/8, W/8)
+        F_init_t = decoders[t](F)                         (B, C, H/8, W/8)
+        P_init_t = init_heads[t](F_init_t)                (B, n_t, H/8, W/8)
+        F_cond   = conditioner([P_init_1..T])  (detached) (B, C, H/8, W/8)
+        x_start  = F_init_t ('feature') or P_init_t ('prediction')
+        X_{S-1}  = q_sample(x_start)
+        for s = S-1..1: X_{s-1} = posterior(denoiser(t, X_s, s, F_cond), X_s)
+        P_0      = up(final_heads[t](denoiser(t, X_0, 0, F_cond)))  (feature)
+                   up(denoiser(t, X_0, 0, F_cond))                  (prediction)
+
+    The denoiser outputs an x0 estimate (x0 parameterisation). Training
+    denoises and supervises only labelled (image, task) pairs, batched per
+    task with index tensors; inference denoises every task.
+
+    Losses: ``L = 1/B sum_b T/|L_b| sum_{t in L_b} w_t (l_t(P_0) +
+    init_loss_weight * l_t(up(P_init)))``, logged as ``'<task>.loss'`` and
+    ``'<task>.loss_init'``.
+
+    :meth:`denoising_process` returns, per task, the stages
+    ``[('initial', .), ('noisy', .), ('step_1', .), ..., ('final', .)]``
+    as (B, n_t, H, W) logits at input size (feature-mode stages are mapped
+    to logits with that task's ``final_heads``) for visualisation.
+
+    Args:
+        tasks (Sequence[str]): Task names in dataset order.
+        backbone (dict): Any mmseg backbone returning all stages.
+        neck (dict): Neck config producing (B, C, H/8, W/8), e.g.
+            ``StageFusionNeck``.
+        num_classes (dict, optional): ``{task: N}`` for segmentation tasks.
+        mode (str): ``'feature'`` (released variant) or ``'prediction'``.
+        channels (int): Width C. Defaults to 512.
+        decoder_blocks (int): Basic blocks per preliminary decoder.
+            Defaults to 2.
+        norm_cfg (dict, optional): Norm of the decoders.
+        num_steps (int): Diffusion steps S. Defaults to 2.
+        beta_start, beta_end (float): Schedule ends. Defaults 1e-3 / 1e-2.
+        beta_schedule (str): ``'sqrt_linear'`` or ``'linear'``.
+        denoiser (dict, optional): Extra ``MultiTaskDenoiser`` kwargs
+            (``num_blocks=4, num_heads=4, mlp_ratio=4, token_scale=0.25,
+            head_convs=3, step_freq_dim=256``).
+        use_diffusion (bool): False = ablation "w/o diffusion": no noise,
+            ``X_{s-1} = denoiser(...)`` (plain iterative refinement).
+        multi_task_condition (bool): False = ablation "w/o multi-task
+            conditioning": no conditioner, self-attention over task tokens.
+        detach_condition (bool): Detach the initial predictions fed to the
+            conditioner (official). Defaults to True.
+        detach_x_start (bool): Detach the diffusion start. Defaults to
+            False (official).
+        inference_noise (bool): Add noise at inference (official: True);
+            False uses the noise-free means.
+        inference_seed (int, optional): Seed of a generator re-created at
+            every inference call (reproducible predictions); None uses the
+            global RNG.
+        init_loss_weight (float): Weight of the initial predictions' loss.
+            Defaults to 0.5.
+        loss_weights (dict, optional): ``{task: w_t}``.
+        losses (dict, optional): ``{task: loss cfg}`` overrides.
+        noise_fn (callable, optional): Noise source
+            ``noise_fn(task=, step=, kind=, batch_idx=, shape=)`` returning
+            (len(batch_idx), *shape) where ``kind`` is ``'q_sample'`` or
+            ``'posterior'`` and ``batch_idx`` the images' batch indices;
+            for tests that need identical noise in different code paths.
+        align_corners (bool): Of every bilinear resize. Defaults to False.
+        train_cfg, test_cfg, data_preprocessor, init_cfg: as mmseg.
+    """
+
+    def __init__(self,
+                 tasks: Sequence[str],
+                 backbone: dict,
+                 neck: Optional[dict] = None,
+                 num_classes: Optional[Dict[str, int]] = None,
+                 mode: str = 'feature',
+                 channels: int = 512,
+                 decoder_blocks: int = 2,
+                 norm_cfg: Optional[dict] = None,
+                 num_steps: int = 2,
+                 beta_start: float = 1e-3,
+                 beta_end: float = 1e-2,
+                 beta_schedule: str = 'sqrt_linear',
+                 denoiser: Optional[dict] = None,
+                 use_diffusion: bool = True,
+                 multi_task_condition: bool = True,
+                 detach_condition: bool = True,
+                 detach_x_start: bool = False,
+                 inference_noise: bool = True,
+                 inference_seed: Optional[int] = None,
+                 init_loss_weight: float = 0.5,
+                 loss_weights: Optional[Dict[str, float]] = None,
+                 losses: Optional[Dict[str, dict]] = None,
+                 noise_fn: Optional[NoiseFn] = None,
+                 align_corners: bool = False,
+                 train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(
+            tasks=tasks,
+            backbone=backbone,
+            neck=neck,
+            num_classes=num_classes,
+            loss_weights=loss_weights,
+            losses=losses,
+            align_corners=align_corners,
+            train_cfg=train_cfg,
+            test_cfg=test_cfg,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        if mode not in ('feature', 'prediction'):
+            raise ValueError(f'DiffusionMTL: mode must be feature or '
+                             f'prediction, got {mode!r}')
+        self.mode = mode
+        self.channels = channels
+        self.use_diffusion = use_diffusion
+        self.multi_task_condition = multi_task_condition
+        self.detach_condition = detach_condition
+        self.detach_x_start = detach_x_start
+        self.inference_noise = inference_noise
+        self.inference_seed = inference_seed
+        self.init_loss_weight = init_loss_weight
+        self.noise_fn = noise_fn
+        self._generator: Optional[torch.Generator] = None
+
+        n = self.out_channels
+        self.decoders = nn.ModuleDict({
+            t: ResidualTaskDecoder(channels, decoder_blocks, norm_cfg)
+            for t in self.tasks
+        })
+        self.init_heads = nn.ModuleDict(
+            {t: nn.Conv2d(channels, n[t], 1)
+             for t in self.tasks})
+        self.conditioner = MultiTaskConditioner(
+            [n[t] for t in self.tasks],
+            channels,
+            per_task_proj=(mode == 'prediction')) \
+            if multi_task_condition else None
+        self.schedule = DiffusionSchedule(num_steps, beta_start, beta_end,
+                                          beta_schedule)
+        feature = mode == 'feature'
+        self.denoiser = MultiTaskDenoiser(
+            self.tasks,
+            in_channels={t: channels if feature else n[t]
+                         for t in self.tasks},
+            channels=channels,
+            out_channels=None if feature else dict(n),
+            attention='cross' if multi_task_condition else 'self',
+            align_corners=align_corners,
+            **(denoiser or {}))
+        self.final_heads = nn.ModuleDict(
+            {t: nn.Conv2d(channels, n[t], 1)
+             for t in self.tasks}) if feature else None
+
+    # ------------------------------------------------------------------
+    # building blocks
+    # ------------------------------------------------------------------
+    @property
+    def num_steps(self) -> int:
+        return self.schedule.num_steps
+
+    def initial(self, feats: Tensor
+                ) -> Tuple[Dict[str, Tensor], Dict[str, Tensor]]:
+        """Preliminary decoders and heads.
+
+        Args:
+            feats (Tensor): (B, C, h, w) fused features.
+
+        Returns:
+            tuple: ``{task: F_init (B, C, h, w)}``,
+            ``{task: P_init (B, n_t, h, w)}``.
+        """
+        init_feats = {t: self.decoders[t](feats) for t in self.tasks}
+        init_preds = {t: self.init_heads[t](init_feats[t]) for t in self.tasks}
+        return init_feats, init_preds
+
+    def condition(self, init_preds: Dict[str, Tensor]) -> Optional[Tensor]:
+        """(B, C, h, w) condition map from all tasks' initial predictions
+        (None without multi-task conditioning)."""
+        if self.conditioner is None:
+            return None
+        preds = [init_preds[t] for t in self.tasks]
+        if self.detach_condition:
+            preds = [p.detach() for p in preds]
+        return self.conditioner(preds)
+
+    def diffusion_start(self, init_feats: Dict[str, Tensor],
+                        init_preds: Dict[str, Tensor], task: str) -> Tensor:
+        """x_start of ``task``: F_init (feature) or P_init (prediction)."""
+        x = init_feats[task] if self.mode == 'feature' else init_preds[task]
+        return x.detach() if self.detach_x_start else x
+
+    def _noise(self, task: str, step: int, kind: str, batch_idx: Tensor,
+               like: Tensor) -> Tensor:
+        if self.noise_fn is not None:
+            noise = self.noise_fn(
+                task=task, step=step, kind=kind, batch_idx=batch_idx,
+                shape=tuple(like.shape[1:]))
+            if tuple(noise.shape) != tuple(like.shape):
+                raise ValueError(f'DiffusionMTL: noise_fn returned '
+                                 f'{tuple(noise.shape)} for {task!r} step '
+                                 f'{step} ({kind}), expected '
+                                 f'{tuple(like.shape)}')
+            return noise.to(like)
+        if self._generator is not None:
+            return torch.randn(
+                like.shape, generator=self._generator,
+                device=self._generator.device,
+                dtype=like.dtype).to(like.device)
+        return torch.randn_like(like)
+
+    def to_logits(self, task: str, x: Tensor) -> Tensor:
+        """Map a diffusion state of ``task`` to logits at its own size."""
+        return self.final_heads[task](x) if self.mode == 'feature' else x
+
+    def denoise(self,
+                task: str,
+                x_start: Tensor,
+                cond: Optional[Tensor],
+                batch_idx: Tensor,
+                add_noise: bool = True,
+                trace: Optional[list] = None) -> Tensor:
+        """Run the S-step reverse process of ``task``.
+
+        Args:
+            task (str): Task name.
+            x_start (Tensor): (n, C or n_t, h, w) diffusion start.
+            cond (Tensor, optional): (n, C, h, w) condition map.
+            batch_idx (Tensor): (n,) batch indices of the rows (passed to
+                ``noise_fn``).
+            add_noise (bool): Inject noise (q-sample and posterior).
+            trace (list, optional): Receives ``(name, state)`` of the
+                noisy start and of every intermediate state.
+
+        Returns:
+            Tensor: (n, n_t, h, w) final logits (before upsampling).
+        """
+        steps = self.num_steps
+        x = x_start
+        if self.use_diffusion:
+            noise = self._noise(task, steps - 1, 'q_sample', batch_idx,
+                                x_start) if add_noise else None
+            x = self.schedule.q_sample(x_start, steps - 1, noise)
+        if trace is not None:
+            trace.append(('noisy', x))
+        for step in range(steps - 1, -1, -1):
+            t = torch.full((x.shape[0], ),
+                           step,
+                           dtype=torch.long,
+                           device=x.device)
+            x0 = self.denoiser(task, x, t, cond)
+            if step == 0:
+                x = x0
+                break
+            if self.use_diffusion:
+                noise = self._noise(task, step, 'posterior', batch_idx,
+                                    x) if add_noise else None
+                x = self.schedule.posterior_sample(x0, x, step, noise)
+            else:
+                x = x0
+            if trace is not None:
+                trace.append((f'step_{steps - step}', x))
+        return self.to_logits(task, x)
+
+    # ------------------------------------------------------------------
+    # training
+    # ------------------------------------------------------------------
+    def loss(self, inputs: Tensor,
+             data_samples: Sequence[SegDataSample]) -> Dict[str, Tensor]:
+        """Losses of a partially labelled batch.
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) images.
+            data_samples (list[SegDataSample]): with every task's GT field
+                at (H, W) and ``metainfo['task_mask']``.
+
+        Returns:
+            dict[str, Tensor]: ``'<task>.loss'`` / ``'<task>.loss_init'``.
+        """
+        size = inputs.shape[-2:]
+        feats = self.extract_feat(inputs)
+        init_feats, init_preds = self.initial(feats)
+        cond = self.condition(init_preds)
+        mask = self.labelled_mask(data_samples, inputs.device)
+        terms = {}
+        for ti, task in enumerate(self.tasks):
+            idx = mask[:, ti].nonzero(as_tuple=True)[0]
+            if idx.numel() == 0:
+                continue
+            gt = self.task_gt(data_samples, task, size, inputs.device)[idx]
+            x_start = self.diffusion_start(init_feats, init_preds, task)[idx]
+            logits = self.denoise(task, x_start,
+                                  None if cond is None else cond[idx], idx,
+                                  add_noise=True)
+            loss_fn = self.task_losses[task]
+            terms[f'{task}.loss'] = (task, idx,
+                                     loss_fn(self.resize(logits, size), gt))
+            if self.init_loss_weight:
+                init = self.resize(init_preds[task][idx], size)
+                terms[f'{task}.loss_init'] = (
+                    task, idx, self.init_loss_weight * loss_fn(init, gt))
+        return self.combine_losses(
+            terms, mask, anchor=init_preds[self.tasks[0]])
+
+    # ------------------------------------------------------------------
+    # inference
+    # ------------------------------------------------------------------
+    def _seed_generator(self, device) -> None:
+        self._generator = None
+        if self.inference_seed is not None and \
+                torch.device(device).type != 'meta':
+            self._generator = torch.Generator(device=device)
+            self._generator.manual_seed(int(self.inference_seed))
+
+    def inference(self, inputs: Tensor) -> Dict[str, Tensor]:
+        """Denoise every task; ``{task: (B, n_t, H, W)}`` logits."""
+        self._seed_generator(inputs.device)
+        try:
+            feats = self.extract_feat(inputs)
+            init_feats, init_preds = self.initial(feats)
+            cond = self.condition(init_preds)
+            idx = torch.arange(inputs.shape[0], device=inputs.device)
+            out = {}
+            for task in self.tasks:
+                x_start = self.diffusion_start(init_feats, init_preds, task)
+                logits = self.denoise(
+                    task, x_start, cond, idx, add_noise=self.inference_noise)
+                out[task] = self.resize(logits, inputs.shape[-2:])
+        finally:
+            self._generator = None
+        return out
+
+    @torch.no_grad()
+    def denoising_process(self, inputs: Tensor
+                          ) -> Dict[str, List[Tuple[str, Tensor]]]:
+        """Every stage of the reverse process, as logits at input size.
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) normalised images.
+
+        Returns:
+            dict: ``{task: [('initial', P), ('noisy', P), ('step_1', P),
+            ..., ('final', P)]}`` with each P (B, n_t, H, W) logits.
+        """
+        self._seed_generator(inputs.device)
+        size = inputs.shape[-2:]
+        try:
+            feats = self.extract_feat(inputs)
+            init_feats, init_preds = self.initial(feats)
+            cond = self.condition(init_preds)
+            idx = torch.arange(inputs.shape[0], device=inputs.device)
+            out = {}
+            for task in self.tasks:
+                trace = []
+                final = self.denoise(
+                    task,
+                    self.diffusion_start(init_feats, init_preds, task),
+                    cond,
+                    idx,
+                    add_noise=self.inference_noise,
+                    trace=trace)
+                stages = [('initial', self.resize(init_preds[task], size))]
+                stages += [(name, self.resize(self.to_logits(task, x), size))
+                           for name, x in trace]
+                stages.append(('final', self.resize(final, size)))
+                out[task] = stages
+        finally:
+            self._generator = None
+        return out

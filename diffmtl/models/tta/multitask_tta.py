@@ -1,0 +1,85 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+"""Test-time augmentation merging for multi-task predictions."""
+from typing import List, Sequence
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseTTAModel
+from mmengine.structures import PixelData
+from mmseg.structures import SegDataSample
+from torch import Tensor
+
+from diffmtl.registry import MODELS
+from diffmtl.structures import TASK_SPECS, get_task_spec
+from ..utils.postprocess import logits_to_pred
+
+__all__ = ['MultiTaskTTAModel', 'merge_task_logits']
+
+
+def merge_task_logits(task: str, logits: Sequence[Tensor]) -> Tensor:
+    """Merge one task's logits of several views of the same image.
+
+    The merge happens in prediction space and is returned as logits whose
+    :func:`logits_to_pred` is the merged prediction:
+
+    * segmentation / saliency: mean softmax, returned as its log;
+    * boundary: mean sigmoid, returned as its logit;
+    * normals: mean of the L2-normalised vectors;
+    * depth: mean.
+
+    Args:
+        task (str): Task name.
+        logits (Sequence[Tensor]): (C, H, W) logits per view, flips undone.
+
+    Returns:
+        Tensor: (C, H, W) merged logits.
+    """
+    if not logits:
+        raise ValueError(f'merge_task_logits({task!r}): no views to merge')
+    stack = torch.stack(list(logits))
+    kind = get_task_spec(task).kind
+    if kind in ('segmentation', 'saliency'):
+        return stack.softmax(dim=1).mean(0).clamp_min(1e-12).log()
+    if kind == 'boundary':
+        return torch.logit(stack.sigmoid().mean(0), eps=1e-6)
+    if kind == 'normals':
+        return F.normalize(stack, dim=1, eps=1e-12).mean(0)
+    return stack.mean(0)
+
+
+@MODELS.register_module()
+class MultiTaskTTAModel(BaseTTAModel):
+    """Merge the per-task predictions of augmented views.
+
+    Each view's prediction must already be at the original image size
+    with flips undone (the segmentors' ``predict`` does that). Every task
+    whose ``logits_field`` is present in the first view is merged with
+    :func:`merge_task_logits`; the prediction field is recomputed.
+    """
+
+    def merge_preds(self, data_samples_list: List[List[SegDataSample]]
+                    ) -> List[SegDataSample]:
+        """Args: data_samples_list: per image, the list of its views.
+
+        Returns:
+            list[SegDataSample]: one merged sample per image.
+        """
+        merged = []
+        for views in data_samples_list:
+            first = views[0]
+            out = SegDataSample(metainfo=first.metainfo)
+            for spec in TASK_SPECS.values():
+                if spec.gt_field in first:
+                    out.set_data({spec.gt_field: first.get(spec.gt_field)})
+                if spec.logits_field not in first:
+                    continue
+                logits = merge_task_logits(
+                    spec.name,
+                    [v.get(spec.logits_field).data for v in views])
+                out.set_data({
+                    spec.logits_field: PixelData(data=logits),
+                    spec.pred_field: PixelData(
+                        data=logits_to_pred(spec.name, logits))
+                })
+            merged.append(out)
+        return merged

@@ -1,0 +1,205 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from diffmtl.registry import MODELS
+from _mtl_model_utils import PASCAL_TASKS, make_batch, tiny_diffusion_cfg
+
+torch.set_num_threads(1)
+
+MASKS = [
+    (1, 0, 0, 0, 0),
+    (0, 1, 1, 0, 1),
+    (1, 1, 1, 1, 1),
+    (0, 0, 0, 1, 0),
+    (0, 0, 0, 0, 0),  # nothing labelled: contributes 0
+]
+
+
+def build(**kwargs):
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_diffusion_cfg(**kwargs))
+    return model
+
+
+def noise_table(model, batch, size=(32, 48)):
+    """Fixed noise per (task, step, kind) for the whole batch."""
+    g = torch.Generator().manual_seed(123)
+    h, w = size[0] // 8, size[1] // 8
+    table = {}
+    for task in model.tasks:
+        ch = model.channels if model.mode == 'feature' \
+            else model.out_channels[task]
+        for step in range(model.num_steps):
+            for kind in ('q_sample', 'posterior'):
+                table[(task, step, kind)] = torch.randn(
+                    batch, ch, h, w, generator=g)
+    return table
+
+
+def reference_loss(model, inputs, samples, table):
+    """Straightforward per-image, per-labelled-task computation."""
+    s = model.num_steps
+    assert s == 2
+    betas = [(math.sqrt(1e-3) + i * (math.sqrt(1e-2) - math.sqrt(1e-3)))**2
+             for i in range(2)]
+    ab = [1 - betas[0], (1 - betas[0]) * (1 - betas[1])]
+    c1 = betas[1] * math.sqrt(ab[0]) / (1 - ab[1])
+    c2 = (1 - ab[0]) * math.sqrt(1 - betas[1]) / (1 - ab[1])
+    sigma = math.sqrt(betas[1] * (1 - ab[0]) / (1 - ab[1]))
+    size = inputs.shape[-2:]
+    up = lambda x: F.interpolate(  # noqa: E731
+        x, size=size, mode='bilinear', align_corners=False)
+    tasks = model.tasks
+    total, per_key = 0.0, {}
+    for b, sample in enumerate(samples):
+        feats = model.extract_feat(inputs[b:b + 1])
+        f_init = {t: model.decoders[t](feats) for t in tasks}
+        p_init = {t: model.init_heads[t](f_init[t]) for t in tasks}
+        cond = model.conditioner([p_init[t] for t in tasks])
+        labelled = [t for t, m in zip(tasks, sample.task_mask) if m]
+        for t in labelled:
+            spec = model.task_specs[t]
+            gt = sample.get(spec.gt_field).data[None]
+            x0 = f_init[t] if model.mode == 'feature' else p_init[t]
+            x1 = math.sqrt(ab[1]) * x0 + math.sqrt(1 - ab[1]) * \
+                table[(t, 1, 'q_sample')][b:b + 1]
+            h1 = model.denoiser(t, x1, torch.tensor([1]), cond)
+            x0_ = c1 * h1 + c2 * x1 + sigma * \
+                table[(t, 1, 'posterior')][b:b + 1]
+            out = model.denoiser(t, x0_, torch.tensor([0]), cond)
+            if model.mode == 'feature':
+                out = model.final_heads[t](out)
+            loss_fn = model.task_losses[t]
+            scale = len(tasks) / len(labelled) * model.loss_weights[t] / \
+                len(samples)
+            lf = scale * loss_fn(up(out), gt)[0]
+            li = scale * 0.5 * loss_fn(up(p_init[t]), gt)[0]
+            per_key[f'{t}.loss'] = per_key.get(f'{t}.loss', 0.0) + lf
+            per_key[f'{t}.loss_init'] = per_key.get(f'{t}.loss_init',
+                                                    0.0) + li
+            total = total + lf + li
+    return total, per_key
+
+
+@pytest.mark.parametrize('mode', ['feature', 'prediction'])
+def test_batched_loss_equals_per_image_reference(mode):
+    model = build(mode=mode)
+    model.eval()  # BN with running stats: images are independent
+    inputs, samples = make_batch(MASKS)
+    table = noise_table(model, len(samples))
+    model.noise_fn = lambda task, step, kind, batch_idx, shape: \
+        table[(task, step, kind)][batch_idx]
+    losses = model.loss(inputs, samples)
+    ref_total, ref_keys = reference_loss(model, inputs, samples, table)
+    assert set(losses) == set(ref_keys)
+    for k, v in ref_keys.items():
+        assert losses[k].item() == pytest.approx(v.item(), rel=1e-4,
+                                                 abs=1e-6), k
+    total = sum(losses.values())
+    assert total.item() == pytest.approx(ref_total.item(), rel=1e-4)
+    assert total.item() > 0
+
+
+def test_inference_seed_reproducible_and_noise_matters():
+    model = build(inference_seed=7)
+    model.eval()
+    inputs, _ = make_batch([(1, ) * 5] * 2)
+    with torch.no_grad():
+        a = model._forward(inputs)
+        b = model._forward(inputs)
+        model.inference_seed = 8
+        c = model._forward(inputs)
+    for t in PASCAL_TASKS:
+        assert torch.equal(a[t], b[t])
+        assert a[t].shape == (2, model.out_channels[t], 32, 48)
+    assert any(not torch.allclose(a[t], c[t]) for t in PASCAL_TASKS)
+
+
+def test_no_inference_noise_is_deterministic_without_seed():
+    model = build(inference_noise=False)
+    model.eval()
+    inputs, _ = make_batch([(1, ) * 5])
+    with torch.no_grad():
+        a, b = model._forward(inputs), model._forward(inputs)
+    assert all(torch.equal(a[t], b[t]) for t in PASCAL_TASKS)
+
+
+def _any_grad(model, prefix):
+    flags = [
+        p.grad is not None and bool(p.grad.abs().sum() > 0)
+        for n, p in model.named_parameters() if n.startswith(prefix)
+    ]
+    assert flags, prefix
+    return any(flags)
+
+
+@pytest.mark.parametrize('detach', [True, False])
+def test_gradients_of_one_label_batch(detach):
+    model = build(detach_condition=detach)
+    inputs, samples = make_batch([(0, 0, 1, 0, 0)])  # only 'sal'
+    loss = sum(model.loss(inputs, samples).values())
+    loss.backward()
+    a = 'sal'
+    for prefix in ('backbone', 'neck', f'decoders.{a}', f'init_heads.{a}',
+                   'conditioner', f'denoiser.pre_layers.{a}',
+                   f'denoiser.task_heads.{a}', 'denoiser.blocks',
+                   'denoiser.step_embed', f'final_heads.{a}'):
+        assert _any_grad(model, prefix), prefix
+    for b in ('semseg', 'human_parts', 'normals', 'edge'):
+        for prefix in (f'denoiser.pre_layers.{b}', f'denoiser.task_heads.{b}',
+                       f'final_heads.{b}'):
+            assert not _any_grad(model, prefix), prefix
+        # other tasks' decoders only learn through the conditioning path
+        assert _any_grad(model, f'decoders.{b}') == (not detach)
+        assert _any_grad(model, f'init_heads.{b}') == (not detach)
+
+
+def test_denoising_process_stages():
+    model = build(inference_seed=3)
+    model.eval()
+    inputs, _ = make_batch([(1, ) * 5])
+    stages = model.denoising_process(inputs)
+    final = model._forward(inputs)
+    for t in PASCAL_TASKS:
+        names = [n for n, _ in stages[t]]
+        assert names == ['initial', 'noisy', 'step_1', 'final']
+        for _, x in stages[t]:
+            assert x.shape == (1, model.out_channels[t], 32, 48)
+        assert torch.allclose(stages[t][-1][1], final[t], atol=1e-6)
+
+
+def test_predict_crops_unflips_and_resizes():
+    model = build(inference_noise=False)
+    model.eval()
+    inputs, samples = make_batch([(1, ) * 5, (1, ) * 5])
+    with torch.no_grad():
+        logits = model._forward(inputs)
+    # sample 1: padded 4 px at the bottom and right, flipped horizontally
+    samples[1].set_metainfo(
+        dict(padding_size=[0, 8, 0, 4], flip=True,
+             flip_direction='horizontal', ori_shape=(28, 40)))
+    with torch.no_grad():
+        out = model.predict(inputs, samples)
+    n = out[1].get('logits_normals').data
+    assert n.shape == (3, 28, 40)
+    exp = logits['normals'][1, :, :28, :40].flip(-1)
+    exp[0] = -exp[0]
+    assert torch.allclose(n, exp, atol=1e-5)
+    seg = out[0].get('pred_sem_seg').data
+    assert seg.dtype == torch.int64 and seg.shape == (1, 32, 48)
+    assert torch.equal(seg[0], logits['semseg'][0].argmax(0))
+    sal = out[0].get('pred_sal').data
+    assert torch.allclose(sal[0], logits['sal'][0].softmax(0)[1])
+    pn = out[1].get('pred_normals').data
+    assert torch.allclose(pn.norm(dim=0), torch.ones(28, 40), atol=1e-5)
+
+
+def test_invalid_arguments():
+    with pytest.raises(ValueError, match='mode'):
+        build(mode='latent')
+    with pytest.raises(KeyError, match='unknown'):
+        build(loss_weights=dict(semsegg=1.0))

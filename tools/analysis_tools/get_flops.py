@@ -1,0 +1,94 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+"""Print parameters and multiply-accumulates (MACs) of a model's full
+inference path.
+
+MACs count convolutions, linear layers and the attention matmuls (see
+``diffmtl.models.utils.complexity``), the convention of the DiffusionMTL
+paper's "FLOPs" column. By default the model is built on the ``meta``
+device, so no memory is allocated and nothing is computed.
+
+Example::
+
+    python tools/analysis_tools/get_flops.py \
+        configs/diffmtl/pascal_one_r18.py --shape 512 512
+"""
+import argparse
+import sys
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Count parameters and MACs of a diffmtl model')
+    parser.add_argument('config', help='config file')
+    parser.add_argument(
+        '--shape', type=int, nargs='+', default=[512, 512],
+        help='input size: H W (or one value for a square input)')
+    parser.add_argument(
+        '--device', default='meta',
+        help="device to build and run on ('meta': shapes only)")
+    parser.add_argument(
+        '--by-module', action='store_true',
+        help='also print MACs and parameters per top-level module')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, e.g. model.mode=prediction')
+    return parser.parse_args(argv)
+
+
+def build_for_counting(cfg: Config, device: str):
+    """Build ``cfg.model`` without data preprocessor or pretrained weights."""
+    import diffmtl  # noqa: F401  (registers diffmtl modules)
+    from diffmtl.registry import MODELS
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    model_cfg = cfg.model.copy()
+    model_cfg.pop('data_preprocessor', None)
+    backbone = model_cfg.get('backbone')
+    if isinstance(backbone, dict):
+        backbone.pop('init_cfg', None)
+        backbone.pop('pretrained', None)
+    model_cfg.pop('init_cfg', None)
+    with torch.device(device):
+        model = MODELS.build(model_cfg)
+    return model
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if len(args.shape) == 1:
+        shape = (args.shape[0], args.shape[0])
+    elif len(args.shape) == 2:
+        shape = tuple(args.shape)
+    else:
+        raise ValueError('--shape takes H W or a single size')
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    from diffmtl.models.utils.complexity import count_macs, count_parameters
+    model = build_for_counting(cfg, args.device)
+    inputs = torch.empty((1, 3) + shape, device=args.device)
+    macs, counter = count_macs(model, inputs, forward=model._forward)
+    params = count_parameters(model)
+    line = '=' * 40
+    print(f'{line}\nConfig: {args.config}\nInput shape: {shape}\n'
+          f'Params: {params / 1e6:.2f} M ({params:,})\n'
+          f'MACs: {macs / 1e9:.1f} G ({macs:,})\n{line}')
+    if args.by_module:
+        params_by = {}
+        for name, p in model.named_parameters():
+            key = name.split('.')[0]
+            params_by[key] = params_by.get(key, 0) + p.numel()
+        macs_by = counter.by_prefix(1)
+        for key in sorted(set(params_by) | set(macs_by)):
+            print(f'{key:<20} params {params_by.get(key, 0):>13,}  '
+                  f'MACs {macs_by.get(key, 0):>17,}')
+    print('MACs count conv, linear and attention matmuls (not norms, '
+          'activations, softmax or interpolation).')
+    return params, macs
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])
