@@ -1,0 +1,307 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+"""Build a multi-task model from a config and run it on images.
+
+Example:
+    >>> from diffmtl.apis import init_model, inference_multitask
+    >>> model = init_model('configs/diffmtl/xxx.py', 'iter_40000.pth')
+    >>> maps = inference_multitask(model, 'demo.jpg')
+    >>> maps['semseg'].shape, maps['normals'].shape
+    ((375, 500), (375, 500, 3))
+"""
+import copy
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
+from mmseg.structures import SegDataSample
+
+from diffmtl.registry import MODELS
+from diffmtl.structures import get_task_spec
+from diffmtl.visualization.denoising_process import run_denoising_process
+from diffmtl.visualization.task_tiles import fit_to_shape, voc_palette
+
+__all__ = [
+    'init_model', 'inference_multitask', 'inference_denoising_process',
+    'build_inference_pipeline', 'model_tasks'
+]
+
+ImageType = Union[str, Path, np.ndarray]
+ImagesType = Union[ImageType, Sequence[ImageType]]
+
+
+def _strip_pretrained(cfg) -> None:
+    """Drop ``Pretrained`` init_cfgs / ``pretrained`` paths in place.
+
+    The checkpoint overwrites the weights anyway and this keeps inference
+    offline.
+    """
+    if isinstance(cfg, dict):
+        init = cfg.get('init_cfg')
+        if isinstance(init, dict) and init.get('type') == 'Pretrained':
+            cfg['init_cfg'] = None
+        if cfg.get('pretrained') is not None:
+            cfg['pretrained'] = None
+        for value in cfg.values():
+            _strip_pretrained(value)
+    elif isinstance(cfg, (list, tuple)):
+        for value in cfg:
+            _strip_pretrained(value)
+
+
+def model_tasks(model: torch.nn.Module) -> Tuple[str, ...]:
+    """Task names of a model: ``model.tasks``, else its dataset meta."""
+    tasks = getattr(model, 'tasks', None)
+    if tasks is None:
+        tasks = (getattr(model, 'dataset_meta', None) or {}).get('tasks')
+    if tasks is None:
+        raise AttributeError(
+            f'{type(model).__name__} has neither `tasks` nor '
+            "`dataset_meta['tasks']`; cannot tell which tasks it predicts")
+    return tuple(tasks)
+
+
+def _default_dataset_meta(model: torch.nn.Module) -> dict:
+    """Minimal meta when the checkpoint carries none: tasks, class names
+    from ``num_classes`` / the spec defaults, VOC palettes."""
+    tasks = model_tasks(model)
+    num_classes = dict(getattr(model, 'num_classes', None) or {})
+    meta = dict(tasks=tasks, task_classes={}, task_palettes={})
+    for task in tasks:
+        spec = get_task_spec(task)
+        if spec.kind != 'segmentation':
+            continue
+        classes = spec.default_classes
+        n = num_classes.get(task, len(classes) if classes else None)
+        if n is None:
+            continue
+        if classes is None or len(classes) != n:
+            classes = tuple(str(i) for i in range(n))
+        meta['task_classes'][task] = tuple(classes)
+        meta['task_palettes'][task] = voc_palette(n)
+    if 'semseg' in meta['task_classes']:
+        meta['classes'] = meta['task_classes']['semseg']
+        meta['palette'] = meta['task_palettes']['semseg']
+    return meta
+
+
+def init_model(config: Union[str, Path, Config],
+               checkpoint: Optional[str] = None,
+               device: str = 'cpu',
+               cfg_options: Optional[dict] = None) -> torch.nn.Module:
+    """Build a diffmtl model from a config and load its weights.
+
+    Args:
+        config (str | Path | Config): Config file or object (not modified).
+        checkpoint (str, optional): Checkpoint path or URL, loaded through
+            :func:`mmengine.runner.load_checkpoint` (diffmtl's safe local
+            loader). None keeps the initial weights.
+        device (str): Device to put the model on. Defaults to 'cpu'.
+        cfg_options (dict, optional): Overrides merged into the config.
+
+    Returns:
+        nn.Module: The model in eval mode with ``model.cfg`` (the config)
+        and ``model.dataset_meta`` (from the checkpoint's
+        ``meta['dataset_meta']``, else built from the tasks and classes).
+    """
+    if isinstance(config, (str, Path)):
+        config = Config.fromfile(str(config))
+    elif isinstance(config, Config):
+        config = copy.deepcopy(config)
+    else:
+        raise TypeError('config must be a file name or a Config, got '
+                        f'{type(config).__name__}')
+    if cfg_options is not None:
+        config.merge_from_dict(cfg_options)
+    if config.get('custom_imports'):
+        from mmengine.utils import import_modules_from_strings
+        import_modules_from_strings(**config['custom_imports'])
+    _strip_pretrained(config.model)
+    init_default_scope(config.get('default_scope', 'mmseg'))
+    model = MODELS.build(config.model)
+    dataset_meta = None
+    if checkpoint is not None:
+        ckpt = load_checkpoint(model, str(checkpoint), map_location='cpu')
+        dataset_meta = (ckpt.get('meta') or {}).get('dataset_meta')
+    model.dataset_meta = dict(dataset_meta) if dataset_meta else \
+        _default_dataset_meta(model)
+    model.cfg = config
+    model.to(device)
+    model.eval()
+    return model
+
+
+def build_inference_pipeline(cfg: Config, from_array: bool) -> Compose:
+    """The config's test pipeline without annotation loading.
+
+    Uses ``cfg.test_pipeline`` or ``cfg.test_dataloader.dataset.pipeline``,
+    drops every transform whose type names annotations (e.g.
+    ``LoadMultiTaskAnnotations``) and, for in-memory images, loads with
+    ``LoadImageFromNDArray``. ``cfg`` is not modified.
+    """
+    pipeline = cfg.get('test_pipeline')
+    if pipeline is None:
+        try:
+            pipeline = cfg.test_dataloader.dataset.pipeline
+        except AttributeError:
+            raise KeyError('the config has neither `test_pipeline` nor '
+                           '`test_dataloader.dataset.pipeline`') from None
+    pipeline = [
+        copy.deepcopy(dict(t)) for t in pipeline
+        if 'Annotation' not in str(t.get('type', ''))
+    ]
+    if not pipeline:
+        raise ValueError('the test pipeline is empty')
+    if from_array:
+        first = str(pipeline[0].get('type', ''))
+        if 'LoadImage' not in first:
+            raise ValueError('the test pipeline must start with an image '
+                             f'loading transform, got {first!r}')
+        pipeline[0]['type'] = 'LoadImageFromNDArray'
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    return Compose(pipeline)
+
+
+def _prepare(model, image: ImageType, index: int) -> dict:
+    """Run one image through the test pipeline; returns a packed item."""
+    cfg = model.cfg
+    from_array = isinstance(image, np.ndarray)
+    pipeline = build_inference_pipeline(cfg, from_array)
+    tasks = model_tasks(model)
+    results = dict(
+        tasks=tasks,
+        task_mask=(False, ) * len(tasks),
+        seg_fields=[],
+        reduce_zero_label=False,
+        label_map=None,
+        ann_paths={t: None
+                   for t in tasks})
+    if from_array:
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError('images must be (H, W, 3) BGR arrays, got shape '
+                             f'{image.shape}')
+        results.update(img=image, img_id=f'array{index}')
+    else:
+        results.update(img_path=str(image), img_id=Path(image).stem)
+    return pipeline(results)
+
+
+def _to_original(task: str, pred: torch.Tensor,
+                 sample: SegDataSample) -> np.ndarray:
+    """(C, h, w) prediction -> (H, W) / (H, W, 3) map at ``ori_shape``.
+
+    A map larger than the pre-padding ``img_shape`` is cropped first; a map
+    of another size is resized (nearest for labels, bilinear otherwise).
+    """
+    spec = get_task_spec(task)
+    arr = pred.detach().cpu().numpy()
+    arr = arr.transpose(1, 2, 0) if arr.shape[0] == 3 else arr[0]
+    meta = sample.metainfo
+    ori = meta.get('ori_shape', arr.shape[:2])[:2]
+    img_shape = meta.get('img_shape', ori)[:2]
+    if arr.shape[0] >= img_shape[0] and arr.shape[1] >= img_shape[1] and \
+            tuple(arr.shape[:2]) != tuple(ori):
+        arr = arr[:img_shape[0], :img_shape[1]]
+    nearest = spec.kind == 'segmentation'
+    arr = fit_to_shape(arr, ori, nearest=nearest) if tuple(
+        arr.shape[:2]) != tuple(ori) else arr
+    if spec.kind == 'normals' and not nearest:
+        norm = np.linalg.norm(arr, axis=-1, keepdims=True)
+        arr = arr / np.maximum(norm, 1e-12)
+    return np.ascontiguousarray(arr)
+
+
+def _as_list(images: ImagesType) -> Tuple[list, bool]:
+    if isinstance(images, (list, tuple)):
+        return list(images), True
+    return [images], False
+
+
+@torch.no_grad()
+def inference_multitask(
+    model: torch.nn.Module,
+    images: ImagesType,
+    return_datasamples: bool = False
+) -> Union[Dict[str, np.ndarray], List[Dict[str, np.ndarray]],
+           SegDataSample, List[SegDataSample]]:
+    """Predict every task of the model for one or more images.
+
+    Each image goes through the config's test pipeline (minus annotation
+    loading) and ``model.test_step`` on its own, so images of any size work:
+    the pipeline / data preprocessor pad them to the model's size or size
+    divisor and the result is brought back to the original size.
+
+    Args:
+        model (nn.Module): Model from :func:`init_model` (needs ``cfg``).
+        images (str | Path | ndarray | sequence of them): Image files or
+            (H, W, 3) BGR ``uint8`` arrays.
+        return_datasamples (bool): Return the model's ``SegDataSample``
+            instead of plain maps.
+
+    Returns:
+        For one image a dict ``{task: map}`` (a list of them for a
+        sequence), each map at the original (H, W): ``int64`` class ids for
+        segmentation, ``float32`` probabilities for saliency and
+        boundaries, ``float32`` (H, W, 3) unit normals, ``float32`` depth.
+        With ``return_datasamples``, SegDataSample(s) instead.
+    """
+    if not hasattr(model, 'cfg'):
+        raise AttributeError('model has no `cfg`; build it with '
+                             'diffmtl.apis.init_model')
+    items, is_batch = _as_list(images)
+    tasks = model_tasks(model)
+    outputs = []
+    for index, image in enumerate(items):
+        packed = _prepare(model, image, index)
+        sample = model.test_step(
+            dict(
+                inputs=[packed['inputs']],
+                data_samples=[packed['data_samples']]))[0]
+        if return_datasamples:
+            outputs.append(sample)
+            continue
+        maps = {}
+        for task in tasks:
+            spec = get_task_spec(task)
+            if spec.pred_field not in sample:
+                raise KeyError(f'the model output has no {spec.pred_field!r} '
+                               f'for task {task!r}')
+            maps[task] = _to_original(task,
+                                      sample.get(spec.pred_field).data,
+                                      sample)
+        outputs.append(maps)
+    return outputs if is_batch else outputs[0]
+
+
+def inference_denoising_process(
+        model: torch.nn.Module,
+        image: ImageType,
+        seed: Optional[int] = 0) -> Dict[str, List[Tuple[str, np.ndarray]]]:
+    """Run the denoising process of a DiffusionMTL model on one image.
+
+    Args:
+        model (nn.Module): Model from :func:`init_model` with
+            ``denoising_process(inputs)``.
+        image (str | Path | ndarray): Image file or (H, W, 3) BGR array.
+        seed (int, optional): Seed of the diffusion noise.
+
+    Returns:
+        dict: ``{task: [(stage, map)]}``, stages as the model names them
+        (``initial``, ``noisy``, ``step_1`` ..., ``final``), maps as
+        :func:`inference_multitask` returns them (original size).
+    """
+    packed = _prepare(model, image, 0)
+    result = run_denoising_process(
+        model,
+        dict(inputs=[packed['inputs']],
+             data_samples=[packed['data_samples']]), seed)[0]
+    sample = result.pop('data_sample')
+    return {
+        task: [(name, _to_original(task, pred, sample))
+               for name, pred in stages]
+        for task, stages in result.items()
+    }
