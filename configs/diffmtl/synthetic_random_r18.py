@@ -2,7 +2,4 @@
 # setting (every training image has 1-5 of its 6 tasks labelled, from
 # mappings/randomlabels.json). Everything else as synthetic_one_r18.py.
 _base_ = ['./synthetic_one_r18.py']
-train_dataloader = dict(
-    dataset=dict(
-        label_setting='random',
-        label_mapping='mappings/randomlabels.json'))
+train_dataloader = dict(dataset=dict(label_setting='random'))

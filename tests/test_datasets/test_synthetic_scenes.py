@@ -258,6 +258,13 @@ def test_png_readable_by_opencv(tmp_path):
     d = cv2.imread(str(tmp_path / 'd.png'), cv2.IMREAD_UNCHANGED)
     assert d.dtype == np.uint16
     np.testing.assert_array_equal(d, depth)
+    # And read_png decodes PNGs written by OpenCV (other row filters).
+    rng = np.random.default_rng(1)
+    smooth = np.cumsum(rng.integers(0, 3, (9, 11, 3)), axis=1).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / 'cv.png'), smooth[..., ::-1])
+    np.testing.assert_array_equal(read_png(str(tmp_path / 'cv.png')), smooth)
+    cv2.imwrite(str(tmp_path / 'cv16.png'), depth)
+    np.testing.assert_array_equal(read_png(str(tmp_path / 'cv16.png')), depth)
 
 
 def test_dataset_layout(dataset_dirs):

@@ -8,28 +8,26 @@ dataset_type = 'FolderMultiTaskDataset'
 data_root = 'data/synthetic_scenes'
 tasks = ('semseg', 'human_parts', 'sal', 'normals', 'edge', 'depth')
 num_classes = dict(semseg=6, human_parts=7)
-img_size = (96, 128)  # (h, w) of the generated images
-crop_size = img_size
+img_size = (96, 128)  # (h, w) of the generated images: the train crop
 
 # Partial labels: 'one' (mappings/onelabel.json), 'random'
-# (mappings/randomlabels.json) or 'full'. A config that inherits from this
-# file and changes the setting must override the dataset keys themselves,
-# e.g. train_dataloader = dict(dataset=dict(
-#     label_setting='random', label_mapping='mappings/randomlabels.json')).
+# (mappings/randomlabels.json) or 'full'. `label_mapping` maps each setting
+# to its file (relative to data_root), so a child config only sets
+# train_dataloader = dict(dataset=dict(label_setting='random')).
 label_setting = 'one'
 label_mapping = dict(
     one='mappings/onelabel.json',
     random='mappings/randomlabels.json',
-    full=None)[label_setting]
+    full=None)
 
 train_pipeline = [
     dict(type='LoadMultiTaskImageFromFile'),
     dict(type='LoadMultiTaskAnnotations'),
     dict(type='MultiTaskRandomResize', ratio_range=(1.0, 1.5)),
-    dict(type='MultiTaskRandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='MultiTaskRandomCrop', crop_size=img_size, cat_max_ratio=0.75),
     dict(type='MultiTaskRandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
-    dict(type='MultiTaskPad', size=crop_size),
+    dict(type='MultiTaskPad', size=img_size),
     dict(type='PackMultiTaskInputs'),
 ]
 test_pipeline = [
