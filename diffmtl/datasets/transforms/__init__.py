@@ -1,2 +1,22 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
-__all__ = []
+"""Multi-task data transforms (registered in mmseg's ``TRANSFORMS``).
+
+Colour augmentation needs no multi-task class: mmseg's
+``PhotoMetricDistortion`` only reads and writes ``results['img']`` (a BGR
+``uint8`` image, as the loaders give), so it can be placed anywhere in a
+multi-task pipeline after loading.
+"""
+from .formatting import PackMultiTaskInputs
+from .geometric import (MultiTaskPad, MultiTaskRandomCrop,
+                        MultiTaskRandomFlip, MultiTaskRandomResize,
+                        MultiTaskRandomScaleCrop)
+from .loading import (ANN_DECODERS, LoadMultiTaskAnnotations,
+                      LoadMultiTaskImageFromFile, decode_annotation,
+                      register_ann_decoder)
+
+__all__ = [
+    'LoadMultiTaskImageFromFile', 'LoadMultiTaskAnnotations', 'ANN_DECODERS',
+    'register_ann_decoder', 'decode_annotation', 'PackMultiTaskInputs',
+    'MultiTaskRandomResize', 'MultiTaskRandomCrop', 'MultiTaskPad',
+    'MultiTaskRandomFlip', 'MultiTaskRandomScaleCrop'
+]

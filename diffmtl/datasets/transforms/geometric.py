@@ -1,0 +1,595 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+"""Geometric transforms that keep every task's map aligned with the image.
+
+Each transform walks ``results['seg_fields']`` (filled by
+``LoadMultiTaskAnnotations``) and reads from the owning
+:class:`~diffmtl.structures.TaskSpec` how a map is resized (``interp``),
+padded (``pad_value``) and whether its values change with the geometry
+(depth is divided by the zoom factor, the in-plane components of normal
+vectors change sign under flips). Nothing branches on task names.
+
+Size conventions follow mmseg: ``scale`` of resizes is ``(w, h)``;
+``crop_size`` and pad ``size`` are ``(h, w)`` like mmseg's ``RandomCrop``
+and ``SegDataPreProcessor``.
+"""
+import math
+from numbers import Number
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import mmcv
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmcv.transforms import BaseTransform
+from mmcv.transforms.utils import cache_randomness
+
+from diffmtl.registry import TRANSFORMS
+from .field_utils import (cast_like, check_interp, iter_seg_fields, pad_map,
+                          resize_map, resolve_interp)
+
+__all__ = [
+    'MultiTaskRandomResize', 'MultiTaskRandomCrop', 'MultiTaskPad',
+    'MultiTaskRandomFlip', 'MultiTaskRandomScaleCrop'
+]
+
+#: Task kinds whose maps are divided by the zoom factor when resized.
+DEPTH_KINDS = ('depth', )
+#: Task kinds whose maps hold (x, y, z) vectors in the image frame.
+VECTOR_KINDS = ('normals', )
+
+
+def _pair(value: Union[int, Sequence[int]], name: str) -> Tuple[int, int]:
+    if isinstance(value, Number):
+        return int(value), int(value)
+    value = tuple(int(v) for v in value)
+    if len(value) != 2:
+        raise ValueError(f'{name} must be an int or a pair, got {value}')
+    return value
+
+
+@TRANSFORMS.register_module()
+class MultiTaskRandomResize(BaseTransform):
+    """Resize the image and every task map by a random (or fixed) scale.
+
+    Three ways to choose the output size:
+
+    * ``scale=None, ratio_range=(lo, hi)``: the reference's
+      ``RandomScaling``. ``s ~ U(lo, hi)`` and the output is
+      ``(int(H * s), int(W * s))``.
+    * ``scale=(w, h)``: a fixed target, optionally multiplied by
+      ``s ~ U(ratio_range)`` (as mmseg's ``RandomResize``); with
+      ``keep_ratio`` the image is rescaled to fit inside the target.
+    * ``scale=[(w1, h1), (w2, h2), ...]``: one target chosen uniformly.
+
+    The image is resized with ``interpolation``; every task map with its
+    spec's ``interp`` (``'nearest'`` for all built-in tasks, as the
+    reference, so normals are *not* renormalised) unless ``label_interp``
+    overrides it by task name or kind. Maps of depth-kind tasks are divided
+    by the zoom factor (the sampled ``s`` in the first mode, otherwise the
+    geometric mean of the width and height factors), as objects look ``s``
+    times closer after zooming in by ``s``.
+
+    Required Keys:
+
+    - img
+    - seg_fields and the keys it lists
+
+    Modified Keys:
+
+    - img, img_shape
+    - every key of seg_fields
+
+    Added Keys:
+
+    - scale (w, h), scale_factor (w_scale, h_scale), keep_ratio
+
+    Args:
+        scale (tuple | list[tuple], optional): Target ``(w, h)`` or choices
+            of it. Defaults to None (relative to the image's own size).
+        ratio_range (tuple[float, float], optional): Range of the random
+            ratio. Defaults to None.
+        keep_ratio (bool): Keep the aspect ratio when a target ``scale`` is
+            given. Defaults to True.
+        interpolation (str): Image interpolation. Defaults to 'bilinear'.
+        label_interp (dict, optional): ``{task name or kind: interp}``
+            overriding the specs' ``interp``. Defaults to None.
+        scale_depth (bool): Divide depth-kind maps by the zoom factor.
+            Defaults to True.
+    """
+
+    def __init__(self,
+                 scale: Optional[Union[Sequence[int],
+                                       Sequence[Sequence[int]]]] = None,
+                 ratio_range: Optional[Tuple[float, float]] = None,
+                 keep_ratio: bool = True,
+                 interpolation: str = 'bilinear',
+                 label_interp: Optional[Dict[str, str]] = None,
+                 scale_depth: bool = True) -> None:
+        name = type(self).__name__
+        if scale is None and ratio_range is None:
+            raise ValueError(f'{name}: give scale, ratio_range or both')
+        self.scales = None
+        if scale is not None:
+            if isinstance(scale[0], Number):
+                self.scales = [_pair(scale, f'{name}.scale')]
+            else:
+                self.scales = [_pair(s, f'{name}.scale') for s in scale]
+                if ratio_range is not None:
+                    raise ValueError(f'{name}: a list of scales cannot be '
+                                     'combined with ratio_range')
+        if ratio_range is not None:
+            lo, hi = (float(r) for r in ratio_range)
+            if not 0 < lo <= hi:
+                raise ValueError(f'{name}: ratio_range must satisfy 0 < lo '
+                                 f'<= hi, got {ratio_range}')
+            ratio_range = (lo, hi)
+        self.ratio_range = ratio_range
+        self.keep_ratio = keep_ratio
+        self.interpolation = check_interp(interpolation, name)
+        self.label_interp = dict(label_interp or {})
+        for v in self.label_interp.values():
+            check_interp(v, name)
+        self.scale_depth = scale_depth
+
+    @cache_randomness
+    def _sample(self) -> Tuple[Optional[Tuple[int, int]], Optional[float]]:
+        """Pick the target scale (or None) and the ratio (or None)."""
+        target = None
+        if self.scales is not None:
+            target = self.scales[np.random.randint(len(self.scales))]
+        ratio = None
+        if self.ratio_range is not None:
+            ratio = float(np.random.uniform(*self.ratio_range))
+        return target, ratio
+
+    def _new_size(self, h: int, w: int, target, ratio) -> Tuple[int, int]:
+        """Output (h, w) for an (h, w) input."""
+        if target is None:
+            return max(int(h * ratio), 1), max(int(w * ratio), 1)
+        tw, th = target
+        if ratio is not None:
+            tw, th = int(tw * ratio), int(th * ratio)
+        if self.keep_ratio:
+            new_w, new_h = mmcv.rescale_size((w, h), (tw, th))
+            return max(int(new_h), 1), max(int(new_w), 1)
+        return max(th, 1), max(tw, 1)
+
+    def transform(self, results: dict) -> dict:
+        name = type(self).__name__
+        img = results['img']
+        h, w = img.shape[:2]
+        target, ratio = self._sample()
+        new_h, new_w = self._new_size(h, w, target, ratio)
+        w_scale, h_scale = new_w / w, new_h / h
+        zoom = ratio if target is None else math.sqrt(w_scale * h_scale)
+
+        results['img'] = resize_map(img, (new_h, new_w), self.interpolation)
+        for key, spec in iter_seg_fields(results, name):
+            interp = check_interp(resolve_interp(spec, self.label_interp),
+                                  f'{name} ({spec.name})')
+            out = resize_map(results[key], (new_h, new_w), interp)
+            if self.scale_depth and spec.kind in DEPTH_KINDS:
+                out = (out / zoom).astype(out.dtype)
+            results[key] = out
+        results['img_shape'] = (new_h, new_w)
+        results['scale'] = (new_w, new_h)
+        results['scale_factor'] = (w_scale, h_scale)
+        results['keep_ratio'] = self.keep_ratio
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(scale={self.scales}, '
+                f'ratio_range={self.ratio_range}, '
+                f'keep_ratio={self.keep_ratio}, '
+                f'interpolation={self.interpolation!r}, '
+                f'label_interp={self.label_interp}, '
+                f'scale_depth={self.scale_depth})')
+
+
+@TRANSFORMS.register_module()
+class MultiTaskRandomCrop(BaseTransform):
+    """Crop the image and every task map at one random window.
+
+    Offsets are uniform in ``[0, max(dim - crop, 0)]``; a side shorter
+    than the crop is kept whole (so the output may be smaller than
+    ``crop_size``: follow with :class:`MultiTaskPad`). With
+    ``cat_max_ratio < 1`` and ``results[cat_key]`` present, a window is
+    accepted only if its map holds more than one label other than
+    ``ignore_index`` and the most frequent one covers less than
+    ``cat_max_ratio`` of those pixels; up to ``max_tries`` windows are
+    checked and the next one is then used unchecked (reference and mmseg
+    behaviour). When the whole map has fewer than two labels (e.g. an
+    unlabelled, all-ignore semseg map) no window can pass, so the check is
+    skipped.
+
+    Required Keys:
+
+    - img
+    - seg_fields and the keys it lists
+
+    Modified Keys:
+
+    - img, img_shape
+    - every key of seg_fields
+
+    Added Keys:
+
+    - crop_bbox (y1, y2, x1, x2)
+
+    Args:
+        crop_size (int | tuple[int, int]): ``(h, w)`` of the window.
+        cat_max_ratio (float): Max share of one category. 1 disables the
+            check. Defaults to 1.0.
+        ignore_index (int): Label left out of the check. Defaults to 255.
+        cat_key (str): Results key of the map checked. Defaults to
+            'gt_seg_map' (semseg).
+        max_tries (int): Windows checked before giving up. Defaults to 10.
+    """
+
+    def __init__(self,
+                 crop_size: Union[int, Tuple[int, int]],
+                 cat_max_ratio: float = 1.0,
+                 ignore_index: int = 255,
+                 cat_key: str = 'gt_seg_map',
+                 max_tries: int = 10) -> None:
+        self.crop_size = _pair(crop_size, f'{type(self).__name__}.crop_size')
+        if min(self.crop_size) <= 0:
+            raise ValueError(f'{type(self).__name__}: crop_size must be '
+                             f'positive, got {self.crop_size}')
+        self.cat_max_ratio = cat_max_ratio
+        self.ignore_index = ignore_index
+        self.cat_key = cat_key
+        self.max_tries = max_tries
+
+    @cache_randomness
+    def _random_bbox(self, h: int, w: int) -> Tuple[int, int, int, int]:
+        ch, cw = self.crop_size
+        y1 = np.random.randint(0, max(h - ch, 0) + 1)
+        x1 = np.random.randint(0, max(w - cw, 0) + 1)
+        return y1, min(y1 + ch, h), x1, min(x1 + cw, w)
+
+    def _counts(self, seg: np.ndarray) -> np.ndarray:
+        labels, cnt = np.unique(seg, return_counts=True)
+        return cnt[labels != self.ignore_index]
+
+    def _accept(self, seg: np.ndarray, bbox) -> bool:
+        y1, y2, x1, x2 = bbox
+        cnt = self._counts(seg[y1:y2, x1:x2])
+        return len(cnt) > 1 and cnt.max() / cnt.sum() < self.cat_max_ratio
+
+    def _choose_bbox(self, results: dict) -> Tuple[int, int, int, int]:
+        h, w = results['img'].shape[:2]
+        bbox = self._random_bbox(h, w)
+        seg = results.get(self.cat_key)
+        if self.cat_max_ratio >= 1 or seg is None:
+            return bbox
+        if len(self._counts(seg)) < 2:
+            return bbox
+        for _ in range(self.max_tries):
+            if self._accept(seg, bbox):
+                break
+            bbox = self._random_bbox(h, w)
+        return bbox
+
+    def transform(self, results: dict) -> dict:
+        y1, y2, x1, x2 = self._choose_bbox(results)
+        results['img'] = results['img'][y1:y2, x1:x2, ...]
+        for key, _ in iter_seg_fields(results, type(self).__name__):
+            results[key] = results[key][y1:y2, x1:x2, ...]
+        results['img_shape'] = results['img'].shape[:2]
+        results['crop_bbox'] = (y1, y2, x1, x2)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(crop_size={self.crop_size}, '
+                f'cat_max_ratio={self.cat_max_ratio}, '
+                f'ignore_index={self.ignore_index}, '
+                f'cat_key={self.cat_key!r}, max_tries={self.max_tries})')
+
+
+@TRANSFORMS.register_module()
+class MultiTaskPad(BaseTransform):
+    """Pad the image and every task map, each with its own value.
+
+    The image is padded with ``pad_val``; a task map with its spec's
+    ``pad_value`` (255 for discrete tasks, the zero vector for normals, 0
+    for depth) unless ``seg_pad_val`` names the task. The padding is placed
+    at the bottom/right (mmseg) or split around the image
+    (``center=True``: the image starts at ``(dh // 2, dw // 2)``, as the
+    reference's ``PadImage``). It is recorded in ``padding_size`` so that
+    predictions can be cropped back; pads already recorded there by an
+    earlier pad are added to it. Maps are never cropped: a side longer than
+    ``size`` stays as it is.
+
+    Required Keys:
+
+    - img
+    - seg_fields and the keys it lists
+
+    Modified Keys:
+
+    - img, img_shape (the padded shape, as mmcv's ``Pad``)
+    - every key of seg_fields
+
+    Added Keys:
+
+    - pad_shape, padding_size (left, right, top, bottom),
+      pad_fixed_size, pad_size_divisor
+
+    Args:
+        size (int | tuple[int, int], optional): Target ``(h, w)``.
+        size_divisor (int, optional): Pad each side to a multiple of it.
+            Exactly one of ``size`` and ``size_divisor`` must be given.
+        pad_val (float | sequence): Image fill value (per channel if a
+            sequence). Defaults to 0.
+        seg_pad_val (dict, optional): ``{task name: value}`` overriding the
+            specs' ``pad_value``. Defaults to None.
+        center (bool): Centre the image instead of padding bottom/right.
+            Defaults to False.
+    """
+
+    def __init__(self,
+                 size: Optional[Union[int, Tuple[int, int]]] = None,
+                 size_divisor: Optional[int] = None,
+                 pad_val: Union[float, Sequence[float]] = 0,
+                 seg_pad_val: Optional[Dict[str, float]] = None,
+                 center: bool = False) -> None:
+        name = type(self).__name__
+        if (size is None) == (size_divisor is None):
+            raise ValueError(f'{name}: give exactly one of size and '
+                             f'size_divisor (got size={size}, '
+                             f'size_divisor={size_divisor})')
+        self.size = None if size is None else _pair(size, f'{name}.size')
+        if size_divisor is not None and size_divisor <= 0:
+            raise ValueError(f'{name}: size_divisor must be positive')
+        self.size_divisor = size_divisor
+        self.pad_val = pad_val
+        self.seg_pad_val = dict(seg_pad_val or {})
+        self.center = center
+
+    def _padding(self, h: int, w: int) -> Tuple[int, int, int, int]:
+        if self.size is not None:
+            th, tw = max(self.size[0], h), max(self.size[1], w)
+        else:
+            d = self.size_divisor
+            th, tw = -(-h // d) * d, -(-w // d) * d
+        dh, dw = th - h, tw - w
+        if self.center:
+            top, left = dh // 2, dw // 2
+        else:
+            top, left = 0, 0
+        return left, dw - left, top, dh - top
+
+    def transform(self, results: dict) -> dict:
+        h, w = results['img'].shape[:2]
+        padding = self._padding(h, w)
+        results['img'] = pad_map(results['img'], padding, self.pad_val)
+        for key, spec in iter_seg_fields(results, type(self).__name__):
+            value = self.seg_pad_val.get(spec.name, spec.pad_value)
+            results[key] = pad_map(results[key], padding, value)
+        old = results.get('padding_size') or (0, 0, 0, 0)
+        results['padding_size'] = tuple(
+            int(a) + int(b) for a, b in zip(old, padding))
+        results['img_shape'] = results['img'].shape[:2]
+        results['pad_shape'] = results['img'].shape[:2]
+        results['pad_fixed_size'] = self.size
+        results['pad_size_divisor'] = self.size_divisor
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(size={self.size}, '
+                f'size_divisor={self.size_divisor}, pad_val={self.pad_val}, '
+                f'seg_pad_val={self.seg_pad_val}, center={self.center})')
+
+
+@TRANSFORMS.register_module()
+class MultiTaskRandomFlip(BaseTransform):
+    """Flip the image and every task map, fixing vector-valued maps.
+
+    All maps are mirrored. For normals-kind tasks (maps of (x, y, z)
+    vectors in the camera frame, x right, y down) a horizontal flip also
+    negates x (channel 0), as the reference does, and a vertical flip
+    negates y (channel 1); ``'diagonal'`` (both flips) negates both. The
+    reference only flips horizontally; vertical flips are offered for
+    completeness and follow from the same geometry. Zero (invalid) vectors
+    stay zero.
+
+    Required Keys:
+
+    - img
+    - seg_fields and the keys it lists
+
+    Modified Keys:
+
+    - img
+    - every key of seg_fields
+
+    Added Keys:
+
+    - flip (bool), flip_direction (str or None)
+
+    Args:
+        prob (float | list[float]): Flip probability; a list gives one per
+            direction in ``direction``. Defaults to 0.5.
+        direction (str | list[str]): ``'horizontal'``, ``'vertical'`` or
+            ``'diagonal'``, or a list of them; with a single ``prob`` the
+            probability is split evenly. Defaults to 'horizontal'.
+    """
+
+    DIRECTIONS = ('horizontal', 'vertical', 'diagonal')
+    #: Channel(s) of a vector map negated by each flip direction.
+    NEGATED_CHANNELS = {
+        'horizontal': (0, ),
+        'vertical': (1, ),
+        'diagonal': (0, 1)
+    }
+
+    def __init__(self,
+                 prob: Union[float, Sequence[float]] = 0.5,
+                 direction: Union[str, Sequence[str]] = 'horizontal') -> None:
+        name = type(self).__name__
+        directions = [direction] if isinstance(direction, str) else list(
+            direction)
+        for d in directions:
+            if d not in self.DIRECTIONS:
+                raise ValueError(f'{name}: unknown direction {d!r}; expected '
+                                 f'one of {self.DIRECTIONS}')
+        if isinstance(prob, Number):
+            probs = [float(prob) / len(directions)] * len(directions)
+        else:
+            probs = [float(p) for p in prob]
+            if len(probs) != len(directions):
+                raise ValueError(f'{name}: got {len(probs)} probabilities '
+                                 f'for {len(directions)} directions')
+        if min(probs) < 0 or sum(probs) > 1 + 1e-9:
+            raise ValueError(f'{name}: probabilities must be >= 0 and sum to '
+                             f'at most 1, got {probs}')
+        self.prob = prob
+        self.direction = direction
+        self._directions = directions
+        self._probs = probs
+
+    @cache_randomness
+    def _choose_direction(self) -> Optional[str]:
+        options = self._directions + [None]
+        probs = self._probs + [max(1.0 - sum(self._probs), 0.0)]
+        return options[np.random.choice(len(options), p=probs)]
+
+    @staticmethod
+    def _flip_array(arr: np.ndarray, direction: str) -> np.ndarray:
+        if direction in ('horizontal', 'diagonal'):
+            arr = arr[:, ::-1]
+        if direction in ('vertical', 'diagonal'):
+            arr = arr[::-1]
+        return arr.copy()  # contiguous and never a view of the input
+
+    def _flip(self, results: dict, direction: str) -> None:
+        results['img'] = self._flip_array(results['img'], direction)
+        for key, spec in iter_seg_fields(results, type(self).__name__):
+            out = self._flip_array(results[key], direction)
+            if spec.kind in VECTOR_KINDS:
+                if out.ndim != 3 or out.shape[2] < 2:
+                    raise ValueError(
+                        f'{type(self).__name__}: {key!r} of task '
+                        f'{spec.name!r} must be (H, W, 3), got {out.shape}')
+                for c in self.NEGATED_CHANNELS[direction]:
+                    # 0 - x rather than -x keeps invalid zeros at +0.0
+                    out[..., c] = 0 - out[..., c]
+            results[key] = out
+
+    def transform(self, results: dict) -> dict:
+        direction = self._choose_direction()
+        if direction is not None:
+            self._flip(results, direction)
+        results['flip'] = direction is not None
+        results['flip_direction'] = direction
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(prob={self.prob}, '
+                f'direction={self.direction!r})')
+
+
+@TRANSFORMS.register_module()
+class MultiTaskRandomScaleCrop(BaseTransform):
+    """Zoom in by cropping a random window and resizing it back (MTPSL).
+
+    Picks ``sc`` uniformly from ``scales``, crops a random window of
+    ``(int(H / sc), int(W / sc))`` and resizes it back to ``(H, W)`` with
+    ``torch.nn.functional.interpolate``: the image bilinearly with
+    ``align_corners``; each task map with its spec's ``interp`` unless
+    ``label_interp`` overrides it (the default reproduces the reference:
+    normals bilinear with ``align_corners``, not renormalised; everything
+    else nearest). Depth-kind maps are divided by ``sc``. This is the
+    NYUD / Cityscapes augmentation of MTPSL, used by DiffusionMTL.
+
+    Required Keys:
+
+    - img
+    - seg_fields and the keys it lists
+
+    Modified Keys:
+
+    - img
+    - every key of seg_fields
+
+    Added Keys:
+
+    - scale_crop (the ``sc`` used), crop_bbox (y1, y2, x1, x2)
+
+    Args:
+        scales (sequence[float]): Zoom factors (>= 1). Defaults to
+            (1.0, 1.2, 1.5).
+        label_interp (dict, optional): ``{task name or kind: interp}``
+            (``'nearest'``, ``'bilinear'``, ``'bicubic'`` or ``'area'``).
+            Defaults to ``{'normals': 'bilinear'}``.
+        align_corners (bool): ``align_corners`` of the bilinear/bicubic
+            resizes. Defaults to True.
+        scale_depth (bool): Divide depth-kind maps by ``sc``. Defaults to
+            True.
+    """
+
+    def __init__(self,
+                 scales: Sequence[float] = (1.0, 1.2, 1.5),
+                 label_interp: Optional[Dict[str, str]] = None,
+                 align_corners: bool = True,
+                 scale_depth: bool = True) -> None:
+        name = type(self).__name__
+        self.scales = tuple(float(s) for s in scales)
+        if not self.scales or min(self.scales) < 1:
+            raise ValueError(f'{name}: scales must be non-empty and >= 1, '
+                             f'got {scales}')
+        if label_interp is None:
+            label_interp = dict(normals='bilinear')
+        self.label_interp = dict(label_interp)
+        for v in self.label_interp.values():
+            check_interp(v, name)
+        self.align_corners = align_corners
+        self.scale_depth = scale_depth
+
+    @cache_randomness
+    def _sample(self, h: int, w: int) -> Tuple[float, int, int]:
+        sc = self.scales[np.random.randint(len(self.scales))]
+        ch, cw = int(h / sc), int(w / sc)
+        y1 = np.random.randint(0, h - ch + 1)
+        x1 = np.random.randint(0, w - cw + 1)
+        return sc, y1, x1
+
+    def _resize(self, arr: np.ndarray, size_hw: Tuple[int, int],
+                interp: str) -> np.ndarray:
+        """Resize an (h, w[, c]) array with torch, keeping its dtype."""
+        squeeze = arr.ndim == 2
+        t = torch.from_numpy(
+            np.ascontiguousarray(arr[..., None] if squeeze else arr))
+        t = t.permute(2, 0, 1)[None].to(torch.float64)
+        kwargs = {}
+        if interp in ('bilinear', 'bicubic'):
+            kwargs['align_corners'] = self.align_corners
+        t = F.interpolate(t, size=size_hw, mode=interp, **kwargs)
+        out = t[0].permute(1, 2, 0).numpy()
+        out = out[..., 0] if squeeze else out
+        return cast_like(out, arr.dtype)
+
+    def transform(self, results: dict) -> dict:
+        name = type(self).__name__
+        h, w = results['img'].shape[:2]
+        sc, y1, x1 = self._sample(h, w)
+        y2, x2 = y1 + int(h / sc), x1 + int(w / sc)
+        results['img'] = self._resize(results['img'][y1:y2, x1:x2], (h, w),
+                                      'bilinear')
+        for key, spec in iter_seg_fields(results, name):
+            interp = resolve_interp(spec, self.label_interp)
+            check_interp(interp, f'{name} ({spec.name})')
+            out = self._resize(results[key][y1:y2, x1:x2], (h, w), interp)
+            if self.scale_depth and spec.kind in DEPTH_KINDS:
+                out = (out / sc).astype(out.dtype)
+            results[key] = out
+        results['scale_crop'] = sc
+        results['crop_bbox'] = (y1, y2, x1, x2)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(scales={self.scales}, '
+                f'label_interp={self.label_interp}, '
+                f'align_corners={self.align_corners}, '
+                f'scale_depth={self.scale_depth})')
