@@ -1,0 +1,69 @@
+# PASCAL-Context multi-task (ATRC/ASTMT `PASCALContext` tree): semseg (21),
+# human_parts (7), sal, normals, edge. 4998 train / 5105 val images.
+# Prepare: docs/en/datasets.md (optionally convert the .mat annotations once
+# with tools/dataset_converters/pascal_context_mt.py).
+dataset_type = 'PascalContextMTDataset'
+data_root = 'data/PASCALContext'
+tasks = ('semseg', 'human_parts', 'sal', 'normals', 'edge')
+crop_size = (512, 512)
+
+# Partial labels: 'one', 'random' or 'full'. `label_mapping` maps each
+# setting to its file, so a child config only sets
+# train_dataloader = dict(dataset=dict(label_setting='random')).
+# The .npy task lists hold the same membership as DiffusionMTL's
+# new_*.pth pickles and are read without unpickling arbitrary objects.
+label_setting = 'one'
+label_mapping = dict(
+    one='data/ssl_mapping/pascal/onelabel.npy',
+    random='data/ssl_mapping/pascal/randomlabels.npy',
+    full=None)
+
+# Reference (ATRC) augmentation: continuous scale 0.5-2, 512 crop with
+# cat_max_ratio 0.75, flip (normals x negated), photometric distortion,
+# centred padding to 512 (image 0, labels 255, normals 0).
+train_pipeline = [
+    dict(type='LoadMultiTaskImageFromFile'),
+    dict(type='LoadMultiTaskAnnotations'),
+    dict(type='MultiTaskRandomResize', ratio_range=(0.5, 2.0)),
+    dict(type='MultiTaskRandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='MultiTaskRandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='MultiTaskPad', size=crop_size, center=True),
+    dict(type='PackMultiTaskInputs'),
+]
+# Test: no resize, every image (<= 500 px) padded to 512x512.
+test_pipeline = [
+    dict(type='LoadMultiTaskImageFromFile'),
+    dict(type='LoadMultiTaskAnnotations'),
+    dict(type='MultiTaskPad', size=crop_size, center=True),
+    dict(type='PackMultiTaskInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=6,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='train',
+        tasks=tasks,
+        label_setting=label_setting,
+        label_mapping=label_mapping,
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='val',
+        tasks=tasks,
+        test_mode=True,
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='MultiTaskMetric')
+test_evaluator = val_evaluator

@@ -1,0 +1,357 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+"""Base class of multi-task datasets with partially annotated images."""
+import os.path as osp
+from typing import (Any, Dict, List, Mapping, Optional, Sequence, Tuple,
+                    Union)
+
+import mmengine
+import numpy as np
+from mmseg.datasets import BaseSegDataset
+
+from diffmtl.registry import DATASETS
+from diffmtl.structures import get_task_spec
+from .label_mapping import (LABEL_SETTINGS, check_mapping_matches_split,
+                            generate_label_mapping, label_mapping_stats,
+                            load_label_mapping)
+
+__all__ = ['MultiTaskPartialDataset', 'default_palette']
+
+#: Suffix -> annotation decoder for each task kind (generic layouts).
+KIND_FORMATS: Dict[str, Dict[str, str]] = {
+    'segmentation': {'.png': 'label_png'},
+    'saliency': {'.png': 'label_png'},
+    'boundary': {'.png': 'label_png'},
+    'normals': {'.png': 'normals_png', '.npy': 'normals_npy'},
+    'depth': {'.png': 'depth_png', '.npy': 'depth_npy'},
+}
+
+
+def default_palette(num_classes: int, seed: int = 42) -> List[List[int]]:
+    """Deterministic random palette (mmseg's recipe), one RGB per class."""
+    rng = np.random.RandomState(seed)
+    return rng.randint(0, 255, size=(num_classes, 3)).tolist()
+
+
+@DATASETS.register_module()
+class MultiTaskPartialDataset(BaseSegDataset):
+    """Multi-task dense prediction dataset with partial annotations.
+
+    Every sample has one image and one map per task of ``tasks``. Which
+    tasks are *labelled* for a training image is given by ``label_setting``:
+
+    * ``'full'``: all of them;
+    * ``'one'`` / ``'random'``: by the mapping file ``label_mapping`` (any
+      format of :func:`~diffmtl.datasets.load_label_mapping`; its ids must
+      equal the split's) or, without a file, a mapping drawn with
+      :func:`~diffmtl.datasets.generate_label_mapping` from
+      ``mapping_seed``.
+
+    In ``test_mode`` every task is labelled. The data-list entries are
+    small picklable dicts: ``img_path``, ``img_id``, ``ann_paths``
+    (``{task: path or None}``, ``None`` for unlabelled tasks),
+    ``ann_format`` (``{task: decoder}``, see
+    :mod:`diffmtl.datasets.transforms.loading`), ``tasks``, ``task_mask``,
+    ``seg_fields=[]``, ``reduce_zero_label=False``, ``label_map`` plus
+    decode options (``depth_scale``, ``context_label_path``, ``img_format``).
+
+    Used directly, it reads a generic layout: images
+    ``data_root/<data_prefix['img_path']>/<id><img_suffix>``, the split file
+    ``ann_file`` (one id per line; without it all images are used) and per
+    task ``data_root/<prefix>/<id><suffix>`` from ``ann_settings``.
+    Subclasses override :meth:`list_ids` and :meth:`sample_info` for their
+    layouts.
+
+    Args:
+        tasks (Sequence[str], optional): Tasks to load, in the order used
+            for ``task_mask``. Defaults to :attr:`ALL_TASKS` (or, for the
+            base class, the keys of ``ann_settings``).
+        label_setting (str): ``'full'``, ``'one'`` or ``'random'``.
+        label_mapping (str | dict, optional): Mapping file, or
+            ``{setting: file or None}`` so that a config can switch
+            ``label_setting`` alone (``None`` = generate). A relative path is
+            tried as given, then under ``data_root``.
+        label_mapping_tasks (Sequence[str], optional): Column order of
+            mapping formats that do not name their tasks (MTPSL ``.pth``).
+            Defaults to :attr:`ALL_TASKS`.
+        mapping_seed (int): Seed of a generated mapping.
+        missing_ann (str): What a missing annotation file of a labelled
+            task does: ``'error'`` (default) raises, ``'unlabelled'`` marks
+            the task unlabelled for that image.
+        ann_settings (dict, optional): Generic layout only:
+            ``{task: dict(prefix=..., suffix='.png', format=None)}``;
+            ``format`` defaults by the task kind and suffix.
+        task_classes (dict, optional): ``{task: class names}`` of the
+            segmentation-kind tasks (overrides the class defaults).
+        task_palettes (dict, optional): ``{task: [[r, g, b], ...]}``.
+        depth_scale (float, optional): Divisor of 16-bit depth PNGs.
+        depth_unit (str): Informational ``metainfo['depth_unit']`` (set
+            when a depth-kind task is loaded).
+        **kwargs: :class:`mmseg.datasets.BaseSegDataset` arguments
+            (``data_root``, ``ann_file``, ``data_prefix``, ``img_suffix``,
+            ``pipeline``, ``test_mode``, ``indices``, ``lazy_init`` ...).
+    """
+    METAINFO: dict = dict()
+    #: Every task the layout provides, in its canonical order.
+    ALL_TASKS: Tuple[str, ...] = ()
+    #: Default classes / palettes of segmentation-kind tasks.
+    TASK_CLASSES: Dict[str, Tuple[str, ...]] = {}
+    TASK_PALETTES: Dict[str, List[List[int]]] = {}
+
+    def __init__(self,
+                 tasks: Optional[Sequence[str]] = None,
+                 label_setting: str = 'full',
+                 label_mapping: Union[str, Dict[str, Optional[str]],
+                                      None] = None,
+                 label_mapping_tasks: Optional[Sequence[str]] = None,
+                 mapping_seed: int = 0,
+                 missing_ann: str = 'error',
+                 ann_settings: Optional[Dict[str, dict]] = None,
+                 task_classes: Optional[Dict[str, Sequence[str]]] = None,
+                 task_palettes: Optional[Dict[str, Sequence]] = None,
+                 depth_scale: Optional[float] = None,
+                 depth_unit: str = 'm',
+                 metainfo: Optional[dict] = None,
+                 **kwargs) -> None:
+        name = type(self).__name__
+        self.ann_settings = dict(ann_settings or {})
+        all_tasks = tuple(self.ALL_TASKS) or tuple(self.ann_settings)
+        if tasks is None:
+            tasks = all_tasks
+        if isinstance(tasks, str):
+            tasks = (tasks, )
+        tasks = tuple(tasks)
+        if not tasks:
+            raise ValueError(f'{name}: `tasks` is empty')
+        if len(set(tasks)) != len(tasks):
+            raise ValueError(f'{name}: duplicate tasks in {tasks}')
+        for t in tasks:
+            try:
+                get_task_spec(t)
+            except KeyError as e:
+                raise KeyError(f'{name}: {e.args[0]}') from None
+            if all_tasks and t not in all_tasks:
+                raise KeyError(f'{name}: task {t!r} is not provided by this '
+                               f'dataset; available tasks: {list(all_tasks)}')
+        if label_setting not in LABEL_SETTINGS:
+            raise ValueError(f'{name}: label_setting must be one of '
+                             f'{LABEL_SETTINGS}, got {label_setting!r}')
+        if label_setting == 'full' and isinstance(label_mapping, str):
+            raise ValueError(f"{name}: label_mapping={label_mapping!r} is "
+                             "given but label_setting='full'; use 'one' or "
+                             "'random'")
+        if missing_ann not in ('error', 'unlabelled'):
+            raise ValueError(f"{name}: missing_ann must be 'error' or "
+                             f"'unlabelled', got {missing_ann!r}")
+        self.tasks = tasks
+        self.all_tasks = all_tasks or tasks
+        self.label_setting = label_setting
+        self.label_mapping = label_mapping
+        self.label_mapping_tasks = tuple(label_mapping_tasks or self.all_tasks)
+        self.mapping_seed = mapping_seed
+        self.missing_ann = missing_ann
+        self.depth_scale = depth_scale
+        self.depth_unit = depth_unit
+
+        meta = self._build_task_meta(task_classes, task_palettes)
+        meta.update(metainfo or {})
+        super().__init__(metainfo=meta, **kwargs)
+        if any(get_task_spec(t).kind == 'depth' for t in self.tasks):
+            self._metainfo['depth_unit'] = depth_unit
+        self._metainfo['label_setting'] = label_setting
+
+    # ------------------------------------------------------------------
+    # metainfo
+    # ------------------------------------------------------------------
+    def _build_task_meta(self, task_classes, task_palettes) -> dict:
+        name = type(self).__name__
+        classes = dict(self.TASK_CLASSES)
+        classes.update(task_classes or {})
+        palettes = dict(self.TASK_PALETTES)
+        palettes.update(task_palettes or {})
+        out_classes, out_palettes = {}, {}
+        for t in self.tasks:
+            spec = get_task_spec(t)
+            if spec.kind != 'segmentation':
+                continue
+            names = classes.get(t) or spec.default_classes
+            if not names:
+                raise ValueError(f'{name}: segmentation task {t!r} needs '
+                                 'class names; pass task_classes={'
+                                 f'{t!r}: [...]}}')
+            names = tuple(names)
+            pal = palettes.get(t)
+            if pal is None:
+                pal = default_palette(len(names))
+            pal = [list(map(int, c)) for c in pal]
+            if len(pal) != len(names):
+                raise ValueError(f'{name}: task {t!r} has {len(names)} '
+                                 f'classes but {len(pal)} palette colours')
+            out_classes[t] = names
+            out_palettes[t] = pal
+        meta = dict(
+            tasks=self.tasks,
+            task_classes=out_classes,
+            task_palettes=out_palettes,
+            classes=out_classes.get('semseg', ()),
+            palette=out_palettes.get('semseg', []))
+        return meta
+
+    # ------------------------------------------------------------------
+    # layout hooks
+    # ------------------------------------------------------------------
+    def list_ids(self) -> List[str]:
+        """Image ids of the split, in dataset order."""
+        if self.ann_file:
+            return self._read_split_file(self.ann_file)
+        img_dir = self.data_prefix.get('img_path', '')
+        if not osp.isdir(img_dir):
+            raise FileNotFoundError(f'{type(self).__name__}: image folder '
+                                    f'not found: {img_dir!r}')
+        return sorted(
+            f[:-len(self.img_suffix)]
+            for f in mmengine.list_dir_or_file(
+                img_dir, list_dir=False, suffix=self.img_suffix))
+
+    def sample_info(self, img_id: str) -> dict:
+        """Paths of one sample: ``img_path``, ``ann_paths``, ``ann_format``
+        (all tasks) plus optional decode options."""
+        root = self.data_root or ''
+        img_dir = self.data_prefix.get('img_path', '')
+        info = dict(
+            img_path=osp.join(img_dir, img_id + self.img_suffix),
+            ann_paths={},
+            ann_format={})
+        for t in self.tasks:
+            cfg = self.ann_settings.get(t)
+            if cfg is None:
+                raise KeyError(f'{type(self).__name__}: ann_settings has no '
+                               f'entry for task {t!r}')
+            suffix = cfg.get('suffix', '.png')
+            fmt = cfg.get('format') or KIND_FORMATS[get_task_spec(
+                t).kind].get(suffix)
+            if fmt is None:
+                raise ValueError(f'{type(self).__name__}: no default decoder '
+                                 f'for task {t!r} with suffix {suffix!r}; set '
+                                 'ann_settings[task]["format"]')
+            info['ann_paths'][t] = osp.join(root, cfg.get('prefix', t),
+                                            img_id + suffix)
+            info['ann_format'][t] = fmt
+        return info
+
+    # ------------------------------------------------------------------
+    # helpers
+    # ------------------------------------------------------------------
+    def _read_split_file(self, path: str) -> List[str]:
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'{type(self).__name__}: split file not '
+                                    f'found: {path!r}')
+        with open(path) as f:
+            ids = [line.strip() for line in f if line.strip()]
+        dup = sorted({i for i in ids if ids.count(i) > 1}) if len(
+            set(ids)) != len(ids) else []
+        if dup:
+            raise ValueError(f'{type(self).__name__}: split file {path!r} '
+                             f'lists {len(dup)} ids twice, e.g. {dup[:5]}')
+        return ids
+
+    def _check_data_root(self) -> None:
+        if self.data_root is None:
+            raise ValueError(f'{type(self).__name__}: data_root is required')
+        if not osp.isdir(self.data_root):
+            raise FileNotFoundError(f'{type(self).__name__}: data root not '
+                                    f'found: {self.data_root!r}')
+
+    def _resolve_mapping_path(self, path: str) -> str:
+        if osp.isabs(path) or osp.exists(path):
+            return path
+        if self.data_root:
+            cand = osp.join(self.data_root, path)
+            if osp.exists(cand):
+                return cand
+        raise FileNotFoundError(
+            f'{type(self).__name__}: label mapping not found: {path!r} '
+            f'(also tried under data_root {self.data_root!r})')
+
+    def _task_mapping(self, ids: Sequence[str]) -> Dict[str, Tuple[bool]]:
+        """Per-image flags (in ``self.tasks`` order) before file checks."""
+        if self.test_mode or self.label_setting == 'full':
+            return {i: (True, ) * len(self.tasks) for i in ids}
+        path = self.label_mapping
+        if isinstance(path, Mapping):
+            path = path.get(self.label_setting)
+        if path is None:
+            return generate_label_mapping(ids, self.tasks, self.label_setting,
+                                          self.mapping_seed)
+        path = self._resolve_mapping_path(path)
+        mapping = load_label_mapping(
+            path, self.tasks, file_tasks=self.label_mapping_tasks)
+        check_mapping_matches_split(
+            mapping, ids, source=f'{type(self).__name__}: label mapping '
+            f'{path!r}')
+        return mapping
+
+    def load_data_list(self) -> List[dict]:
+        """Build the data list; see the class docstring for its entries.
+
+        Raises:
+            FileNotFoundError: Missing data root, split file, image or
+                annotation of a labelled task (``missing_ann='error'``),
+                naming the paths.
+            ValueError: Mapping ids that differ from the split ids.
+        """
+        self._check_data_root()
+        ids = [str(i) for i in self.list_ids()]
+        mapping = self._task_mapping(ids)
+        data_list, missing = [], []
+        for img_id in ids:
+            info = self.sample_info(img_id)
+            if not osp.isfile(info['img_path']):
+                missing.append((img_id, 'image', info['img_path']))
+                continue
+            flags = list(mapping[img_id])
+            for k, t in enumerate(self.tasks):
+                path = info['ann_paths'].get(t)
+                if not flags[k]:
+                    info['ann_paths'][t] = None
+                elif path is None or not osp.isfile(path):
+                    if self.missing_ann == 'unlabelled':
+                        flags[k] = False
+                        info['ann_paths'][t] = None
+                    else:
+                        missing.append((img_id, t, path))
+            info['ann_paths'] = {t: info['ann_paths'].get(t)
+                                 for t in self.tasks}
+            info['ann_format'] = {t: info['ann_format'].get(t)
+                                  for t in self.tasks}
+            if self.depth_scale is not None:
+                info.setdefault('depth_scale', float(self.depth_scale))
+            info.update(
+                img_id=img_id,
+                tasks=self.tasks,
+                task_mask=tuple(flags),
+                seg_fields=[],
+                reduce_zero_label=False,
+                label_map=self.label_map)
+            data_list.append(info)
+        if missing:
+            shown = '; '.join(f'{i} ({t}): {p}' for i, t, p in missing[:5])
+            hint = ('' if self.missing_ann == 'unlabelled' else
+                    " (or set missing_ann='unlabelled' to treat missing "
+                    'annotations as unlabelled)')
+            raise FileNotFoundError(
+                f'{type(self).__name__}: {len(missing)} file(s) of listed '
+                f'samples are missing under {self.data_root!r}, e.g. '
+                f'{shown}{hint}')
+        return data_list
+
+    def label_stats(self) -> Dict[str, Any]:
+        """Labelled counts of this dataset (see ``label_mapping_stats``)."""
+        return label_mapping_stats(self.get_task_mask(), self.tasks)
+
+    def get_task_mask(self) -> Mapping[str, Tuple[bool, ...]]:
+        """``{img_id: task_mask}`` of every sample."""
+        out = {}
+        for i in range(len(self)):
+            info = self.get_data_info(i)
+            out[info['img_id']] = info['task_mask']
+        return out

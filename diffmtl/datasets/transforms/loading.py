@@ -1,0 +1,425 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+"""Loading of the image and of every task's annotation of a sample.
+
+Image channel order: like mmcv's ``LoadImageFromFile``, ``results['img']``
+is **BGR** (H, W, 3). PNG/JPEG files give ``uint8`` (``float32`` with
+``to_float32=True``); MTAN ``.npy`` images (RGB floats in [0, 1]) give
+``float32`` BGR scaled to 0..255, so every image enters the pipeline in the
+same range and order and the data preprocessor's ``bgr_to_rgb=True`` turns
+it into RGB for the network.
+
+Annotations are decoded by name (``results['ann_format'][task]``) with the
+functions of :data:`ANN_DECODERS`; see :func:`register_ann_decoder` to add
+one. Every decoder returns the contract of
+:mod:`diffmtl.structures.task_spec`: ``uint8`` (H, W) for discrete tasks
+with 255 = ignore, ``float32`` (H, W, 3) for normals with the zero vector
+invalid, ``float32`` (H, W) for depth with 0 invalid.
+
+Built-in decoders:
+
+==========================  ===================================================
+``label_png``               8-bit single-channel PNG of indices, 255 = ignore
+                            (palette PNGs are read as indices, never RGB).
+``label_png_minus1``        as ``label_png`` minus 1 with 0 -> 255 (NYUD-v2
+                            40-class ATRC PNGs).
+``threshold_png``           8-bit grey PNG, 1 where v / 255 > 0.5 else 0
+                            (PASCAL ``sal_distill``, ATRC NYUD ``edge``).
+``label_npy``               integer/float ``.npy`` (H, W) (or (1, H, W)),
+                            -1 -> 255 (MTAN labels).
+``normals_png``             RGB PNG, n = 2 v / 255 - 1 per channel,
+                            (0, 0, 0) -> zero vector (invalid).
+``pascal_normals``          PASCAL ``normals_distill`` PNG (2 v / 255 - 1)
+                            zeroed outside the valid PASCAL-Context classes of
+                            ``results['context_label_path']`` (``LabelMap``).
+``normals_npy``             float ``.npy`` (H, W, 3) or (3, H, W), zero vector
+                            invalid.
+``depth_png``               16-bit PNG, value / ``results['depth_scale']``
+                            (default 1000), 0 = invalid.
+``depth_npy``               float ``.npy`` (H, W), (H, W, 1) or (1, H, W);
+                            non-finite values -> 0 (invalid).
+``pascal_parts_mat``        PASCAL-Part ``anno`` ``.mat`` -> 7 human-part
+                            classes, all 255 without person parts.
+``pascal_context_edge``     PASCAL-Context ``LabelMap`` ``.mat`` -> thinned
+                            0/1 boundaries.
+==========================  ===================================================
+"""
+import io
+import os.path as osp
+from typing import Callable, Dict, Optional
+
+import cv2
+import mmcv
+import mmengine.fileio as fileio
+import numpy as np
+from mmcv.transforms import BaseTransform
+
+from diffmtl.registry import TRANSFORMS
+from diffmtl.structures import get_task_spec
+from ..pascal_utils import (decode_human_parts_mat, label_map_boundaries,
+                            load_context_label_map, normals_valid_mask)
+
+__all__ = [
+    'LoadMultiTaskImageFromFile', 'LoadMultiTaskAnnotations', 'ANN_DECODERS',
+    'register_ann_decoder', 'decode_annotation'
+]
+
+#: Decoder name -> ``fn(path, results, backend_args) -> np.ndarray``.
+ANN_DECODERS: Dict[str, Callable] = {}
+
+
+def register_ann_decoder(name: str, force: bool = False) -> Callable:
+    """Decorator adding an annotation decoder to :data:`ANN_DECODERS`."""
+
+    def _register(fn: Callable) -> Callable:
+        if name in ANN_DECODERS and not force:
+            raise KeyError(f'annotation decoder {name!r} already exists')
+        ANN_DECODERS[name] = fn
+        return fn
+
+    return _register
+
+
+def _read_bytes(path: str, backend_args: Optional[dict]) -> bytes:
+    try:
+        return fileio.get(path, backend_args=backend_args)
+    except FileNotFoundError:
+        raise FileNotFoundError(f'annotation file not found: {path!r}') \
+            from None
+
+
+def _read_png(path: str, backend_args: Optional[dict], flag: str,
+              backend: str, channel_order: str = 'bgr') -> np.ndarray:
+    img = mmcv.imfrombytes(
+        _read_bytes(path, backend_args),
+        flag=flag,
+        backend=backend,
+        channel_order=channel_order)
+    if img is None:
+        raise ValueError(f'cannot decode image file {path!r}')
+    return img
+
+
+def _read_npy(path: str, backend_args: Optional[dict]) -> np.ndarray:
+    try:
+        return np.load(
+            io.BytesIO(_read_bytes(path, backend_args)), allow_pickle=False)
+    except ValueError as e:
+        raise ValueError(f'cannot read numeric .npy {path!r}: {e}') from None
+
+
+def _single_channel(arr: np.ndarray, path: str) -> np.ndarray:
+    if arr.ndim == 3 and 1 in (arr.shape[0], arr.shape[-1]):
+        arr = arr.reshape(arr.shape[1:] if arr.shape[0] == 1 else
+                          arr.shape[:2])
+    if arr.ndim != 2:
+        raise ValueError(f'{path!r}: expected a single-channel map, got '
+                         f'shape {arr.shape}')
+    return arr
+
+
+def _three_channel(arr: np.ndarray, path: str) -> np.ndarray:
+    if arr.ndim == 3 and arr.shape[-1] != 3 and arr.shape[0] == 3:
+        arr = arr.transpose(1, 2, 0)
+    if arr.ndim != 3 or arr.shape[-1] != 3:
+        raise ValueError(f'{path!r}: expected an (H, W, 3) or (3, H, W) '
+                         f'array, got shape {arr.shape}')
+    return arr
+
+
+@register_ann_decoder('label_png')
+def _decode_label_png(path, results, backend_args=None):
+    arr = _read_png(path, backend_args, 'unchanged', 'pillow')
+    return _single_channel(arr, path).astype(np.uint8)
+
+
+@register_ann_decoder('label_png_minus1')
+def _decode_label_png_minus1(path, results, backend_args=None):
+    arr = _decode_label_png(path, results, backend_args).astype(np.int16) - 1
+    arr[arr < 0] = 255
+    return arr.astype(np.uint8)
+
+
+@register_ann_decoder('threshold_png')
+def _decode_threshold_png(path, results, backend_args=None):
+    arr = _read_png(path, backend_args, 'grayscale', 'pillow')
+    arr = _single_channel(arr, path)
+    return (arr.astype(np.float32) / 255. > 0.5).astype(np.uint8)
+
+
+@register_ann_decoder('label_npy')
+def _decode_label_npy(path, results, backend_args=None):
+    arr = _single_channel(_read_npy(path, backend_args), path)
+    arr = np.round(arr).astype(np.int64)
+    if arr.size and (arr.min() < -1 or arr.max() > 255):
+        raise ValueError(f'{path!r}: label values must be in -1..255, got '
+                         f'{arr.min()}..{arr.max()}')
+    arr[arr < 0] = 255
+    return arr.astype(np.uint8)
+
+
+def _png_to_normals(rgb: np.ndarray, zero_invalid: bool) -> np.ndarray:
+    normals = rgb.astype(np.float32) * (2. / 255.) - 1.
+    if zero_invalid:
+        normals[(rgb == 0).all(axis=-1)] = 0.
+    return normals
+
+
+@register_ann_decoder('normals_png')
+def _decode_normals_png(path, results, backend_args=None):
+    rgb = _three_channel(
+        _read_png(path, backend_args, 'color', 'pillow', 'rgb'), path)
+    return _png_to_normals(rgb, zero_invalid=True)
+
+
+@register_ann_decoder('pascal_normals')
+def _decode_pascal_normals(path, results, backend_args=None):
+    rgb = _three_channel(
+        _read_png(path, backend_args, 'color', 'pillow', 'rgb'), path)
+    normals = _png_to_normals(rgb, zero_invalid=False)
+    label_path = results.get('context_label_path')
+    if label_path is None:
+        raise KeyError(f'decoding {path!r} with pascal_normals needs '
+                       'results["context_label_path"] (the LabelMap .mat)')
+    valid = normals_valid_mask(load_context_label_map(label_path))
+    if valid.shape != normals.shape[:2]:
+        raise ValueError(f'{path!r} has size {normals.shape[:2]} but its '
+                         f'LabelMap {label_path!r} has size {valid.shape}')
+    normals[~valid] = 0.
+    return normals
+
+
+@register_ann_decoder('normals_npy')
+def _decode_normals_npy(path, results, backend_args=None):
+    arr = _three_channel(_read_npy(path, backend_args), path)
+    arr = arr.astype(np.float32)
+    arr[~np.isfinite(arr).all(axis=-1)] = 0.
+    return arr
+
+
+@register_ann_decoder('depth_png')
+def _decode_depth_png(path, results, backend_args=None):
+    arr = _single_channel(
+        _read_png(path, backend_args, 'unchanged', 'cv2'), path)
+    scale = float(results.get('depth_scale', 1000.))
+    return arr.astype(np.float32) / scale
+
+
+@register_ann_decoder('depth_npy')
+def _decode_depth_npy(path, results, backend_args=None):
+    arr = _single_channel(_read_npy(path, backend_args), path)
+    arr = arr.astype(np.float32)
+    arr[~np.isfinite(arr)] = 0.
+    return arr
+
+
+@register_ann_decoder('pascal_parts_mat')
+def _decode_pascal_parts(path, results, backend_args=None):
+    shape = results.get('img_shape')
+    return decode_human_parts_mat(path, shape=shape[:2] if shape else None)
+
+
+@register_ann_decoder('pascal_context_edge')
+def _decode_pascal_edge(path, results, backend_args=None):
+    return label_map_boundaries(load_context_label_map(path))
+
+
+def decode_annotation(fmt: str,
+                      path: str,
+                      results: Optional[dict] = None,
+                      backend_args: Optional[dict] = None) -> np.ndarray:
+    """Decode one annotation file with the decoder named ``fmt``."""
+    if fmt not in ANN_DECODERS:
+        raise KeyError(f'unknown annotation format {fmt!r} for {path!r}; '
+                       f'known: {sorted(ANN_DECODERS)}')
+    return ANN_DECODERS[fmt](path, results or {}, backend_args)
+
+
+@TRANSFORMS.register_module()
+class LoadMultiTaskImageFromFile(BaseTransform):
+    """Load the image of a multi-task sample (file or MTAN ``.npy``).
+
+    Required Keys:
+
+    - img_path
+    - img_format (optional): ``'file'`` (PNG/JPEG via mmcv) or ``'npy'``
+      (RGB float array in [0, 1], (H, W, 3) or (3, H, W)); defaults by the
+      suffix of ``img_path``.
+
+    Added Keys:
+
+    - img: (H, W, 3) **BGR**; uint8 from files (float32 with
+      ``to_float32``), float32 in 0..255 from ``.npy``.
+    - img_shape: (H, W)
+    - ori_shape: (H, W)
+
+    Args:
+        to_float32 (bool): Cast file images to float32. Defaults to False.
+        color_type (str): ``flag`` of :func:`mmcv.imfrombytes`.
+        imdecode_backend (str): Backend of :func:`mmcv.imfrombytes`.
+        npy_scale (float): Factor applied to ``.npy`` images (255 for MTAN
+            [0, 1] images; 1 for arrays already in 0..255).
+        backend_args (dict, optional): mmengine file backend arguments.
+    """
+
+    def __init__(self,
+                 to_float32: bool = False,
+                 color_type: str = 'color',
+                 imdecode_backend: str = 'cv2',
+                 npy_scale: float = 255.,
+                 backend_args: Optional[dict] = None) -> None:
+        self.to_float32 = to_float32
+        self.color_type = color_type
+        self.imdecode_backend = imdecode_backend
+        self.npy_scale = float(npy_scale)
+        self.backend_args = backend_args.copy() if backend_args else None
+
+    def _load_npy(self, path: str) -> np.ndarray:
+        arr = _three_channel(_read_npy(path, self.backend_args), path)
+        arr = arr.astype(np.float32)
+        if self.npy_scale == 255. and arr.size and (arr.min() < -1e-3
+                                                    or arr.max() > 1.001):
+            raise ValueError(
+                f'{path!r}: .npy image values {arr.min():.3f}..'
+                f'{arr.max():.3f} are not in [0, 1]; set npy_scale=1.0 if '
+                'they are already 0..255')
+        return np.ascontiguousarray(arr[..., ::-1] * self.npy_scale)
+
+    def transform(self, results: dict) -> dict:
+        path = results['img_path']
+        fmt = results.get('img_format') or (
+            'npy' if osp.splitext(path)[1].lower() == '.npy' else 'file')
+        if fmt == 'npy':
+            img = self._load_npy(path)
+        elif fmt == 'file':
+            try:
+                img_bytes = fileio.get(path, backend_args=self.backend_args)
+            except FileNotFoundError:
+                raise FileNotFoundError(
+                    f'image file not found: {path!r}') from None
+            img = mmcv.imfrombytes(
+                img_bytes,
+                flag=self.color_type,
+                backend=self.imdecode_backend)
+            if img is None:
+                raise ValueError(f'cannot decode image file {path!r}')
+            if self.to_float32:
+                img = img.astype(np.float32)
+        else:
+            raise ValueError(f'unknown img_format {fmt!r} for {path!r}; '
+                             "expected 'file' or 'npy'")
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(to_float32={self.to_float32}, '
+                f"color_type='{self.color_type}', "
+                f"imdecode_backend='{self.imdecode_backend}', "
+                f'npy_scale={self.npy_scale}, '
+                f'backend_args={self.backend_args})')
+
+
+@TRANSFORMS.register_module()
+class LoadMultiTaskAnnotations(BaseTransform):
+    """Decode every task's map; fill unlabelled tasks with their pad value.
+
+    For each task of ``results['tasks']`` the map is decoded from
+    ``results['ann_paths'][task]`` with the decoder
+    ``results['ann_format'][task]`` when ``task_mask`` marks the task as
+    labelled, and otherwise materialised at image size filled with the
+    spec's ``pad_value`` (255 for discrete tasks, zeros for normals and
+    depth), so all fields stay aligned through the geometric transforms.
+    A map whose size differs from the image's is resized to it (nearest;
+    bicubic for 3-channel maps, as the reference loader).
+
+    Required Keys:
+
+    - img_shape
+    - tasks (tuple[str])
+    - task_mask (tuple[bool])
+    - ann_paths (dict[str, str | None])
+    - ann_format (dict[str, str])
+    - label_map (optional): mmseg class remapping, applied to ``semseg``.
+    - depth_scale, context_label_path (optional decode options)
+
+    Modified Keys:
+
+    - seg_fields: every task's ``spec.results_key`` is appended.
+    - tasks, task_mask: normalised to tuples.
+
+    Added Keys:
+
+    - ``spec.results_key`` of every task (``gt_seg_map``, ``gt_parts_map``,
+      ``gt_sal_map``, ``gt_normal_map``, ``gt_edge_map``, ``gt_depth_map``).
+
+    Args:
+        backend_args (dict, optional): mmengine file backend arguments.
+    """
+
+    def __init__(self, backend_args: Optional[dict] = None) -> None:
+        self.backend_args = backend_args.copy() if backend_args else None
+
+    @staticmethod
+    def _fill(spec, shape) -> np.ndarray:
+        h, w = shape[:2]
+        if spec.discrete:
+            return np.full((h, w), spec.pad_value, dtype=np.uint8)
+        size = (h, w) if spec.gt_channels == 1 else (h, w, spec.gt_channels)
+        return np.full(size, spec.pad_value, dtype=np.float32)
+
+    @staticmethod
+    def _check(spec, arr: np.ndarray, path: str, shape) -> np.ndarray:
+        want_ndim = 2 if spec.gt_channels == 1 else 3
+        if arr.ndim != want_ndim or (want_ndim == 3
+                                     and arr.shape[-1] != spec.gt_channels):
+            raise ValueError(f'task {spec.name!r}: decoding {path!r} gave '
+                             f'shape {arr.shape}, expected '
+                             f'{spec.gt_channels} channel(s)')
+        arr = arr.astype(np.uint8 if spec.discrete else np.float32,
+                         copy=False)
+        h, w = shape[:2]
+        if arr.shape[:2] != (h, w):
+            interp = cv2.INTER_CUBIC if want_ndim == 3 else cv2.INTER_NEAREST
+            arr = cv2.resize(arr, (w, h), interpolation=interp)
+        return arr
+
+    def transform(self, results: dict) -> dict:
+        tasks = tuple(results['tasks'])
+        mask = tuple(bool(m) for m in results['task_mask'])
+        if len(tasks) != len(mask):
+            raise ValueError(f'{results.get("img_path")!r}: tasks {tasks} '
+                             f'and task_mask {mask} differ in length')
+        shape = results['img_shape']
+        ann_paths = results.get('ann_paths', {})
+        ann_format = results.get('ann_format', {})
+        seg_fields = results.setdefault('seg_fields', [])
+        for task, labelled in zip(tasks, mask):
+            spec = get_task_spec(task)
+            if labelled:
+                path = ann_paths.get(task)
+                fmt = ann_format.get(task)
+                if path is None or fmt is None:
+                    raise KeyError(
+                        f'{results.get("img_path")!r}: task {task!r} is '
+                        'labelled but ann_paths/ann_format have no entry '
+                        'for it')
+                arr = decode_annotation(fmt, path, results,
+                                        self.backend_args)
+                arr = self._check(spec, arr, path, shape)
+                if task == 'semseg' and results.get('label_map'):
+                    remapped = arr.copy()
+                    for old, new in results['label_map'].items():
+                        remapped[arr == old] = new
+                    arr = remapped
+            else:
+                arr = self._fill(spec, shape)
+            results[spec.results_key] = arr
+            if spec.results_key not in seg_fields:
+                seg_fields.append(spec.results_key)
+        results['tasks'] = tasks
+        results['task_mask'] = mask
+        return results
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(backend_args={self.backend_args})'
