@@ -140,7 +140,8 @@ def build_inference_pipeline(cfg: Config, from_array: bool) -> Compose:
 
     Uses ``cfg.test_pipeline`` or ``cfg.test_dataloader.dataset.pipeline``,
     drops every transform whose type names annotations (e.g.
-    ``LoadMultiTaskAnnotations``) and, for in-memory images, loads with
+    ``LoadMultiTaskAnnotations``) and, for in-memory images, replaces the
+    first (image loading, e.g. ``LoadMultiTaskImageFromFile``) transform by
     ``LoadImageFromNDArray``. ``cfg`` is not modified.
     """
     pipeline = cfg.get('test_pipeline')
@@ -158,10 +159,12 @@ def build_inference_pipeline(cfg: Config, from_array: bool) -> Compose:
         raise ValueError('the test pipeline is empty')
     if from_array:
         first = str(pipeline[0].get('type', ''))
-        if 'LoadImage' not in first:
+        if 'Load' not in first or 'Image' not in first:
             raise ValueError('the test pipeline must start with an image '
                              f'loading transform, got {first!r}')
-        pipeline[0]['type'] = 'LoadImageFromNDArray'
+        pipeline[0] = dict(
+            type='LoadImageFromNDArray',
+            to_float32=pipeline[0].get('to_float32', False))
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     return Compose(pipeline)
 

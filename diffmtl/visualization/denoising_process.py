@@ -172,9 +172,11 @@ def draw_denoising_process(task: str,
                           nearest=True)
     value_range = None
     if spec.cmap not in ('palette', 'normals') and not spec.discrete:
-        ref = gt if gt is not None else (maps[-1][1] if maps else None)
-        if ref is not None:
-            value_range = depth_value_range(task, ref)
+        if gt is not None:
+            value_range = depth_value_range(task, gt)
+        elif maps:  # the final prediction's range
+            value_range = depth_value_range(
+                task, maps[-1][1], valid_only=False)
 
     def _cap(tile, text):
         return draw_caption(tile, text) if captions else tile
@@ -183,8 +185,11 @@ def draw_denoising_process(task: str,
     if image is not None:
         tiles.append(_cap(np.ascontiguousarray(image), 'image'))
     for name, m in maps:
-        tiles.append(_cap(draw_task_tile(task, m, meta, value_range),
-                          f'{task} {name}'))
+        tiles.append(
+            _cap(
+                draw_task_tile(
+                    task, m, meta, value_range, mark_invalid=False),
+                f'{task} {name}'))
     if gt is not None:
         tiles.append(_cap(draw_task_tile(task, gt, meta, value_range),
                           f'{task} GT'))

@@ -195,9 +195,11 @@ class MultiTaskLocalVisualizer(SegLocalVisualizer):
             spec = get_task_spec(task)
             if spec.cmap in ('palette', 'normals') or spec.discrete:
                 continue
-            ref = gt_maps.get(task, pred_maps.get(task))
-            if ref is not None:
-                ranges[task] = depth_value_range(task, ref)
+            if task in gt_maps:
+                ranges[task] = depth_value_range(task, gt_maps[task])
+            elif task in pred_maps:
+                ranges[task] = depth_value_range(
+                    task, pred_maps[task], valid_only=False)
 
         rows, names = [], []
         if draw_gt and has_gt_field:
@@ -215,8 +217,9 @@ class MultiTaskLocalVisualizer(SegLocalVisualizer):
             row = [_caption(image, 'image')]
             for task in tasks:
                 if task in pred_maps:
-                    tile = draw_task_tile(task, pred_maps[task], meta,
-                                          ranges.get(task), image, self.alpha)
+                    tile = draw_task_tile(
+                        task, pred_maps[task], meta, ranges.get(task), image,
+                        self.alpha, mark_invalid=False)
                 else:
                     tile = draw_unlabelled_tile(*hw, text='no prediction')
                 row.append(_caption(tile, f'{task} pred'))

@@ -167,14 +167,18 @@ def _invalid_mask(task: str, arr: np.ndarray) -> np.ndarray:
     return invalid
 
 
-def depth_value_range(task: str, task_map: MapLike) -> Tuple[float, float]:
+def depth_value_range(task: str,
+                      task_map: MapLike,
+                      valid_only: bool = True) -> Tuple[float, float]:
     """(min, max) over the valid pixels of a continuous map; (0, 1) if none.
 
     Pass the ground truth's range to :func:`draw_task_tile` for both the
-    ground truth and the prediction so that colours are comparable.
+    ground truth and the prediction so that colours are comparable. With
+    ``valid_only=False`` (predictions) every finite value counts.
     """
     arr = to_numpy_map(task_map, 1).astype(np.float64)
-    valid = arr[~_invalid_mask(task, arr)]
+    invalid = _invalid_mask(task, arr) if valid_only else ~np.isfinite(arr)
+    valid = arr[~invalid]
     if valid.size == 0:
         return 0.0, 1.0
     lo, hi = float(valid.min()), float(valid.max())
@@ -199,7 +203,8 @@ def draw_task_tile(task: str,
                    meta: Optional[dict] = None,
                    value_range: Optional[Tuple[float, float]] = None,
                    image: Optional[np.ndarray] = None,
-                   alpha: float = 1.0) -> np.ndarray:
+                   alpha: float = 1.0,
+                   mark_invalid: bool = True) -> np.ndarray:
     """Colour one task map.
 
     Args:
@@ -217,6 +222,10 @@ def draw_task_tile(task: str,
         image (ndarray, optional): RGB (H, W, 3) image to blend under
             segmentation colours; only used when ``alpha < 1``.
         alpha (float): Opacity of segmentation colours over ``image``.
+        mark_invalid (bool): Draw pixels without a label (ignore index,
+            zero normal, depth <= 0) in :data:`IGNORE_COLOR`. Pass False
+            for predictions, whose values are never "missing" (an untrained
+            depth head may predict negative values).
 
     Returns:
         ndarray: (H, W, 3) ``uint8`` RGB tile.
@@ -254,7 +263,9 @@ def draw_task_tile(task: str,
         scaled = (np.nan_to_num(arr) - lo) / max(hi - lo, 1e-12)
         tile = _apply_cmap(spec.cmap, scaled)
     tile = np.ascontiguousarray(tile)
-    tile[invalid] = IGNORE_COLOR
+    if mark_invalid or spec.cmap == 'palette':
+        # class ids outside the palette have no colour of their own
+        tile[invalid] = IGNORE_COLOR
     return tile
 
 
@@ -292,9 +303,17 @@ def draw_caption(tile: np.ndarray,
     width = tile.shape[1]
     height = height or max(14, min(24, width // 10))
     bar = np.zeros((height, width, 3), dtype=np.uint8)
-    scale = max(min((height - 4) / 22.0, 0.6), 0.3)
-    cv2.putText(bar, text, (2, height - 4), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                (255, 255, 255), 1, cv2.LINE_AA)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    scale = max(min((height - 4) / 22.0, 0.6), 0.25)
+    # shrink the font, then drop characters, until the text fits
+    while scale > 0.25 and cv2.getTextSize(text, font, scale,
+                                           1)[0][0] > width - 4:
+        scale = max(scale - 0.05, 0.25)
+    while len(text) > 1 and cv2.getTextSize(text, font, scale,
+                                            1)[0][0] > width - 4:
+        text = text[:-1]
+    cv2.putText(bar, text, (2, height - 4), font, scale, (255, 255, 255), 1,
+                cv2.LINE_AA)
     return np.concatenate([bar, tile], axis=0)
 
 

@@ -146,3 +146,27 @@ def test_bad_shapes_and_unknown_task_raise():
         draw_task_tile('semseg', np.zeros((2, 2, 2)), META)
     with pytest.raises(KeyError, match='unknown task'):
         draw_task_tile('nope', np.zeros((2, 2)), META)
+
+
+def test_predictions_are_not_marked_invalid():
+    depth = np.array([[-1.0, 0.0, 1.0]], np.float32)
+    assert depth_value_range('depth', depth, valid_only=False) == (-1.0, 1.0)
+    magma = matplotlib.colormaps['magma']
+    tile = draw_task_tile('depth', depth, None, value_range=(-1.0, 1.0),
+                          mark_invalid=False)
+    assert tile[0, 0].tolist() == list(magma(0.0, bytes=True)[:3])
+    assert tile[0, 1].tolist() == list(magma(0.5, bytes=True)[:3])
+    # class ids outside the palette stay marked even for predictions
+    tile = draw_task_tile('semseg', np.array([[9, 1]]), META,
+                          mark_invalid=False)
+    assert tile[0, 0].tolist() == list(IGNORE_COLOR)
+    assert tile[0, 1].tolist() == [200, 10, 20]
+
+
+def test_caption_text_is_shrunk_to_fit():
+    tile = np.zeros((10, 40, 3), np.uint8)
+    out = draw_caption(tile, 'a_very_long_caption_text', height=14)
+    assert out.shape == (24, 40, 3)
+    # white text pixels never reach the right border
+    assert not (out[:14, -2:] > 0).any()
+    assert (out[:14, :20] > 0).any()
