@@ -443,3 +443,26 @@ def test_pack_checks_shapes():
     res[key('sal')] = np.zeros((4, 6), np.uint8)
     with pytest.raises(ValueError, match='gt_sal_map'):
         PackMultiTaskInputs()(res)
+
+
+def test_pad_image_only_for_test_pipelines_then_pack():
+    res = make_results(h=5, w=6)
+    orig = copy.deepcopy(res)
+    out = MultiTaskPad(size=(8, 8), center=True, pad_gt=False)(res)
+    assert out['img'].shape[:2] == (8, 8)
+    assert out['padding_size'] == (1, 1, 1, 2)
+    for k in orig['seg_fields']:
+        np.testing.assert_array_equal(out[k], orig[k])
+    del out[key('depth')]
+    out['task_mask'] = (True, ) * 5 + (False, )
+    ds = PackMultiTaskInputs()(out)['data_samples']
+    assert ds.gt_sem_seg.shape == (5, 6)
+    # the placeholder of an unlabelled task matches the other maps
+    assert ds.gt_depth.shape == (5, 6) and (ds.gt_depth.data == 0).all()
+    assert ds.metainfo['padding_size'] == (1, 1, 1, 2)
+    # any other size is an error
+    res = make_results(h=5, w=6)
+    out = MultiTaskPad(size=(8, 8), pad_gt=False)(res)
+    out[key('sal')] = np.zeros((8, 8), np.uint8)
+    with pytest.raises(ValueError, match='gt_sal_map'):
+        PackMultiTaskInputs()(out)

@@ -30,6 +30,9 @@ class PackMultiTaskInputs(BaseTransform):
     labelled (``task_mask`` False) and has no map gets one filled with its
     spec's ``pad_value`` at the image size, so every sample of a dataset
     carries the same fields; a *labelled* task without a map is an error.
+    Every map must have the image's size, or, when ``padding_size`` is
+    recorded, the size of the image without that padding (test pipelines
+    that pad only the image, ``MultiTaskPad(pad_gt=False)``).
 
     Required Keys:
 
@@ -105,6 +108,13 @@ class PackMultiTaskInputs(BaseTransform):
 
         tasks, mask = self._tasks(results)
         h, w = img.shape[:2]
+        left, right, top, bottom = results.get('padding_size') or (0, ) * 4
+        allowed = {(h, w), (h - top - bottom, w - left - right)}
+        present = [
+            results[get_task_spec(t).results_key] for t in tasks
+            if results.get(get_task_spec(t).results_key) is not None
+        ]
+        gt_hw = tuple(present[0].shape[:2]) if present else (h, w)
         sample = SegDataSample()
         for task, labelled in zip(tasks, mask):
             spec = get_task_spec(task)
@@ -115,14 +125,17 @@ class PackMultiTaskInputs(BaseTransform):
                         f'PackMultiTaskInputs: task {task!r} is labelled '
                         f'for {results.get("img_path", "this sample")} but '
                         f'results has no {spec.results_key!r}')
-                shape = (h, w) if spec.gt_channels == 1 else (
-                    h, w, spec.gt_channels)
+                shape = gt_hw if spec.gt_channels == 1 else (
+                    gt_hw + (spec.gt_channels, ))
                 arr = np.full(shape, spec.pad_value, dtype=np.float32)
-            if arr.shape[:2] != (h, w):
+            if tuple(arr.shape[:2]) not in allowed or tuple(
+                    arr.shape[:2]) != gt_hw:
                 raise ValueError(
                     f'PackMultiTaskInputs: {spec.results_key!r} of task '
                     f'{task!r} is {arr.shape[:2]} but the image is '
-                    f'{(h, w)} ({results.get("img_path", "")})')
+                    f'{(h, w)} with padding_size '
+                    f'{results.get("padding_size")} and the first map is '
+                    f'{gt_hw} ({results.get("img_path", "")})')
             sample.set_field(self._to_pixel_data(arr, spec), spec.gt_field)
 
         meta = {}

@@ -301,6 +301,11 @@ class MultiTaskPad(BaseTransform):
     earlier pad are added to it. Maps are never cropped: a side longer than
     ``size`` stays as it is.
 
+    In test pipelines use ``pad_gt=False``: only the image is padded and
+    the ground truth keeps the original size, which is the size the model
+    restores its predictions to (it crops ``padding_size`` off) and so the
+    size the metrics compare at.
+
     Required Keys:
 
     - img
@@ -309,7 +314,7 @@ class MultiTaskPad(BaseTransform):
     Modified Keys:
 
     - img, img_shape (the padded shape, as mmcv's ``Pad``)
-    - every key of seg_fields
+    - every key of seg_fields (unless ``pad_gt=False``)
 
     Added Keys:
 
@@ -326,6 +331,7 @@ class MultiTaskPad(BaseTransform):
             specs' ``pad_value``. Defaults to None.
         center (bool): Centre the image instead of padding bottom/right.
             Defaults to False.
+        pad_gt (bool): Pad the task maps too. Defaults to True.
     """
 
     def __init__(self,
@@ -333,7 +339,8 @@ class MultiTaskPad(BaseTransform):
                  size_divisor: Optional[int] = None,
                  pad_val: Union[float, Sequence[float]] = 0,
                  seg_pad_val: Optional[Dict[str, float]] = None,
-                 center: bool = False) -> None:
+                 center: bool = False,
+                 pad_gt: bool = True) -> None:
         name = type(self).__name__
         if (size is None) == (size_divisor is None):
             raise ValueError(f'{name}: give exactly one of size and '
@@ -346,6 +353,7 @@ class MultiTaskPad(BaseTransform):
         self.pad_val = pad_val
         self.seg_pad_val = dict(seg_pad_val or {})
         self.center = center
+        self.pad_gt = pad_gt
 
     def _padding(self, h: int, w: int) -> Tuple[int, int, int, int]:
         if self.size is not None:
@@ -365,6 +373,8 @@ class MultiTaskPad(BaseTransform):
         padding = self._padding(h, w)
         results['img'] = pad_map(results['img'], padding, self.pad_val)
         for key, spec in iter_seg_fields(results, type(self).__name__):
+            if not self.pad_gt:
+                continue
             value = self.seg_pad_val.get(spec.name, spec.pad_value)
             results[key] = pad_map(results[key], padding, value)
         old = results.get('padding_size') or (0, 0, 0, 0)
@@ -379,7 +389,8 @@ class MultiTaskPad(BaseTransform):
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(size={self.size}, '
                 f'size_divisor={self.size_divisor}, pad_val={self.pad_val}, '
-                f'seg_pad_val={self.seg_pad_val}, center={self.center})')
+                f'seg_pad_val={self.seg_pad_val}, center={self.center}, '
+                f'pad_gt={self.pad_gt})')
 
 
 @TRANSFORMS.register_module()
