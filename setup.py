@@ -3,19 +3,25 @@ import os.path as osp
 
 from setuptools import find_packages, setup
 
+HERE = osp.dirname(osp.abspath(__file__))
+
 
 def read_requirements(name):
     """Requirement lines of requirements/<name>.txt (comments dropped)."""
-    path = osp.join(osp.dirname(osp.abspath(__file__)), 'requirements',
-                    f'{name}.txt')
+    path = osp.join(HERE, 'requirements', f'{name}.txt')
     with open(path, encoding='utf-8') as f:
         lines = [ln.split('#', 1)[0].strip() for ln in f]
     return [ln for ln in lines if ln and not ln.startswith('-')]
 
 
+def read_readme():
+    with open(osp.join(HERE, 'README.md'), encoding='utf-8') as f:
+        return f.read()
+
+
 def read_version():
     namespace = {}
-    with open(osp.join('diffmtl', 'version.py'), encoding='utf-8') as f:
+    with open(osp.join(HERE, 'diffmtl', 'version.py'), encoding='utf-8') as f:
         exec(f.read(), namespace)
     return namespace['__version__']
 
@@ -25,10 +31,14 @@ setup(
     version=read_version(),
     description='DiffusionMTL multi-task dense prediction from partially '
     'annotated data, as an OpenMMLab (MMSegmentation) extension',
-    long_description=open('README.md', encoding='utf-8').read(),
+    long_description=read_readme(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['diffmtl', 'diffmtl.*']),
     python_requires='>=3.8',
+    classifiers=[
+        'Programming Language :: Python :: 3',
+        'Topic :: Scientific/Engineering :: Artificial Intelligence',
+    ],
     install_requires=read_requirements('runtime'),
     extras_require=dict(tests=read_requirements('tests')),
     license='Apache-2.0',

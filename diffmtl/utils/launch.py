@@ -1,0 +1,148 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+"""Launcher set-up shared by ``tools/train.py`` and ``tools/test.py``.
+
+The same config runs single-process, multi-GPU (NCCL) and CPU-only
+multi-process (gloo) jobs. On a host without CUDA, mmengine 0.10.7 cannot
+start a distributed job by itself:
+
+* ``mmengine.dist.init_dist`` calls ``torch.cuda.set_device`` unconditionally
+  (CPU-only torch builds raise ``AttributeError``), and the configs ask for
+  the ``'nccl'`` backend, which needs GPUs;
+* ``Runner.wrap_model`` passes ``device_ids=[LOCAL_RANK]`` to
+  ``MMDistributedDataParallel``, which DDP rejects for CPU modules.
+
+:func:`setup_launcher` fixes the config (gloo backend, ``device_ids=None``)
+and :func:`init_distributed` initialises the process group itself before
+the ``Runner`` is built; the ``Runner`` then sees an initialised group and
+skips ``init_dist``. On CUDA hosts both leave everything to mmengine.
+"""
+import copy
+import datetime
+import os
+from typing import Optional
+
+import torch
+import torch.distributed as torch_dist
+from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
+
+__all__ = [
+    'cuda_available', 'set_local_rank_env', 'setup_launcher',
+    'init_distributed'
+]
+
+LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+
+
+def cuda_available() -> bool:
+    """Whether this process can use CUDA (``torch.cuda.is_available()``)."""
+    return torch.cuda.is_available()
+
+
+def set_local_rank_env(local_rank: Optional[int]) -> None:
+    """Export ``--local-rank`` as ``LOCAL_RANK`` unless it is already set.
+
+    ``torch.distributed.launch`` passes ``--local-rank``; ``torchrun`` sets
+    the ``LOCAL_RANK`` environment variable, which wins.
+
+    Args:
+        local_rank (int, optional): The value parsed from the command line.
+    """
+    if local_rank is not None and 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(local_rank)
+
+
+def setup_launcher(cfg: Config,
+                   launcher: str = 'none',
+                   use_cuda: Optional[bool] = None) -> Config:
+    """Set ``cfg.launcher`` and adapt the config to a host without CUDA.
+
+    With ``launcher != 'none'`` and no CUDA:
+
+    * ``env_cfg.dist_cfg.backend`` ``'nccl'`` (or unset) becomes ``'gloo'``;
+    * ``model_wrapper_cfg.device_ids`` becomes ``None`` (CPU DDP). An unset
+      ``model_wrapper_cfg`` is written out as mmengine's default wrapper
+      (``MMDistributedDataParallel`` with ``broadcast_buffers=False`` and
+      the config's ``find_unused_parameters``), plus ``device_ids=None``.
+
+    Explicit user choices (a non-NCCL backend, explicit ``device_ids``) are
+    kept. On CUDA hosts only ``cfg.launcher`` is set.
+
+    Args:
+        cfg (Config): The config, modified in place.
+        launcher (str): One of ``'none'``, ``'pytorch'``, ``'slurm'``,
+            ``'mpi'``.
+        use_cuda (bool, optional): Override CUDA detection (tests).
+
+    Returns:
+        Config: ``cfg``.
+    """
+    if launcher not in LAUNCHERS:
+        raise ValueError(f'launcher must be one of {LAUNCHERS}, '
+                         f'got {launcher!r}')
+    cfg.launcher = launcher
+    if launcher == 'none':
+        return cfg
+    if use_cuda is None:
+        use_cuda = cuda_available()
+    if use_cuda:
+        return cfg
+
+    env_cfg = cfg.get('env_cfg') or ConfigDict()
+    dist_cfg = env_cfg.get('dist_cfg') or ConfigDict()
+    backend = dist_cfg.get('backend', 'nccl')
+    if backend == 'nccl':
+        dist_cfg['backend'] = 'gloo'
+        print_log(
+            'No CUDA device: using the gloo backend instead of nccl.',
+            logger='current')
+    env_cfg['dist_cfg'] = dist_cfg
+    cfg.env_cfg = env_cfg
+
+    wrapper_cfg = cfg.get('model_wrapper_cfg')
+    if wrapper_cfg is None:
+        wrapper_cfg = ConfigDict(
+            type='MMDistributedDataParallel',
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
+    else:
+        wrapper_cfg = copy.deepcopy(wrapper_cfg)
+    wrapper_cfg.setdefault('device_ids', None)
+    cfg.model_wrapper_cfg = wrapper_cfg
+    return cfg
+
+
+def init_distributed(cfg: Config, use_cuda: Optional[bool] = None) -> bool:
+    """Initialise the default process group for CPU-only hosts.
+
+    Only acts when ``cfg.launcher == 'pytorch'``, CUDA is unavailable and no
+    group exists yet. It reads the ``torchrun`` environment (``RANK``,
+    ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``) and uses the backend
+    from ``cfg.env_cfg.dist_cfg`` (see :func:`setup_launcher`). For every
+    other case mmengine's own ``init_dist`` runs inside the ``Runner``.
+
+    Args:
+        cfg (Config): A config already passed through :func:`setup_launcher`.
+        use_cuda (bool, optional): Override CUDA detection (tests).
+
+    Returns:
+        bool: Whether this call initialised the process group.
+    """
+    if cfg.get('launcher', 'none') != 'pytorch':
+        return False
+    if use_cuda is None:
+        use_cuda = cuda_available()
+    if use_cuda or torch_dist.is_initialized():
+        return False
+    for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        if key not in os.environ:
+            raise RuntimeError(
+                f'--launcher pytorch needs the environment variable {key}; '
+                'start the job with tools/dist_train.sh / dist_test.sh or '
+                'torchrun.')
+    dist_cfg = dict((cfg.get('env_cfg') or {}).get('dist_cfg') or {})
+    backend = dist_cfg.pop('backend', 'gloo')
+    if isinstance(dist_cfg.get('timeout'), (int, float)):
+        dist_cfg['timeout'] = datetime.timedelta(seconds=dist_cfg['timeout'])
+    torch_dist.init_process_group(backend=backend, **dist_cfg)
+    return True

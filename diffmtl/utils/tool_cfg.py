@@ -1,0 +1,172 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+"""Config edits behind the ``tools/train.py`` / ``tools/test.py`` flags.
+
+Each function applies one command-line option to an mmengine ``Config`` so
+the tools stay thin and the behaviour is testable without running a job.
+The semantics follow MMSegmentation's stock tools unless noted.
+"""
+import logging
+import os.path as osp
+from typing import Optional
+
+from mmengine.config import Config
+from mmengine.logging import print_log
+from mmengine.runner import Runner
+
+from .launch import cuda_available
+
+__all__ = [
+    'set_work_dir', 'enable_amp', 'enable_visualization', 'set_test_output',
+    'enable_tta', 'build_runner'
+]
+
+
+def set_work_dir(cfg: Config, work_dir: Optional[str],
+                 config_path: str) -> Config:
+    """Set ``cfg.work_dir``: CLI > config > ``./work_dirs/<config stem>``.
+
+    Args:
+        cfg (Config): The config, modified in place.
+        work_dir (str, optional): ``--work-dir``.
+        config_path (str): Path of the config file.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        stem = osp.splitext(osp.basename(config_path))[0]
+        cfg.work_dir = osp.join('./work_dirs', stem)
+    return cfg
+
+
+def enable_amp(cfg: Config, use_cuda: Optional[bool] = None) -> Config:
+    """``--amp``: turn ``OptimWrapper`` into a dynamic-loss-scale AMP one.
+
+    Args:
+        cfg (Config): The config, modified in place.
+        use_cuda (bool, optional): Override CUDA detection (tests).
+
+    Returns:
+        Config: ``cfg``.
+
+    Raises:
+        ValueError: Without CUDA (mmengine's ``AmpOptimWrapper`` needs a
+            GPU) or when ``optim_wrapper.type`` is neither ``OptimWrapper``
+            nor ``AmpOptimWrapper``.
+    """
+    if use_cuda is None:
+        use_cuda = cuda_available()
+    if not use_cuda:
+        raise ValueError('--amp needs a CUDA device: mmengine\'s '
+                         'AmpOptimWrapper does not run on CPU.')
+    wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if wrapper_type == 'AmpOptimWrapper':
+        print_log(
+            'AMP training is already enabled in your config.',
+            logger='current',
+            level=logging.WARNING)
+        return cfg
+    if wrapper_type != 'OptimWrapper':
+        raise ValueError('--amp only supports optim_wrapper.type='
+                         f'"OptimWrapper", but the config has {wrapper_type!r}')
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.loss_scale = 'dynamic'
+    return cfg
+
+
+def enable_visualization(cfg: Config,
+                         show: bool = False,
+                         show_dir: Optional[str] = None,
+                         wait_time: float = 2,
+                         interval: Optional[int] = 1) -> Config:
+    """``--show`` / ``--show-dir``: make the visualization hook draw.
+
+    Unlike mmseg's tool this also sets the hook's ``interval`` (default 1,
+    i.e. every test image), because the stock default of 50 draws nothing
+    on small test sets. Pass ``interval=None`` to keep the config's value.
+    Images are written by the visualizer's ``LocalVisBackend`` to
+    ``<show_dir>/vis_data/vis_image/`` (a relative ``show_dir`` is relative
+    to the current directory).
+
+    Args:
+        cfg (Config): The config, modified in place.
+        show (bool): Display images in a window.
+        show_dir (str, optional): Directory to save drawn images to.
+        wait_time (float): Seconds each displayed image stays up.
+        interval (int, optional): Draw every ``interval``-th test batch.
+
+    Returns:
+        Config: ``cfg``.
+
+    Raises:
+        RuntimeError: If ``default_hooks`` has no ``visualization`` hook.
+    """
+    if not (show or show_dir):
+        return cfg
+    hooks = cfg.get('default_hooks') or {}
+    if 'visualization' not in hooks or hooks['visualization'] is None:
+        raise RuntimeError(
+            '--show/--show-dir need a "visualization" entry in '
+            'cfg.default_hooks (e.g. dict(type="SegVisualizationHook")).')
+    hook = cfg.default_hooks.visualization
+    hook['draw'] = True
+    if interval is not None:
+        hook['interval'] = interval
+    if show:
+        hook['show'] = True
+        hook['wait_time'] = wait_time
+    if show_dir:
+        cfg.visualizer['save_dir'] = show_dir
+    return cfg
+
+
+def set_test_output(cfg: Config, out: Optional[str]) -> Config:
+    """``--out DIR``: ask the test evaluator to keep results in ``DIR``.
+
+    Sets ``test_evaluator.output_dir`` and ``keep_results=True`` (the metric
+    must accept these keyword arguments, as mmseg's ``IoUMetric`` does).
+
+    Args:
+        cfg (Config): The config, modified in place.
+        out (str, optional): The output directory.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    if out is None:
+        return cfg
+    evaluator = cfg.get('test_evaluator')
+    if not isinstance(evaluator, dict):
+        raise ValueError('--out needs test_evaluator to be a single metric '
+                         f'dict, got {type(evaluator).__name__}')
+    evaluator['output_dir'] = out
+    evaluator['keep_results'] = True
+    return cfg
+
+
+def enable_tta(cfg: Config) -> Config:
+    """``--tta``: test with ``cfg.tta_pipeline`` and ``cfg.tta_model``.
+
+    Args:
+        cfg (Config): The config, modified in place.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    for key in ('tta_pipeline', 'tta_model'):
+        if cfg.get(key) is None:
+            raise ValueError(f'--tta needs cfg.{key}; the config has none.')
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.tta_model.module = cfg.model
+    cfg.model = cfg.tta_model
+    return cfg
+
+
+def build_runner(cfg: Config) -> Runner:
+    """Build the runner (``cfg.runner_type`` from ``RUNNERS`` if set)."""
+    if 'runner_type' not in cfg:
+        return Runner.from_cfg(cfg)
+    from diffmtl.registry import RUNNERS
+    return RUNNERS.build(cfg)

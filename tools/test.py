@@ -1,0 +1,110 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+"""Test (evaluate) a checkpoint of a diffmtl (or MMSegmentation) model.
+
+Examples:
+    python tools/test.py CFG work_dirs/run1/iter_4000.pth
+    python tools/test.py CFG CKPT --out results/ --show-dir vis/
+    bash tools/dist_test.sh CFG CKPT 4
+
+The command line matches MMSegmentation's ``tools/test.py``. ``--show-dir``
+draws every test image (visualization hook interval 1; override with
+``--cfg-options default_hooks.visualization.interval=N``) into
+``<show-dir>/vis_data/vis_image/``.
+"""
+import argparse
+import os
+
+from mmengine.config import Config, DictAction
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Test (and evaluate) a segmentor')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir',
+        help='the directory to save the file containing evaluation metrics')
+    parser.add_argument(
+        '--out',
+        type=str,
+        help='directory where the test evaluator keeps its results '
+        '(sets test_evaluator.output_dir and keep_results=True)')
+    parser.add_argument(
+        '--show', action='store_true', help='show prediction results')
+    parser.add_argument(
+        '--show-dir',
+        help='directory where painted images will be saved (under '
+        '<show-dir>/vis_data/vis_image/); draws every test image unless '
+        'default_hooks.visualization.interval is given in --cfg-options')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        default=False,
+        help='load the checkpoint with weights_only=False (runs code from '
+        'the pickle; only for files you trust). Same as '
+        'DIFFMTL_TRUSTED_CHECKPOINTS=1')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        'Note that the quotation marks are necessary and that no white space '
+        'is allowed.')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument(
+        '--tta', action='store_true', help='Test time augmentation')
+    # torch.distributed.launch passes --local-rank (older: --local_rank);
+    # torchrun sets the LOCAL_RANK environment variable instead.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.trust_checkpoint:
+        from diffmtl.engine import TRUSTED_CHECKPOINTS_ENV
+        os.environ[TRUSTED_CHECKPOINTS_ENV] = '1'
+
+    # Registers every diffmtl component and the safe checkpoint loader.
+    import diffmtl  # noqa: F401
+    from diffmtl.utils import (build_runner, enable_tta, enable_visualization,
+                               init_distributed, set_local_rank_env,
+                               set_test_output, set_work_dir, setup_launcher)
+
+    set_local_rank_env(args.local_rank)
+    cfg = Config.fromfile(args.config)
+    cfg_options = args.cfg_options or {}
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    setup_launcher(cfg, args.launcher)
+    set_work_dir(cfg, args.work_dir, args.config)
+    cfg.load_from = args.checkpoint
+
+    keep_interval = 'default_hooks.visualization.interval' in cfg_options
+    enable_visualization(
+        cfg,
+        show=args.show,
+        show_dir=args.show_dir,
+        wait_time=args.wait_time,
+        interval=None if keep_interval else 1)
+    if args.tta:
+        enable_tta(cfg)
+    set_test_output(cfg, args.out)
+
+    init_distributed(cfg)
+    runner = build_runner(cfg)
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()
