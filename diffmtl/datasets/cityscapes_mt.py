@@ -7,7 +7,9 @@ from diffmtl.registry import DATASETS
 from .multitask_partial import MultiTaskPartialDataset
 from .nyud_mt import list_npy_ids
 
-__all__ = ['CityscapesMTDataset', 'CITYSCAPES7_CLASSES', 'CITYSCAPES19_CLASSES']
+__all__ = [
+    'CityscapesMTDataset', 'CITYSCAPES7_CLASSES', 'CITYSCAPES19_CLASSES'
+]
 
 CITYSCAPES7_CLASSES = ('flat', 'construction', 'object', 'nature', 'sky',
                        'human', 'vehicle')

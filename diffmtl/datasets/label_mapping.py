@@ -368,4 +368,3 @@ def check_mapping_matches_split(mapping: Mapping[str, Any],
         msg.append(f'{len(missing)} split images are missing from the '
                    f'mapping, e.g. {missing[:max_show]}')
     raise ValueError(' '.join(msg))
-

@@ -42,8 +42,8 @@ def test_pascal_config_pipelines(tmp_path):
     # A child config switches the setting alone; the file follows it.
     ds = _build(cfg, 'train_dataloader', root, label_mapping=mapping,
                 label_setting='random')
-    assert ds.get_data_info(0)['task_mask'] == (False, True, True, False,
-                                                 False)
+    mask = ds.get_data_info(0)['task_mask']
+    assert mask == (False, True, True, False, False)
     ds = _build(cfg, 'train_dataloader', root, label_mapping=mapping)
     out = ds[0]
     sample = out['data_samples']
