@@ -466,3 +466,15 @@ def test_pad_image_only_for_test_pipelines_then_pack():
     out[key('sal')] = np.zeros((8, 8), np.uint8)
     with pytest.raises(ValueError, match='gt_sal_map'):
         PackMultiTaskInputs()(out)
+
+
+def test_crop_check_same_for_uint8_and_wider_label_maps():
+    t = MultiTaskRandomCrop(crop_size=(10, 10), cat_max_ratio=0.75)
+    for seed in range(20):
+        res8, res64 = _crop_results(), _crop_results()
+        res64[key('semseg')] = res64[key('semseg')].astype(np.int64)
+        np.random.seed(seed)
+        box8 = t(res8)['crop_bbox']
+        np.random.seed(seed)
+        box64 = t(res64)['crop_bbox']
+        assert box8 == box64 and box8[2] >= 3
