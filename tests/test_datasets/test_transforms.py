@@ -478,3 +478,29 @@ def test_crop_check_same_for_uint8_and_wider_label_maps():
         np.random.seed(seed)
         box64 = t(res64)['crop_bbox']
         assert box8 == box64 and box8[2] >= 3
+
+
+# -------------------------------------------------------------- ignore
+def test_ignore_empty_maps_per_crop():
+    from diffmtl.datasets.transforms import MultiTaskIgnoreEmptyMaps
+    t = MultiTaskIgnoreEmptyMaps()
+    res = make_results(h=4, w=4)
+    parts = np.zeros((4, 4), np.uint8)
+    parts[0, 0] = 255
+    res[key('human_parts')] = parts
+    seg0 = res[key('semseg')].copy()
+    out = t(res)
+    assert (out[key('human_parts')] == 255).all()
+    assert out[key('human_parts')].dtype == np.uint8
+    np.testing.assert_array_equal(out[key('semseg')], seg0)
+    assert out['task_mask'] == (True, ) * 6
+    # one part pixel keeps the map
+    res = make_results(h=4, w=4)
+    parts[2, 2] = 3
+    res[key('human_parts')] = parts.copy()
+    np.testing.assert_array_equal(t(res)[key('human_parts')], parts)
+    # absent task: nothing to do; continuous tasks are refused
+    res = make_results(h=4, w=4, tasks=('semseg', ))
+    assert t(res)[key('semseg')].shape == (4, 4)
+    with pytest.raises(ValueError, match='depth'):
+        MultiTaskIgnoreEmptyMaps(tasks=('depth', ))

@@ -10,6 +10,7 @@ from .formatting import PackMultiTaskInputs
 from .geometric import (MultiTaskPad, MultiTaskRandomCrop,
                         MultiTaskRandomFlip, MultiTaskRandomResize,
                         MultiTaskRandomScaleCrop)
+from .ignore import MultiTaskIgnoreEmptyMaps
 from .loading import (ANN_DECODERS, LoadMultiTaskAnnotations,
                       LoadMultiTaskImageFromFile, decode_annotation,
                       register_ann_decoder)
@@ -18,5 +19,6 @@ __all__ = [
     'LoadMultiTaskImageFromFile', 'LoadMultiTaskAnnotations', 'ANN_DECODERS',
     'register_ann_decoder', 'decode_annotation', 'PackMultiTaskInputs',
     'MultiTaskRandomResize', 'MultiTaskRandomCrop', 'MultiTaskPad',
-    'MultiTaskRandomFlip', 'MultiTaskRandomScaleCrop'
+    'MultiTaskRandomFlip', 'MultiTaskRandomScaleCrop',
+    'MultiTaskIgnoreEmptyMaps'
 ]
