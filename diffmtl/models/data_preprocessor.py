@@ -129,8 +129,8 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
 
     # ------------------------------------------------------------------
     @staticmethod
-    def _target_size(shapes: List[Tuple[int, int]],
-                     size: Optional[Sequence[int]],
+    def _target_size(shapes: List[Tuple[int,
+                                        int]], size: Optional[Sequence[int]],
                      size_divisor: Optional[int]) -> Tuple[int, int]:
         max_h = max(s[0] for s in shapes)
         max_w = max(s[1] for s in shapes)
@@ -182,15 +182,15 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
                         test: bool) -> None:
         old = ds.metainfo.get('padding_size') or (0, 0, 0, 0)
         total = tuple(int(a) + int(b) for a, b in zip(old, padding))
-        meta = dict(
-            img_shape=tuple(img_hw), pad_shape=tuple(pad_hw),
-            padding_size=total)
+        meta = dict(img_shape=tuple(img_hw),
+                    pad_shape=tuple(pad_hw),
+                    padding_size=total)
         if test:
             meta['img_padding_size'] = total
         ds.set_metainfo(meta)
 
-    def _pad_batch(self, inputs: List[torch.Tensor], data_samples,
-                   size, size_divisor, pad_gt: bool):
+    def _pad_batch(self, inputs: List[torch.Tensor], data_samples, size,
+                   size_divisor, pad_gt: bool):
         shapes = [tuple(x.shape[-2:]) for x in inputs]
         th, tw = self._target_size(shapes, size, size_divisor)
         specs = self._batch_specs(data_samples) if (
@@ -226,8 +226,9 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
         if isinstance(inputs, torch.Tensor):
             inputs = list(inputs) if inputs.dim() == 4 else [inputs]
         if self.channel_conversion:
-            inputs = [x[[2, 1, 0], ...] if x.size(0) == 3 else x
-                      for x in inputs]
+            inputs = [
+                x[[2, 1, 0], ...] if x.size(0) == 3 else x for x in inputs
+            ]
         inputs = [x.float() for x in inputs]
         if self._enable_normalize:
             inputs = [(x - self.mean) / self.std for x in inputs]

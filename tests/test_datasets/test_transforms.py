@@ -22,15 +22,14 @@ def make_results(h=6, w=8, tasks=ALL_TASKS, mask=None, seed=0):
     """A results dict as ``LoadMultiTaskAnnotations`` leaves it."""
     rng = np.random.default_rng(seed)
     mask = tuple(mask) if mask is not None else (True, ) * len(tasks)
-    results = dict(
-        img=rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
-        img_path=f'img_{seed}.png',
-        img_id=f'img_{seed}',
-        ori_shape=(h, w),
-        img_shape=(h, w),
-        tasks=tuple(tasks),
-        task_mask=mask,
-        seg_fields=[])
+    results = dict(img=rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
+                   img_path=f'img_{seed}.png',
+                   img_id=f'img_{seed}',
+                   ori_shape=(h, w),
+                   img_shape=(h, w),
+                   tasks=tuple(tasks),
+                   task_mask=mask,
+                   seg_fields=[])
     for task, labelled in zip(tasks, mask):
         spec = get_task_spec(task)
         shape = (h, w) if spec.gt_channels == 1 else (h, w, 3)
@@ -68,8 +67,7 @@ def test_horizontal_flip_mirrors_everything_and_negates_normals_x():
     for task in ALL_TASKS:
         if task == 'normals':
             continue
-        np.testing.assert_array_equal(out[key(task)],
-                                      orig[key(task)][:, ::-1])
+        np.testing.assert_array_equal(out[key(task)], orig[key(task)][:, ::-1])
     n0, n1 = orig[key('normals')], out[key('normals')]
     np.testing.assert_array_equal(n1[..., 0], -n0[:, ::-1, 0])
     np.testing.assert_array_equal(n1[..., 1:], n0[:, ::-1, 1:])
@@ -109,8 +107,8 @@ def test_flip_probability_zero_and_split():
     with pytest.raises(ValueError, match='direction'):
         MultiTaskRandomFlip(direction='sideways')
     with pytest.raises(ValueError, match='sum to'):
-        MultiTaskRandomFlip(prob=[0.8, 0.5], direction=['horizontal',
-                                                        'vertical'])
+        MultiTaskRandomFlip(prob=[0.8, 0.5],
+                            direction=['horizontal', 'vertical'])
 
 
 # -------------------------------------------------------------- resize
@@ -130,7 +128,8 @@ def test_resize_ratio_divides_depth_and_keeps_labels_nearest():
                                   up(orig[key('normals')]))
     # depth: nearest, then divided by the scale; invalid zeros stay zero
     np.testing.assert_allclose(out[key('depth')],
-                               up(orig[key('depth')]) / 2.0, rtol=1e-6)
+                               up(orig[key('depth')]) / 2.0,
+                               rtol=1e-6)
     assert out[key('depth')][0, 0] == 0
     assert out[key('depth')].dtype == np.float32
     assert out[key('semseg')].dtype == np.uint8
@@ -160,8 +159,7 @@ def test_resize_downscale_multiplies_depth_and_fixed_scale():
     # scale_depth=False leaves values alone
     res = make_results(h=8, w=8)
     res[key('depth')][:] = 4.0
-    out = MultiTaskRandomResize(
-        ratio_range=(2.0, 2.0), scale_depth=False)(res)
+    out = MultiTaskRandomResize(ratio_range=(2.0, 2.0), scale_depth=False)(res)
     np.testing.assert_allclose(out[key('depth')], 4.0)
 
 
@@ -192,8 +190,8 @@ def test_resize_label_interp_override_by_kind():
     res = make_results(h=2, w=2)
     res[key('normals')][:] = 0
     res[key('normals')][:, 1, 0] = 1.0
-    out = MultiTaskRandomResize(
-        ratio_range=(2.0, 2.0), label_interp=dict(normals='bilinear'))(res)
+    out = MultiTaskRandomResize(ratio_range=(2.0, 2.0),
+                                label_interp=dict(normals='bilinear'))(res)
     row = out[key('normals')][0, :, 0]
     # bilinear produces values strictly between 0 and 1, nearest would not
     assert ((row > 0) & (row < 1)).any()
@@ -303,8 +301,12 @@ def test_pad_uses_each_tasks_own_value_bottom_right():
     assert out['img_shape'] == (8, 10) and out['pad_shape'] == (8, 10)
     assert (out['img'][5:] == 7).all() and (out['img'][:, 6:] == 7).all()
     np.testing.assert_array_equal(out['img'][:5, :6], orig['img'])
-    expected = dict(semseg=255, human_parts=255, sal=255, edge=255,
-                    normals=0.0, depth=0.0)
+    expected = dict(semseg=255,
+                    human_parts=255,
+                    sal=255,
+                    edge=255,
+                    normals=0.0,
+                    depth=0.0)
     for task, value in expected.items():
         arr = out[key(task)]
         assert arr.shape[:2] == (8, 10)
@@ -316,8 +318,8 @@ def test_pad_uses_each_tasks_own_value_bottom_right():
 def test_pad_centred_like_reference_and_overrides():
     res = make_results(h=5, w=6)
     orig = copy.deepcopy(res)
-    out = MultiTaskPad(
-        size=(8, 10), center=True, seg_pad_val=dict(depth=-1.0))(res)
+    out = MultiTaskPad(size=(8, 10), center=True,
+                       seg_pad_val=dict(depth=-1.0))(res)
     # dh = 3 -> top 1, bottom 2; dw = 4 -> left 2, right 2
     assert out['padding_size'] == (2, 2, 1, 2)
     np.testing.assert_array_equal(out[key('semseg')][1:6, 2:8],
@@ -359,7 +361,8 @@ def test_scale_crop_zooms_divides_depth_and_interpolates_normals():
     # bilinear, align_corners: the ramp is resampled exactly
     expect = 0.1 * (x1 + np.arange(w) * (x2 - x1 - 1) / (w - 1))
     np.testing.assert_allclose(out[key('normals')][..., 0],
-                               np.broadcast_to(expect, (h, w)), atol=1e-5)
+                               np.broadcast_to(expect, (h, w)),
+                               atol=1e-5)
     np.testing.assert_allclose(out[key('normals')][..., 2], -1.0)
     # labels nearest: only values of the cropped window
     window = seg0[y1:y2, x1:x2]
@@ -422,15 +425,17 @@ def test_pack_dtypes_values_and_meta():
 
 
 def test_pack_fills_missing_unlabelled_tasks_and_rejects_labelled():
-    res = make_results(h=4, w=5, tasks=('semseg', 'depth', 'normals'),
+    res = make_results(h=4,
+                       w=5,
+                       tasks=('semseg', 'depth', 'normals'),
                        mask=(True, False, False))
     del res[key('depth')], res[key('normals')]
     res['seg_fields'] = [key('semseg')]
     res['task_mask'] = np.array([1, 0, 0])
     ds = PackMultiTaskInputs()(res)['data_samples']
     assert ds.metainfo['task_mask'] == (True, False, False)
-    assert (ds.gt_depth.data == 0).all() and ds.gt_depth.data.shape == (1, 4,
-                                                                         5)
+    assert (ds.gt_depth.data
+            == 0).all() and ds.gt_depth.data.shape == (1, 4, 5)
     assert ds.gt_normals.data.shape == (3, 4, 5)
     res = make_results(h=4, w=5, tasks=('semseg', 'depth'))
     del res[key('depth')]

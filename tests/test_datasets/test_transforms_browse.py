@@ -31,12 +31,14 @@ def make_dataset(root):
         json.dump(
             dict(tasks=['semseg', 'normals', 'depth'],
                  task_classes=dict(semseg=['bg', 'box', 'ball']),
-                 task_palettes=dict(semseg=PALETTE), depth_scale=100), f)
+                 task_palettes=dict(semseg=PALETTE),
+                 depth_scale=100), f)
     with open(osp.join(root, 'splits', 'train.txt'), 'w') as f:
         f.write('a\nb\n')
     with open(osp.join(root, 'mappings', 'one.json'), 'w') as f:
-        json.dump(dict(tasks=['semseg', 'normals', 'depth'],
-                       labels=dict(a=['semseg'], b=['normals', 'depth'])), f)
+        json.dump(
+            dict(tasks=['semseg', 'normals', 'depth'],
+                 labels=dict(a=['semseg'], b=['normals', 'depth'])), f)
     imgs = {}
     for k, i in enumerate('ab'):
         rng = np.random.default_rng(k)

@@ -33,10 +33,11 @@ def make_sample(h, w, tasks=ALL_TASKS, mask=None, seed=0, meta=None):
 
 
 def test_normalise_and_channel_swap():
-    pre = MultiTaskDataPreProcessor(
-        mean=[10., 20., 30.], std=[2., 4., 5.], bgr_to_rgb=True)
-    img = torch.stack([torch.full((4, 5), v, dtype=torch.uint8)
-                       for v in (100, 60, 40)])
+    pre = MultiTaskDataPreProcessor(mean=[10., 20., 30.],
+                                    std=[2., 4., 5.],
+                                    bgr_to_rgb=True)
+    img = torch.stack(
+        [torch.full((4, 5), v, dtype=torch.uint8) for v in (100, 60, 40)])
     _, ds = make_sample(4, 5)
     out = pre(dict(inputs=[img], data_samples=[ds]), training=True)
     x = out['inputs']
@@ -55,9 +56,11 @@ def test_training_pads_every_field_with_its_own_value():
     pre = MultiTaskDataPreProcessor(size_divisor=4, pad_val=-3)
     img_a, ds_a = make_sample(4, 5, seed=1)
     img_b, ds_b = make_sample(6, 3, seed=2)
-    ref = {t: (ds_a.get(get_task_spec(t).gt_field).data.clone(),
-               ds_b.get(get_task_spec(t).gt_field).data.clone())
-           for t in ALL_TASKS}
+    ref = {
+        t: (ds_a.get(get_task_spec(t).gt_field).data.clone(),
+            ds_b.get(get_task_spec(t).gt_field).data.clone())
+        for t in ALL_TASKS
+    }
     out = pre(dict(inputs=[img_a, img_b], data_samples=[ds_a, ds_b]),
               training=True)
     x, samples = out['inputs'], out['data_samples']
@@ -73,8 +76,10 @@ def test_training_pads_every_field_with_its_own_value():
         assert torch.equal(gt[0, :, :4, :5], ref[task][0])
         assert torch.equal(gt[1, :, :6, :3], ref[task][1])
         value = spec.pad_value
-        assert (gt[0, :, 4:] == value).all() and (gt[0, :, :, 5:] == value).all()
-        assert (gt[1, :, 6:] == value).all() and (gt[1, :, :, 3:] == value).all()
+        assert (gt[0, :, 4:] == value).all() and (gt[0, :, :, 5:]
+                                                  == value).all()
+        assert (gt[1, :, 6:] == value).all() and (gt[1, :, :, 3:]
+                                                  == value).all()
     assert stack_task_gt(samples, 'semseg')[0, 0, 7, 7] == 255
     assert stack_task_gt(samples, 'depth')[0, 0, 7, 7] == 0
     assert (stack_task_gt(samples, 'normals')[0, :, 7, 7] == 0).all()
@@ -129,8 +134,8 @@ def test_test_mode_stacks_or_pads_image_only():
         pre(dict(inputs=[img_a, img_c], data_samples=[ds_a, ds_c]))
 
     # padding by test_cfg adds to the padding recorded by the pipeline
-    pre = MultiTaskDataPreProcessor(
-        size=(32, 32), test_cfg=dict(size_divisor=8))
+    pre = MultiTaskDataPreProcessor(size=(32, 32),
+                                    test_cfg=dict(size_divisor=8))
     img, ds = make_sample(5, 6, meta=dict(padding_size=(1, 0, 2, 0)))
     out = pre(dict(inputs=[img], data_samples=[ds]), training=False)
     assert out['inputs'].shape == (1, 3, 8, 8)
@@ -153,10 +158,12 @@ class _AddOne:
 
 
 def test_batch_augments_built_and_applied():
-    MODELS.register_module(name='_TestAddOneAugment', module=_AddOne,
+    MODELS.register_module(name='_TestAddOneAugment',
+                           module=_AddOne,
                            force=True)
     pre = MultiTaskDataPreProcessor(
-        batch_augments=[dict(type='_TestAddOneAugment'), _AddOne()])
+        batch_augments=[dict(type='_TestAddOneAugment'),
+                        _AddOne()])
     img, ds = make_sample(2, 2)
     out = pre(dict(inputs=[img], data_samples=[ds]), training=True)
     assert torch.equal(out['inputs'][0], img.float() + 2)
@@ -177,11 +184,14 @@ def test_full_pipeline_to_uniform_batch():
     rng = np.random.default_rng(0)
 
     def loaded(h, w, mask, seed):
-        res = dict(
-            img=rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
-            img_path=f'{seed}.png', img_id=str(seed), ori_shape=(h, w),
-            img_shape=(h, w), tasks=ALL_TASKS, task_mask=mask,
-            seg_fields=[])
+        res = dict(img=rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
+                   img_path=f'{seed}.png',
+                   img_id=str(seed),
+                   ori_shape=(h, w),
+                   img_shape=(h, w),
+                   tasks=ALL_TASKS,
+                   task_mask=mask,
+                   seg_fields=[])
         for task, labelled in zip(ALL_TASKS, mask):
             spec = get_task_spec(task)
             shape = (h, w) if spec.gt_channels == 1 else (h, w, 3)
@@ -194,20 +204,25 @@ def test_full_pipeline_to_uniform_batch():
             res['seg_fields'].append(spec.results_key)
         return res
 
-    pipeline = Compose([TRANSFORMS.build(cfg) for cfg in [
-        dict(type='MultiTaskRandomResize', ratio_range=(0.5, 2.0)),
-        dict(type='MultiTaskRandomCrop', crop_size=(16, 16),
-             cat_max_ratio=0.75),
-        dict(type='MultiTaskRandomFlip', prob=0.5),
-        dict(type='PhotoMetricDistortion'),
-        dict(type='MultiTaskPad', size=(16, 16), center=True),
-        dict(type='PackMultiTaskInputs'),
-    ]])
+    pipeline = Compose([
+        TRANSFORMS.build(cfg) for cfg in [
+            dict(type='MultiTaskRandomResize', ratio_range=(0.5, 2.0)),
+            dict(type='MultiTaskRandomCrop',
+                 crop_size=(16, 16),
+                 cat_max_ratio=0.75),
+            dict(type='MultiTaskRandomFlip', prob=0.5),
+            dict(type='PhotoMetricDistortion'),
+            dict(type='MultiTaskPad', size=(16, 16), center=True),
+            dict(type='PackMultiTaskInputs'),
+        ]
+    ])
     a = pipeline(loaded(12, 20, (True, False, False, True, False, False), 0))
     b = pipeline(loaded(20, 10, (False, True, True, False, True, True), 1))
     pre = MODELS.build(
-        dict(type='MultiTaskDataPreProcessor', mean=[128] * 3,
-             std=[64] * 3, size=(16, 16)))
+        dict(type='MultiTaskDataPreProcessor',
+             mean=[128] * 3,
+             std=[64] * 3,
+             size=(16, 16)))
     out = pre(dict(inputs=[a['inputs'], b['inputs']],
                    data_samples=[a['data_samples'], b['data_samples']]),
               training=True)
@@ -227,8 +242,7 @@ def test_full_pipeline_to_uniform_batch():
                 # unlabelled tasks stay entirely pad/ignore
                 assert (gt[i] == spec.pad_value).all()
     # labelled maps: label values inside the padded frame, pad outside
-    for i, (task, values) in enumerate([('semseg', {0, 1}),
-                                        ('edge', {0, 1})]):
+    for i, (task, values) in enumerate([('semseg', {0, 1}), ('edge', {0, 1})]):
         left, right, top, bottom = samples[i].metainfo['padding_size']
         inside = torch.zeros(16, 16, dtype=torch.bool)
         inside[top:16 - bottom, left:16 - right] = True

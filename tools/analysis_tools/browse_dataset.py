@@ -29,29 +29,28 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser = argparse.ArgumentParser(
         description='Draw samples of a multi-task dataset after its pipeline')
     parser.add_argument('config', help='config file path')
-    parser.add_argument(
-        '--output-dir', required=True, help='directory of the pictures')
+    parser.add_argument('--output-dir',
+                        required=True,
+                        help='directory of the pictures')
     parser.add_argument(
         '--phase',
         default='train',
         choices=['train', 'val', 'test'],
         help='which dataloader\'s dataset (and pipeline) to browse')
-    parser.add_argument(
-        '--max',
-        type=int,
-        default=20,
-        help='number of samples to draw (<= 0: all)')
+    parser.add_argument('--max',
+                        type=int,
+                        default=20,
+                        help='number of samples to draw (<= 0: all)')
     parser.add_argument(
         '--channel-order',
         default='bgr',
         choices=['bgr', 'rgb'],
         help='channel order of the pipeline\'s image (diffmtl\'s loader and '
         'mmcv give BGR)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, as in tools/train.py')
+    parser.add_argument('--cfg-options',
+                        nargs='+',
+                        action=DictAction,
+                        help='override config settings, as in tools/train.py')
     return parser.parse_args(argv)
 
 

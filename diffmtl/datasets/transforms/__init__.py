@@ -7,9 +7,8 @@ Colour augmentation needs no multi-task class: mmseg's
 multi-task pipeline after loading.
 """
 from .formatting import PackMultiTaskInputs
-from .geometric import (MultiTaskPad, MultiTaskRandomCrop,
-                        MultiTaskRandomFlip, MultiTaskRandomResize,
-                        MultiTaskRandomScaleCrop)
+from .geometric import (MultiTaskPad, MultiTaskRandomCrop, MultiTaskRandomFlip,
+                        MultiTaskRandomResize, MultiTaskRandomScaleCrop)
 from .ignore import MultiTaskIgnoreEmptyMaps
 from .loading import (ANN_DECODERS, LoadMultiTaskAnnotations,
                       LoadMultiTaskImageFromFile, decode_annotation,

@@ -46,9 +46,9 @@ def field_spec(key: str, transform: str = 'transform') -> TaskSpec:
                    f'{known}); register a TaskSpec for it')
 
 
-def iter_seg_fields(results: dict,
-                    transform: str = 'transform'
-                    ) -> Iterator[Tuple[str, TaskSpec]]:
+def iter_seg_fields(
+        results: dict,
+        transform: str = 'transform') -> Iterator[Tuple[str, TaskSpec]]:
     """Yield ``(key, spec)`` for every key of ``results['seg_fields']``.
 
     Raises:

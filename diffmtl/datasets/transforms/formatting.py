@@ -52,9 +52,8 @@ class PackMultiTaskInputs(BaseTransform):
     """
 
     DEFAULT_META_KEYS = ('img_path', 'img_id', 'ori_shape', 'img_shape',
-                         'pad_shape', 'scale_factor', 'flip',
-                         'flip_direction', 'tasks', 'task_mask',
-                         'padding_size')
+                         'pad_shape', 'scale_factor', 'flip', 'flip_direction',
+                         'tasks', 'task_mask', 'padding_size')
 
     def __init__(self, meta_keys: Sequence[str] = DEFAULT_META_KEYS) -> None:
         self.meta_keys = tuple(meta_keys)

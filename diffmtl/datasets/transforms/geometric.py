@@ -445,8 +445,8 @@ class MultiTaskRandomFlip(BaseTransform):
                  prob: Union[float, Sequence[float]] = 0.5,
                  direction: Union[str, Sequence[str]] = 'horizontal') -> None:
         name = type(self).__name__
-        directions = [direction] if isinstance(direction, str) else list(
-            direction)
+        directions = [direction] if isinstance(direction,
+                                               str) else list(direction)
         for d in directions:
             if d not in self.DIRECTIONS:
                 raise ValueError(f'{name}: unknown direction {d!r}; expected '

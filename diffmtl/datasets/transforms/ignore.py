@@ -59,8 +59,8 @@ class MultiTaskIgnoreEmptyMaps(BaseTransform):
             arr = results.get(spec.results_key)
             if arr is None:
                 continue
-            content = (arr != self.background_index) & (
-                arr != spec.ignore_index)
+            content = (arr != self.background_index) & (arr
+                                                        != spec.ignore_index)
             if not content.any():
                 results[spec.results_key] = np.full_like(
                     arr, spec.ignore_index)
