@@ -57,6 +57,9 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
         pad_val (float): Image padding value. Defaults to 0.
         gt_pad_val (dict, optional): ``{task: value}`` overriding
             ``TaskSpec.pad_value``.
+        seg_pad_val (float, optional): mmseg's argument, kept so that
+            mmseg configs work: the pad value of every *discrete* task not
+            named in ``gt_pad_val``. Defaults to None (the specs' values).
         bgr_to_rgb (bool): Swap channels 0 and 2 of 3-channel images.
         rgb_to_bgr (bool): Same swap (the two names are exclusive).
         batch_augments (list, optional): Callables (or ``MODELS`` configs
@@ -74,6 +77,7 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
                  size_divisor: Optional[int] = None,
                  pad_val: Number = 0,
                  gt_pad_val: Optional[Dict[str, Number]] = None,
+                 seg_pad_val: Optional[Number] = None,
                  bgr_to_rgb: bool = False,
                  rgb_to_bgr: bool = False,
                  batch_augments: Optional[Sequence[Union[dict,
@@ -91,6 +95,7 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
         self.size_divisor = size_divisor
         self.pad_val = pad_val
         self.gt_pad_val = dict(gt_pad_val or {})
+        self.seg_pad_val = seg_pad_val
         for task in self.gt_pad_val:
             get_task_spec(task)  # fail early on unknown tasks
         if mean is not None:
@@ -155,11 +160,18 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
                 names.append(spec.name)
         return [get_task_spec(n) for n in names]
 
+    def _gt_pad_value(self, spec: TaskSpec) -> Number:
+        if spec.name in self.gt_pad_val:
+            return self.gt_pad_val[spec.name]
+        if spec.discrete and self.seg_pad_val is not None:
+            return self.seg_pad_val
+        return spec.pad_value
+
     def _pad_gt(self, ds, specs: List[TaskSpec], img_hw: Tuple[int, int],
                 padding: Padding, index: int) -> None:
         """Pad (or create) every task's GT of sample ``ds`` in place."""
         for spec in specs:
-            value = self.gt_pad_val.get(spec.name, spec.pad_value)
+            value = self._gt_pad_value(spec)
             dtype = torch.int64 if spec.discrete else torch.float32
             if spec.gt_field in ds:
                 gt = ds.get(spec.gt_field).data

@@ -97,6 +97,14 @@ def test_fixed_size_and_gt_pad_override():
     assert out['inputs'].shape == (1, 3, 6, 7)
     depth = out['data_samples'][0].gt_depth.data
     assert (depth[:, 4:] == -1).all() and (depth[:, :4, :5] >= 0.5).all()
+    # mmseg's seg_pad_val: discrete tasks only
+    pre = MultiTaskDataPreProcessor(size=(6, 7), seg_pad_val=0)
+    img, ds = make_sample(4, 5, tasks=('semseg', 'depth'), seed=4)
+    ds.gt_sem_seg.data[:] = 2
+    out = pre(dict(inputs=[img], data_samples=[ds]), training=True)
+    sem = out['data_samples'][0].gt_sem_seg.data
+    assert (sem[:, 4:] == 0).all() and (sem[:, :4, :5] == 2).all()
+    assert (out['data_samples'][0].gt_depth.data[:, 4:] == 0).all()
     with pytest.raises(KeyError, match='colour'):
         MultiTaskDataPreProcessor(gt_pad_val=dict(colour=0))
 

@@ -15,7 +15,7 @@ from diffmtl.structures import TASK_SPECS, TaskSpec
 
 __all__ = [
     'CV2_INTERP', 'field_spec', 'iter_seg_fields', 'resolve_interp',
-    'resize_map', 'pad_map', 'cast_like'
+    'check_interp', 'resize_map', 'pad_map', 'cast_like'
 ]
 
 #: cv2 flags of the interpolation names accepted by the transforms.
