@@ -12,8 +12,15 @@ automatically (see :mod:`diffmtl.utils.launch`).
 """
 import argparse
 import os
+import os.path as osp
+import sys
 
 from mmengine.config import Config, DictAction
+
+# Let `python tools/<tool>.py` work from a checkout that is not installed.
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
 
 
 def parse_args(argv=None):
