@@ -8,6 +8,12 @@ crop_size = (128, 256)
 model = dict(
     data_preprocessor=dict(size=crop_size),
     tasks=('semseg', 'depth'),
-    num_classes=dict(semseg=7),
-    loss_weights=dict(semseg=1.0, depth=1.0))
-train_dataloader = dict(batch_size=8, dataset=dict(label_setting='one'))
+    num_classes=dict(_delete_=True, semseg=7),
+    loss_weights=dict(_delete_=True, semseg=1.0, depth=1.0))
+# Epoch-based training as the reference: shuffled, drop_last, poly stepped
+# once per epoch.
+train_dataloader = dict(
+    batch_size=8,
+    drop_last=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(label_setting='one'))

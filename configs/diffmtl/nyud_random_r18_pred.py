@@ -7,6 +7,12 @@ crop_size = (288, 384)
 model = dict(
     data_preprocessor=dict(size=crop_size),
     tasks=('semseg', 'depth', 'normals'),
-    num_classes=dict(semseg=13),
-    loss_weights=dict(semseg=1.0, depth=1.0, normals=1.0))
-train_dataloader = dict(batch_size=4, dataset=dict(label_setting='random'))
+    num_classes=dict(_delete_=True, semseg=13),
+    loss_weights=dict(_delete_=True, semseg=1.0, depth=1.0, normals=1.0))
+# Epoch-based training as the reference: shuffled, drop_last, poly stepped
+# once per epoch.
+train_dataloader = dict(
+    batch_size=4,
+    drop_last=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(label_setting='random'))

@@ -10,4 +10,10 @@ model = dict(
     num_classes=dict(semseg=21, human_parts=7),
     loss_weights=dict(
         semseg=1.0, human_parts=2.0, sal=5.0, normals=10.0, edge=50.0))
-train_dataloader = dict(batch_size=6, dataset=dict(label_setting='random'))
+# Epoch-based training as the reference: shuffled, drop_last, poly stepped
+# once per epoch.
+train_dataloader = dict(
+    batch_size=6,
+    drop_last=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(label_setting='random'))

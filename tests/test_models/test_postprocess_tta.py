@@ -61,7 +61,12 @@ def test_tta_merges_in_prediction_space():
                  'logits_depth': b[:1] + 1,
                  'logits_normals': torch.tensor([[[0.]], [[3.]], [[0.]]])}),
     ]
-    tta = MultiTaskTTAModel(module=torch.nn.Identity())
+    class _Model(torch.nn.Module):
+
+        def test_step(self, data):
+            return data
+
+    tta = MultiTaskTTAModel(module=_Model())
     out = tta.merge_preds([views])[0]
     prob = (a.softmax(0) + b.softmax(0)) / 2
     assert torch.allclose(out.seg_logits.data.softmax(0), prob, atol=1e-6)

@@ -51,9 +51,16 @@ def build_for_counting(cfg: Config, device: str):
         backbone.pop('init_cfg', None)
         backbone.pop('pretrained', None)
     model_cfg.pop('init_cfg', None)
-    with torch.device(device):
-        model = MODELS.build(model_cfg)
-    return model
+    try:
+        with torch.device(device):
+            return MODELS.build(model_cfg.copy())
+    except (RuntimeError, NotImplementedError) as err:
+        if torch.device(device).type != 'meta':
+            raise
+        # Some backbones call .item() while building (e.g. drop-path rates):
+        # build on the CPU and move the weights to the meta device.
+        print(f'building on meta failed ({err}); building on cpu')
+        return MODELS.build(model_cfg).to(device)
 
 
 def main(argv=None):

@@ -2,17 +2,15 @@
 # variant). Defaults: PASCAL-Context's 5 tasks; dataset configs override
 # `tasks`, `num_classes` and `loss_weights`.
 norm_cfg = dict(type='SyncBN', requires_grad=True)
-crop_size = (512, 512)
-data_preprocessor = dict(
-    type='MultiTaskDataPreProcessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    bgr_to_rgb=True,
-    size=crop_size,
-    pad_val=0)
 model = dict(
     type='DiffusionMTL',
-    data_preprocessor=data_preprocessor,
+    data_preprocessor=dict(
+        type='MultiTaskDataPreProcessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+        size=(512, 512),  # experiment configs set their crop size
+        pad_val=0),
     tasks=('semseg', 'human_parts', 'sal', 'normals', 'edge'),
     num_classes=dict(semseg=21, human_parts=7),
     mode='feature',
