@@ -29,12 +29,16 @@ from mmseg.structures import SegDataSample
 # run from a checkout without installing the package
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from diffmtl.apis import (inference_denoising_process,  # noqa: E402
-                          inference_multitask, init_model)
+from diffmtl.apis import (
+    inference_denoising_process,  # noqa: E402
+    inference_multitask,
+    init_model)
 from diffmtl.structures import get_task_spec  # noqa: E402
-from diffmtl.visualization import (MultiTaskLocalVisualizer,  # noqa: E402
-                                   draw_denoising_process, draw_process_panel,
-                                   draw_task_tile)
+from diffmtl.visualization import (
+    MultiTaskLocalVisualizer,  # noqa: E402
+    draw_denoising_process,
+    draw_process_panel,
+    draw_task_tile)
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -45,23 +49,26 @@ def parse_args(argv=None):
     parser.add_argument('img', help='image file or folder of images')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument(
-        '--out-dir', required=True, help='folder of the output pictures')
+    parser.add_argument('--out-dir',
+                        required=True,
+                        help='folder of the output pictures')
     parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
     parser.add_argument(
         '--process',
         action='store_true',
         help='also draw the denoising process (initial, noisy, steps, '
         'final) of every task')
-    parser.add_argument(
-        '--seed', type=int, default=0, help='seed of the diffusion noise')
-    parser.add_argument(
-        '--no-legend', action='store_true', help='omit class legends')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, key=value')
+    parser.add_argument('--seed',
+                        type=int,
+                        default=0,
+                        help='seed of the diffusion noise')
+    parser.add_argument('--no-legend',
+                        action='store_true',
+                        help='omit class legends')
+    parser.add_argument('--cfg-options',
+                        nargs='+',
+                        action=DictAction,
+                        help='override config settings, key=value')
     return parser.parse_args(argv)
 
 
@@ -114,9 +121,10 @@ def run_demo(args) -> list:
             file = osp.join(out, f'{task}.png')
             mmcv.imwrite(mmcv.rgb2bgr(draw_task_tile(task, arr, meta)), file)
             written.append(file)
-        panel = visualizer.draw_multitask(
-            image, _as_sample(maps), draw_gt=False,
-            with_labels=not args.no_legend)
+        panel = visualizer.draw_multitask(image,
+                                          _as_sample(maps),
+                                          draw_gt=False,
+                                          with_labels=not args.no_legend)
         file = osp.join(out, 'panel.png')
         mmcv.imwrite(mmcv.rgb2bgr(panel), file)
         written.append(file)

@@ -162,9 +162,8 @@ def build_inference_pipeline(cfg: Config, from_array: bool) -> Compose:
         if 'Load' not in first or 'Image' not in first:
             raise ValueError('the test pipeline must start with an image '
                              f'loading transform, got {first!r}')
-        pipeline[0] = dict(
-            type='LoadImageFromNDArray',
-            to_float32=pipeline[0].get('to_float32', False))
+        pipeline[0] = dict(type='LoadImageFromNDArray',
+                           to_float32=pipeline[0].get('to_float32', False))
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     return Compose(pipeline)
 
@@ -175,14 +174,13 @@ def _prepare(model, image: ImageType, index: int) -> dict:
     from_array = isinstance(image, np.ndarray)
     pipeline = build_inference_pipeline(cfg, from_array)
     tasks = model_tasks(model)
-    results = dict(
-        tasks=tasks,
-        task_mask=(False, ) * len(tasks),
-        seg_fields=[],
-        reduce_zero_label=False,
-        label_map=None,
-        ann_paths={t: None
-                   for t in tasks})
+    results = dict(tasks=tasks,
+                   task_mask=(False, ) * len(tasks),
+                   seg_fields=[],
+                   reduce_zero_label=False,
+                   label_map=None,
+                   ann_paths={t: None
+                              for t in tasks})
     if from_array:
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError('images must be (H, W, 3) BGR arrays, got shape '
@@ -229,8 +227,8 @@ def inference_multitask(
     model: torch.nn.Module,
     images: ImagesType,
     return_datasamples: bool = False
-) -> Union[Dict[str, np.ndarray], List[Dict[str, np.ndarray]],
-           SegDataSample, List[SegDataSample]]:
+) -> Union[Dict[str, np.ndarray], List[Dict[str, np.ndarray]], SegDataSample,
+           List[SegDataSample]]:
     """Predict every task of the model for one or more images.
 
     Each image goes through the config's test pipeline (minus annotation
@@ -261,9 +259,8 @@ def inference_multitask(
     for index, image in enumerate(items):
         packed = _prepare(model, image, index)
         sample = model.test_step(
-            dict(
-                inputs=[packed['inputs']],
-                data_samples=[packed['data_samples']]))[0]
+            dict(inputs=[packed['inputs']],
+                 data_samples=[packed['data_samples']]))[0]
         if return_datasamples:
             outputs.append(sample)
             continue
@@ -274,8 +271,7 @@ def inference_multitask(
                 raise KeyError(f'the model output has no {spec.pred_field!r} '
                                f'for task {task!r}')
             maps[task] = _to_original(task,
-                                      sample.get(spec.pred_field).data,
-                                      sample)
+                                      sample.get(spec.pred_field).data, sample)
         outputs.append(maps)
     return outputs if is_batch else outputs[0]
 
@@ -300,8 +296,8 @@ def inference_denoising_process(
     packed = _prepare(model, image, 0)
     result = run_denoising_process(
         model,
-        dict(inputs=[packed['inputs']],
-             data_samples=[packed['data_samples']]), seed)[0]
+        dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]),
+        seed)[0]
     sample = result.pop('data_sample')
     return {
         task: [(name, _to_original(task, pred, sample))

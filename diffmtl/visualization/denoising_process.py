@@ -121,9 +121,11 @@ def run_denoising_process(model: torch.nn.Module,
             for task, stages in process.items():
                 if tasks is not None and task not in tasks:
                     continue
-                out[task] = [(name, logits_to_pred(task, logits.float())
-                              [0, :, :h, :w].cpu())
-                             for name, logits in stages]
+                out[task] = [
+                    (name, logits_to_pred(task,
+                                          logits.float())[0, :, :h, :w].cpu())
+                    for name, logits in stages
+                ]
             results.append(out)
     finally:
         model.train(was_training)
@@ -168,15 +170,17 @@ def draw_denoising_process(task: str,
     maps = [(n, fit_to_shape(m, hw, nearest=True)) for n, m in maps]
     gt = None
     if gt_map is not None and labelled:
-        gt = fit_to_shape(to_numpy_map(gt_map, spec.gt_channels), hw,
+        gt = fit_to_shape(to_numpy_map(gt_map, spec.gt_channels),
+                          hw,
                           nearest=True)
     value_range = None
     if spec.cmap not in ('palette', 'normals') and not spec.discrete:
         if gt is not None:
             value_range = depth_value_range(task, gt)
         elif maps:  # the final prediction's range
-            value_range = depth_value_range(
-                task, maps[-1][1], valid_only=False)
+            value_range = depth_value_range(task,
+                                            maps[-1][1],
+                                            valid_only=False)
 
     def _cap(tile, text):
         return draw_caption(tile, text) if captions else tile
@@ -187,12 +191,11 @@ def draw_denoising_process(task: str,
     for name, m in maps:
         tiles.append(
             _cap(
-                draw_task_tile(
-                    task, m, meta, value_range, mark_invalid=False),
+                draw_task_tile(task, m, meta, value_range, mark_invalid=False),
                 f'{task} {name}'))
     if gt is not None:
-        tiles.append(_cap(draw_task_tile(task, gt, meta, value_range),
-                          f'{task} GT'))
+        tiles.append(
+            _cap(draw_task_tile(task, gt, meta, value_range), f'{task} GT'))
     elif gt_map is not None or not labelled:
         tiles.append(_cap(draw_unlabelled_tile(*hw), f'{task} GT'))
     canvas, _ = compose_grid([tiles])
@@ -222,14 +225,13 @@ def draw_process_panel(image: np.ndarray,
     gt_maps = gt_maps or {}
     task_mask = task_mask or {}
     strips = [[
-        draw_denoising_process(
-            task,
-            stages,
-            meta,
-            gt_map=gt_maps.get(task),
-            labelled=task_mask.get(task, True),
-            image=image,
-            captions=captions)
+        draw_denoising_process(task,
+                               stages,
+                               meta,
+                               gt_map=gt_maps.get(task),
+                               labelled=task_mask.get(task, True),
+                               image=image,
+                               captions=captions)
     ] for task, stages in process.items()]
     canvas, _ = compose_grid(strips)
     return canvas

@@ -118,7 +118,8 @@ class DenoisingProcessHook(Hook):
             print_log(
                 f'DenoisingProcessHook: {type(inner).__name__} has no '
                 'denoising_process(); the hook is switched off.',
-                logger='current', level=30)
+                logger='current',
+                level=30)
             self.enabled = False
             return
         meta = getattr(dataset, 'metainfo', None) or {}
@@ -136,8 +137,8 @@ class DenoisingProcessHook(Hook):
                     level=30)
                 continue
             item = dataset[index]
-            data = dict(
-                inputs=[item['inputs']], data_samples=[item['data_samples']])
+            data = dict(inputs=[item['inputs']],
+                        data_samples=[item['data_samples']])
             result = run_denoising_process(model, data, self.seed,
                                            self.tasks)[0]
             sample = result.pop('data_sample')
@@ -145,8 +146,9 @@ class DenoisingProcessHook(Hook):
             gts, mask = self._ground_truth(sample, result)
             img_id = self._image_id(sample, index)
             for task, stages in result.items():
-                strip = draw_denoising_process(
-                    task, stages, meta, gts.get(task), mask[task], image)
+                strip = draw_denoising_process(task, stages, meta,
+                                               gts.get(task), mask[task],
+                                               image)
                 path = osp.join(out_dir, f'{img_id}_{task}.png')
                 mmcv.imwrite(mmcv.rgb2bgr(strip), path)
                 self.last_files.append(path)

@@ -126,16 +126,15 @@ class MultiTaskLocalVisualizer(SegLocalVisualizer):
                  alpha: float = 1.0,
                  tile_captions: bool = True,
                  **kwargs) -> None:
-        super().__init__(
-            name=name,
-            image=image,
-            vis_backends=vis_backends,
-            save_dir=save_dir,
-            classes=classes,
-            palette=palette,
-            dataset_name=dataset_name,
-            alpha=alpha,
-            **kwargs)
+        super().__init__(name=name,
+                         image=image,
+                         vis_backends=vis_backends,
+                         save_dir=save_dir,
+                         classes=classes,
+                         palette=palette,
+                         dataset_name=dataset_name,
+                         alpha=alpha,
+                         **kwargs)
         self.tile_captions = tile_captions
         #: Cell corners of the last drawn grid: ``{(row, column): (y, x)}``
         #: with rows 'gt', 'pred', 'legend' and columns 'image' or a task;
@@ -169,21 +168,25 @@ class MultiTaskLocalVisualizer(SegLocalVisualizer):
         hw = image.shape[:2]
         mask = data_sample.metainfo.get('task_mask')
         sample_tasks_ = data_sample.metainfo.get('tasks', tasks)
-        labelled = ({t: True for t in tasks} if mask is None else
-                    dict(zip(sample_tasks_, map(bool, mask))))
+        labelled = ({
+            t: True
+            for t in tasks
+        } if mask is None else dict(zip(sample_tasks_, map(bool, mask))))
 
         gt_maps, pred_maps = {}, {}
         for task in tasks:
             spec = get_task_spec(task)
             if spec.gt_field in data_sample and labelled.get(task, False):
-                gt_maps[task] = fit_to_shape(
-                    to_numpy_map(data_sample.get(spec.gt_field),
-                                 spec.gt_channels), hw, nearest=True)
+                gt_maps[task] = fit_to_shape(to_numpy_map(
+                    data_sample.get(spec.gt_field), spec.gt_channels),
+                                             hw,
+                                             nearest=True)
             if spec.pred_field in data_sample:
                 channels = 3 if spec.cmap == 'normals' else 1
-                pred_maps[task] = fit_to_shape(
-                    to_numpy_map(data_sample.get(spec.pred_field), channels),
-                    hw, nearest=True)
+                pred_maps[task] = fit_to_shape(to_numpy_map(
+                    data_sample.get(spec.pred_field), channels),
+                                               hw,
+                                               nearest=True)
         has_gt_field = any(
             get_task_spec(t).gt_field in data_sample for t in tasks)
 
@@ -198,8 +201,9 @@ class MultiTaskLocalVisualizer(SegLocalVisualizer):
             if task in gt_maps:
                 ranges[task] = depth_value_range(task, gt_maps[task])
             elif task in pred_maps:
-                ranges[task] = depth_value_range(
-                    task, pred_maps[task], valid_only=False)
+                ranges[task] = depth_value_range(task,
+                                                 pred_maps[task],
+                                                 valid_only=False)
 
         rows, names = [], []
         if draw_gt and has_gt_field:
@@ -217,9 +221,13 @@ class MultiTaskLocalVisualizer(SegLocalVisualizer):
             row = [_caption(image, 'image')]
             for task in tasks:
                 if task in pred_maps:
-                    tile = draw_task_tile(
-                        task, pred_maps[task], meta, ranges.get(task), image,
-                        self.alpha, mark_invalid=False)
+                    tile = draw_task_tile(task,
+                                          pred_maps[task],
+                                          meta,
+                                          ranges.get(task),
+                                          image,
+                                          self.alpha,
+                                          mark_invalid=False)
                 else:
                     tile = draw_unlabelled_tile(*hw, text='no prediction')
                 row.append(_caption(tile, f'{task} pred'))
@@ -234,8 +242,7 @@ class MultiTaskLocalVisualizer(SegLocalVisualizer):
                 ids = set()
                 for maps in ((gt_maps if 'gt' in names else {}),
                              (pred_maps if 'pred' in names else {})):
-                    if task in maps and get_task_spec(
-                            task).cmap == 'palette':
+                    if task in maps and get_task_spec(task).cmap == 'palette':
                         ids.update(np.unique(maps[task]).tolist())
                 legend = draw_legend(task, meta, hw[1], sorted(ids)) \
                     if ids else None
@@ -247,13 +254,14 @@ class MultiTaskLocalVisualizer(SegLocalVisualizer):
 
         canvas, corners = compose_grid(rows)
         columns = ['image'] + list(tasks)
-        self.last_layout = {(rname, col): corners[i][j]
-                            for i, rname in enumerate(names)
-                            for j, col in enumerate(columns)
-                            if j < len(corners[i])}
-        self.last_caption_height = (rows[0][0].shape[0] - hw[0]
-                                    if self.tile_captions and
-                                    names[0] != 'image' else 0)
+        self.last_layout = {
+            (rname, col): corners[i][j]
+            for i, rname in enumerate(names)
+            for j, col in enumerate(columns) if j < len(corners[i])
+        }
+        self.last_caption_height = (rows[0][0].shape[0] -
+                                    hw[0] if self.tile_captions
+                                    and names[0] != 'image' else 0)
         return canvas
 
     @master_only
@@ -287,8 +295,8 @@ class MultiTaskLocalVisualizer(SegLocalVisualizer):
         if data_sample is None:
             drawn = image
         else:
-            drawn = self.draw_multitask(image, data_sample, draw_gt,
-                                        draw_pred, bool(with_labels))
+            drawn = self.draw_multitask(image, data_sample, draw_gt, draw_pred,
+                                        bool(with_labels))
         self.set_image(drawn)
         if show:
             self.show(drawn, win_name=name, wait_time=wait_time)

@@ -20,7 +20,7 @@ that is not labelled at all for an image is drawn with
 :func:`draw_unlabelled_tile` (grey with diagonal hatching and a caption).
 All functions return ``uint8`` RGB arrays of shape (H, W, 3).
 """
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -106,8 +106,9 @@ def to_numpy_map(task_map: MapLike, channels: int) -> np.ndarray:
     Accepts (H, W), (1, H, W) / (H, W, 1) and (3, H, W) / (H, W, 3) arrays
     or tensors (``PixelData`` too, through its ``data``).
     """
-    if hasattr(task_map, 'data') and not isinstance(
-            task_map, (np.ndarray, torch.Tensor)):
+    if hasattr(task_map,
+               'data') and not isinstance(task_map,
+                                          (np.ndarray, torch.Tensor)):
         task_map = task_map.data
     if isinstance(task_map, torch.Tensor):
         task_map = task_map.detach().cpu().numpy()
@@ -244,10 +245,10 @@ def draw_task_tile(task: str,
         classes = get_task_classes(task, meta)
         num_classes = len(classes) if classes else int(
             max(labels[labels != spec.ignore_index].max(initial=0) + 1, 1))
-        palette = np.asarray(
-            get_task_palette(task, meta, num_classes), dtype=np.uint8)
-        invalid = _invalid_mask(task, arr) | (labels < 0) | (
-            labels >= num_classes)
+        palette = np.asarray(get_task_palette(task, meta, num_classes),
+                             dtype=np.uint8)
+        invalid = _invalid_mask(task, arr) | (labels < 0) | (labels
+                                                             >= num_classes)
         tile = palette[np.clip(labels, 0, num_classes - 1)]
         if image is not None and alpha < 1:
             img = fit_to_shape(np.asarray(image), arr.shape, nearest=False)
@@ -285,8 +286,8 @@ def draw_unlabelled_tile(height: int,
     tile[(yy + xx) % spacing == 0] = HATCH_COLOR
     if text:
         scale = max(min(width / 220.0, 1.0), 0.3)
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX,
-                                         scale, 1)
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale,
+                                         1)
         x0 = max((width - tw) // 2, 0)
         y0 = max((height + th) // 2, th)
         cv2.rectangle(tile, (x0 - 2, y0 - th - 2), (x0 + tw + 2, y0 + base),
@@ -343,7 +344,8 @@ def draw_legend(task: str,
         return None
     palette = get_task_palette(task, meta, len(classes))
     ids = range(len(classes)) if class_ids is None else sorted(
-        {int(i) for i in class_ids if 0 <= int(i) < len(classes)})
+        {int(i)
+         for i in class_ids if 0 <= int(i) < len(classes)})
     ids = list(ids)
     if not ids:
         return None
@@ -352,8 +354,7 @@ def draw_legend(task: str,
     for row, cid in enumerate(ids):
         y = row * row_height
         legend[y + 2:y + 2 + sw, 2:2 + sw] = palette[cid]
-        cv2.putText(legend, f'{cid}: {classes[cid]}', (sw + 6,
-                                                        y + row_height - 3),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1,
-                    cv2.LINE_AA)
+        cv2.putText(legend, f'{cid}: {classes[cid]}',
+                    (sw + 6, y + row_height - 3), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.35, (0, 0, 0), 1, cv2.LINE_AA)
     return legend

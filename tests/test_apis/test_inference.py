@@ -26,12 +26,11 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TASKS = ('semseg', 'sal', 'normals', 'depth')
 H, W = 37, 50  # non-square, not a multiple of 32
 PALETTE = [[0, 0, 0], [250, 0, 0], [0, 250, 0], [0, 0, 250]]
-META = dict(
-    tasks=TASKS,
-    classes=('c0', 'c1', 'c2', 'c3'),
-    palette=PALETTE,
-    task_classes=dict(semseg=('c0', 'c1', 'c2', 'c3')),
-    task_palettes=dict(semseg=PALETTE))
+META = dict(tasks=TASKS,
+            classes=('c0', 'c1', 'c2', 'c3'),
+            palette=PALETTE,
+            task_classes=dict(semseg=('c0', 'c1', 'c2', 'c3')),
+            task_palettes=dict(semseg=PALETTE))
 
 
 @MODELS.register_module(force=True)
@@ -39,7 +38,10 @@ class TinyFakeMultiTaskSegmentor(BaseSegmentor):
     """semseg = B // 64, sal = G / 255, depth = R / 255 * scale + 1,
     normals = unit(B - 127.5, 50, 100) (BGR input, no normalisation)."""
 
-    def __init__(self, tasks=TASKS, num_classes=None, data_preprocessor=None,
+    def __init__(self,
+                 tasks=TASKS,
+                 num_classes=None,
+                 data_preprocessor=None,
                  init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
@@ -51,12 +53,17 @@ class TinyFakeMultiTaskSegmentor(BaseSegmentor):
     def _logits(self, x):
         b, g, r = x[:, 0:1], x[:, 1:2], x[:, 2:3]
         seg = F.one_hot((b // 64).long().clamp(0, 3)[:, 0], 4)
-        sal = torch.cat([torch.zeros_like(g), torch.logit(
-            (g / 255).clamp(1e-4, 1 - 1e-4))], 1)
-        normals = torch.cat([b - 127.5, torch.full_like(b, 50.),
-                             torch.full_like(b, 100.)], 1)
+        sal = torch.cat([
+            torch.zeros_like(g),
+            torch.logit((g / 255).clamp(1e-4, 1 - 1e-4))
+        ], 1)
+        normals = torch.cat(
+            [b - 127.5,
+             torch.full_like(b, 50.),
+             torch.full_like(b, 100.)], 1)
         return dict(semseg=seg.permute(0, 3, 1, 2).float() * 10,
-                    sal=sal, normals=normals,
+                    sal=sal,
+                    normals=normals,
                     depth=r / 255 * self.scale + 1)
 
     def predict(self, inputs, data_samples=None):
@@ -65,8 +72,7 @@ class TinyFakeMultiTaskSegmentor(BaseSegmentor):
         for i, sample in enumerate(data_samples):
             sample.pred_sem_seg = PixelData(
                 data=logits['semseg'][i].argmax(0, keepdim=True))
-            sample.pred_sal = PixelData(
-                data=logits['sal'][i].softmax(0)[1:2])
+            sample.pred_sal = PixelData(data=logits['sal'][i].softmax(0)[1:2])
             sample.pred_normals = PixelData(
                 data=F.normalize(logits['normals'][i], dim=0))
             sample.pred_depth = PixelData(data=logits['depth'][i])
@@ -75,9 +81,9 @@ class TinyFakeMultiTaskSegmentor(BaseSegmentor):
     def denoising_process(self, inputs):
         logits = self._logits(inputs)
         return {
-            t: [('initial', torch.zeros_like(v) + 0.5), ('noisy',
-                                                        torch.randn_like(v)),
-                ('step_1', v * 0.5), ('final', v)]
+            t: [('initial', torch.zeros_like(v) + 0.5),
+                ('noisy', torch.randn_like(v)), ('step_1', v * 0.5),
+                ('final', v)]
             for t, v in logits.items()
         }
 
@@ -96,14 +102,14 @@ class TinyFakeMultiTaskSegmentor(BaseSegmentor):
 
 def _expected(bgr, scale=2.0):
     b, g, r = [bgr[..., i].astype(np.float32) for i in range(3)]
-    normals = np.stack([b - 127.5, np.full_like(b, 50), np.full_like(b, 100)],
-                       -1)
+    normals = np.stack(
+        [b - 127.5, np.full_like(b, 50),
+         np.full_like(b, 100)], -1)
     normals /= np.linalg.norm(normals, axis=-1, keepdims=True)
-    return dict(
-        semseg=np.clip(b // 64, 0, 3).astype(np.int64),
-        sal=np.clip(g / 255, 1e-4, 1 - 1e-4),
-        normals=normals,
-        depth=r / 255 * scale + 1)
+    return dict(semseg=np.clip(b // 64, 0, 3).astype(np.int64),
+                sal=np.clip(g / 255, 1e-4, 1 - 1e-4),
+                normals=normals,
+                depth=r / 255 * scale + 1)
 
 
 def _write_config(tmp_path):
@@ -161,8 +167,9 @@ def test_init_model_loads_weights_and_meta(setup):
     # the Pretrained init_cfg was dropped: nothing tried to load it
     assert model.cfg.model.init_cfg is None
     # without a checkpoint: initial weights and meta from tasks/classes
-    bare = init_model(cfg, None, cfg_options=dict(
-        model=dict(num_classes=dict(semseg=3))))
+    bare = init_model(cfg,
+                      None,
+                      cfg_options=dict(model=dict(num_classes=dict(semseg=3))))
     assert bare.scale.item() == 1.0
     assert bare.dataset_meta['tasks'] == TASKS
     assert bare.dataset_meta['task_classes']['semseg'] == ('0', '1', '2')
@@ -188,8 +195,7 @@ def test_inference_returns_maps_at_original_size(setup):
     batch = inference_multitask(model, list(images))
     assert isinstance(batch, list) and len(batch) == 2
     for (p, img), out in zip(images.items(), batch):
-        np.testing.assert_array_equal(out['semseg'],
-                                      _expected(img)['semseg'])
+        np.testing.assert_array_equal(out['semseg'], _expected(img)['semseg'])
     samples = inference_multitask(model, [bgr], return_datasamples=True)
     assert samples[0].ori_shape == (H, W)
 
@@ -211,15 +217,15 @@ def test_denoising_process_api(setup):
     model = init_model(cfg, ckpt)
     path, bgr = next(iter(images.items()))
     process = inference_denoising_process(model, path, seed=3)
-    assert [s for s, _ in process['semseg']] == [
-        'initial', 'noisy', 'step_1', 'final'
-    ]
+    assert [s for s, _ in process['semseg']
+            ] == ['initial', 'noisy', 'step_1', 'final']
     final = dict(process['semseg'])['final']
     np.testing.assert_array_equal(final, _expected(bgr)['semseg'])
     assert dict(process['normals'])['noisy'].shape == (H, W, 3)
     again = inference_denoising_process(model, path, seed=3)
     np.testing.assert_array_equal(
-        dict(process['depth'])['noisy'], dict(again['depth'])['noisy'])
+        dict(process['depth'])['noisy'],
+        dict(again['depth'])['noisy'])
 
 
 def _load_demo():
@@ -236,8 +242,7 @@ def test_image_demo_writes_files_for_a_folder(setup, tmp_path):
     out = osp.join(tmp_path, 'out')
     img_dir = osp.dirname(next(iter(images)))
     written = demo.main(
-        [img_dir, cfg, ckpt, '--out-dir', out, '--device', 'cpu',
-         '--process'])
+        [img_dir, cfg, ckpt, '--out-dir', out, '--device', 'cpu', '--process'])
     expected = []
     for stem in ('a', 'b'):
         expected += [osp.join(out, stem, f'{t}.png') for t in TASKS]

@@ -65,11 +65,13 @@ def real(tmp_path_factory):
     torch.save(
         dict(state_dict=model.state_dict(),
              meta=dict(dataset_meta=model.dataset_meta)), ckpt)
-    img = np.random.RandomState(0).randint(0, 256, (H, W, 3)).astype(
-        np.uint8)
+    img = np.random.RandomState(0).randint(0, 256, (H, W, 3)).astype(np.uint8)
     img_path = osp.join(root, 'imgs', 'scene.png')
     mmcv.imwrite(img, img_path)
-    return SimpleNamespace(root=root, cfg=cfg, ckpt=ckpt, img=img,
+    return SimpleNamespace(root=root,
+                           cfg=cfg,
+                           ckpt=ckpt,
+                           img=img,
                            img_path=img_path)
 
 
@@ -81,8 +83,9 @@ def test_inference_matches_model_at_original_size(real):
     for task, arr in maps.items():
         assert arr.shape[:2] == (H, W), task
     assert maps['normals'].shape == (H, W, 3)
-    np.testing.assert_allclose(
-        np.linalg.norm(maps['normals'], axis=-1), 1.0, atol=1e-4)
+    np.testing.assert_allclose(np.linalg.norm(maps['normals'], axis=-1),
+                               1.0,
+                               atol=1e-4)
     assert maps['semseg'].min() >= 0 and maps['semseg'].max() < 6
     assert ((maps['sal'] >= 0) & (maps['sal'] <= 1)).all()
     # same weights and seed of the diffusion noise -> same maps from an
@@ -123,10 +126,14 @@ def test_hook_with_real_model_and_pipeline(real, tmp_path):
     pack = TRANSFORMS.build(dict(type='PackMultiTaskInputs'))
     gt_seg = np.zeros((H, W), np.uint8)
     gt_seg[:, W // 2:] = 3
-    results = dict(
-        img=real.img, img_path=real.img_path, img_id='scene',
-        ori_shape=(H, W), img_shape=(H, W), tasks=TASKS,
-        task_mask=(True, ) + (False, ) * 5, gt_seg_map=gt_seg)
+    results = dict(img=real.img,
+                   img_path=real.img_path,
+                   img_id='scene',
+                   ori_shape=(H, W),
+                   img_shape=(H, W),
+                   tasks=TASKS,
+                   task_mask=(True, ) + (False, ) * 5,
+                   gt_seg_map=gt_seg)
     item = pack(results)
 
     class OneImage:
@@ -140,15 +147,18 @@ def test_hook_with_real_model_and_pipeline(real, tmp_path):
 
     vis = MultiTaskLocalVisualizer(name='vis_real_hook')
     runner = SimpleNamespace(
-        model=model, work_dir=str(tmp_path), iter=3, visualizer=vis,
-        val_loop=SimpleNamespace(
-            dataloader=SimpleNamespace(dataset=OneImage())))
+        model=model,
+        work_dir=str(tmp_path),
+        iter=3,
+        visualizer=vis,
+        val_loop=SimpleNamespace(dataloader=SimpleNamespace(
+            dataset=OneImage())))
     hook = DenoisingProcessHook(image_indices=(0, ))
     hook.after_val_epoch(runner)
     assert len(hook.last_files) == len(TASKS) + 1
-    strip = mmcv.imread(
-        osp.join(tmp_path, 'denoising_process', 'val_iter_3',
-                 'scene_semseg.png'), channel_order='rgb')
+    strip = mmcv.imread(osp.join(tmp_path, 'denoising_process', 'val_iter_3',
+                                 'scene_semseg.png'),
+                        channel_order='rgb')
     cap = strip.shape[0] - H
     # last tile = GT: left half class 0, right half class 3
     palette = model.dataset_meta['task_palettes']['semseg']
@@ -157,8 +167,8 @@ def test_hook_with_real_model_and_pipeline(real, tmp_path):
     assert gt_tile[5, W - 3].tolist() == list(palette[3])
     # first tile = the input image in RGB
     np.testing.assert_array_equal(strip[cap:, :W], real.img[..., ::-1])
-    depth = mmcv.imread(
-        osp.join(tmp_path, 'denoising_process', 'val_iter_3',
-                 'scene_depth.png'), channel_order='rgb')
+    depth = mmcv.imread(osp.join(tmp_path, 'denoising_process', 'val_iter_3',
+                                 'scene_depth.png'),
+                        channel_order='rgb')
     assert depth[cap, -W:].tolist()[0] == list(HATCH_COLOR)  # unlabelled
     assert item['data_samples'].metainfo['task_mask'][0]

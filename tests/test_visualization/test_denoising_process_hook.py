@@ -19,10 +19,9 @@ from diffmtl.visualization.multitask_visualizer import GAP
 
 H, W = 20, 30  # padded to 24 x 32 by the preprocessor (size_divisor 8)
 PALETTE = [[10, 20, 30], [200, 10, 20], [30, 220, 40]]
-META = dict(
-    tasks=('semseg', 'normals'),
-    task_classes=dict(semseg=('a', 'b', 'c')),
-    task_palettes=dict(semseg=PALETTE))
+META = dict(tasks=('semseg', 'normals'),
+            task_classes=dict(semseg=('a', 'b', 'c')),
+            task_palettes=dict(semseg=PALETTE))
 STAGES = ('initial', 'noisy', 'step_1', 'final')
 
 
@@ -39,8 +38,7 @@ class FakeDiffusionModel(nn.Module):
     def __init__(self):
         super().__init__()
         self.data_preprocessor = SegDataPreProcessor(
-            mean=[0., 0., 0.], std=[1., 1., 1.],
-            test_cfg=dict(size_divisor=8))
+            mean=[0., 0., 0.], std=[1., 1., 1.], test_cfg=dict(size_divisor=8))
         self.seen_shapes = []
         self.was_eval = []
 
@@ -55,13 +53,13 @@ class FakeDiffusionModel(nn.Module):
             v[:, i] = 1.0
             return v
 
-        return dict(
-            semseg=[('initial', _onehot(1, shape)),
-                    ('noisy', torch.randn(shape)),
-                    ('step_1', _onehot(0, shape)),
-                    ('final', _onehot(2, shape))],
-            normals=[('initial', vec(0)), ('noisy', torch.randn(shape)),
-                     ('step_1', vec(1)), ('final', vec(2))])
+        return dict(semseg=[('initial', _onehot(1, shape)),
+                            ('noisy', torch.randn(shape)),
+                            ('step_1', _onehot(0, shape)),
+                            ('final', _onehot(2, shape))],
+                    normals=[('initial', vec(0)),
+                             ('noisy', torch.randn(shape)), ('step_1', vec(1)),
+                             ('final', vec(2))])
 
 
 class FakeDataset:
@@ -69,8 +67,9 @@ class FakeDataset:
 
     def __init__(self, n=2):
         rng = np.random.RandomState(1)
-        self.images = [rng.randint(0, 255, (H, W, 3)).astype(np.uint8)
-                       for _ in range(n)]
+        self.images = [
+            rng.randint(0, 255, (H, W, 3)).astype(np.uint8) for _ in range(n)
+        ]
 
     def __len__(self):
         return len(self.images)
@@ -79,10 +78,11 @@ class FakeDataset:
         bgr = self.images[i]
         gt = torch.zeros(1, H, W, dtype=torch.long)
         gt[:, H // 2:] = 1
-        s = SegDataSample(
-            metainfo=dict(img_id=f'im{i}', tasks=META['tasks'],
-                          task_mask=(True, False), img_shape=(H, W),
-                          ori_shape=(H, W)))
+        s = SegDataSample(metainfo=dict(img_id=f'im{i}',
+                                        tasks=META['tasks'],
+                                        task_mask=(True, False),
+                                        img_shape=(H, W),
+                                        ori_shape=(H, W)))
         s.gt_sem_seg = PixelData(data=gt)
         s.gt_normals = PixelData(data=torch.zeros(3, H, W))
         inputs = torch.from_numpy(bgr.transpose(2, 0, 1).copy())
@@ -90,12 +90,15 @@ class FakeDataset:
 
 
 def _runner(tmp_path, model, name):
-    vis = MultiTaskLocalVisualizer(
-        name=name, vis_backends=[dict(type='LocalVisBackend')],
-        save_dir=str(tmp_path))
+    vis = MultiTaskLocalVisualizer(name=name,
+                                   vis_backends=[dict(type='LocalVisBackend')],
+                                   save_dir=str(tmp_path))
     ds = FakeDataset()
     return SimpleNamespace(
-        model=model, work_dir=str(tmp_path), iter=5, visualizer=vis,
+        model=model,
+        work_dir=str(tmp_path),
+        iter=5,
+        visualizer=vis,
         val_loop=SimpleNamespace(dataloader=SimpleNamespace(dataset=ds)),
         test_loop=SimpleNamespace(dataloader=SimpleNamespace(dataset=ds)))
 
@@ -160,8 +163,8 @@ def test_noise_is_seeded_and_interval_counts_validations(tmp_path):
     hook.after_val_epoch(runner)
     hook.after_val_epoch(runner)
     second = mmcv.imread(hook.last_files[0])
-    assert hook.last_files[0].endswith(
-        osp.join('val_iter_6', 'im0_semseg.png'))
+    assert hook.last_files[0].endswith(osp.join('val_iter_6',
+                                                'im0_semseg.png'))
     np.testing.assert_array_equal(first, second)  # same seeded noise
 
     other = DenoisingProcessHook(image_indices=(0, ), seed=1)

@@ -27,11 +27,10 @@ def _sample(normals_labelled=False, img_path=None):
     gt_seg = torch.ones(1, H, W, dtype=torch.long)
     gt_seg[:, :, W // 2:] = 2
     gt_depth = torch.linspace(1, 5, H * W).reshape(1, H, W)
-    metainfo = dict(
-        tasks=META['tasks'],
-        task_mask=(True, True, normals_labelled, True),
-        ori_shape=(H, W),
-        img_shape=(H, W))
+    metainfo = dict(tasks=META['tasks'],
+                    task_mask=(True, True, normals_labelled, True),
+                    ori_shape=(H, W),
+                    img_shape=(H, W))
     if img_path:
         metainfo['img_path'] = img_path
     s = SegDataSample(metainfo=metainfo)
@@ -60,11 +59,10 @@ def _tile_pixel(vis, canvas, row, task, y, x):
 
 def test_built_from_registry_with_default_runtime_cfg(tmp_path):
     vis = VISUALIZERS.build(
-        dict(
-            type='MultiTaskLocalVisualizer',
-            vis_backends=[dict(type='LocalVisBackend')],
-            save_dir=str(tmp_path),
-            name='vis_registry_test'))
+        dict(type='MultiTaskLocalVisualizer',
+             vis_backends=[dict(type='LocalVisBackend')],
+             save_dir=str(tmp_path),
+             name='vis_registry_test'))
     assert isinstance(vis, MultiTaskLocalVisualizer)
 
 
@@ -80,8 +78,7 @@ def test_grid_colours_at_known_pixels(tmp_path):
     # image tiles in both rows are the input
     oy, ox = vis.last_layout[('gt', 'image')]
     c = vis.last_caption_height
-    np.testing.assert_array_equal(canvas[oy + c:oy + c + H, ox:ox + W],
-                                  image)
+    np.testing.assert_array_equal(canvas[oy + c:oy + c + H, ox:ox + W], image)
     # GT above prediction, semseg GT class 1 left / 2 right, prediction 2
     assert vis.last_layout[('gt', 'semseg')][0] < \
         vis.last_layout[('pred', 'semseg')][0]
@@ -141,9 +138,8 @@ def test_tasks_without_meta_use_sample_fields():
     s = SegDataSample()
     s.pred_human_parts = PixelData(data=torch.full((1, H, W), 3))
     canvas = vis.draw_multitask(_image(), s)
-    assert [k for k in vis.last_layout if k[0] == 'pred'] == [
-        ('pred', 'image'), ('pred', 'human_parts')
-    ]
+    assert [k for k in vis.last_layout
+            if k[0] == 'pred'] == [('pred', 'image'), ('pred', 'human_parts')]
     assert _tile_pixel(vis, canvas, 'pred', 'human_parts', 1, 1) == \
         voc_palette(7)[3]
 
@@ -151,16 +147,15 @@ def test_tasks_without_meta_use_sample_fields():
 def test_driven_by_stock_seg_visualization_hook(tmp_path):
     """tools/test.py --show-dir path: SegVisualizationHook ->
     add_datasample -> LocalVisBackend file."""
-    vis = MultiTaskLocalVisualizer(
-        name='vis_hook_test',
-        vis_backends=[dict(type='LocalVisBackend')],
-        save_dir=str(tmp_path))
+    vis = MultiTaskLocalVisualizer(name='vis_hook_test',
+                                   vis_backends=[dict(type='LocalVisBackend')],
+                                   save_dir=str(tmp_path))
     vis.dataset_meta = META
     img_path = osp.join(tmp_path, 'img_0.png')
     image = _image()
     mmcv.imwrite(mmcv.rgb2bgr(image), img_path)
-    hook = HOOKS.build(
-        dict(type='SegVisualizationHook', draw=True, interval=1))
+    hook = HOOKS.build(dict(type='SegVisualizationHook', draw=True,
+                            interval=1))
     hook._visualizer = vis
     runner = SimpleNamespace(iter=7)
     hook.after_test_iter(runner, 0, {}, [_sample(img_path=img_path)])

@@ -24,39 +24,47 @@ def test_runner_val_draws_grid_and_denoising_process(tmp_path):
     from mmengine.runner import Runner
     torch.set_num_threads(1)
     data_root = str(tmp_path / 'data')
-    synthetic.generate_synthetic_scenes(
-        data_root, num_train=2, num_val=2, seed=0, workers=1)
+    synthetic.generate_synthetic_scenes(data_root,
+                                        num_train=2,
+                                        num_val=2,
+                                        seed=0,
+                                        workers=1)
     cfg = Config.fromfile(CFG)
     width, channels = 8, 16
     cfg.merge_from_dict(
-        dict(
-            work_dir=str(tmp_path / 'work'),
-            model=dict(
-                backbone=dict(stem_channels=width, base_channels=width),
-                neck=dict(
-                    in_channels=[width, width * 2, width * 4, width * 8],
-                    out_channels=channels),
-                channels=channels,
-                decoder_blocks=1,
-                denoiser=dict(num_blocks=1, num_heads=1, step_freq_dim=16)),
-            train_dataloader=dict(
-                batch_size=2, num_workers=0, persistent_workers=False,
-                dataset=dict(data_root=data_root)),
-            val_dataloader=dict(
-                batch_size=1, num_workers=0, persistent_workers=False,
-                dataset=dict(data_root=data_root)),
-            train_cfg=dict(max_iters=1, val_interval=1),
-            param_scheduler=[],
-            default_hooks=dict(
-                logger=dict(interval=1),
-                checkpoint=dict(interval=100),
-                visualization=dict(
-                    type='SegVisualizationHook', draw=True, interval=1)),
-            visualizer=dict(save_dir=str(tmp_path / 'show')),
-            custom_hooks=[
-                dict(type='DenoisingProcessHook', image_indices=(1, ),
-                     interval=1)
-            ]))
+        dict(work_dir=str(tmp_path / 'work'),
+             model=dict(backbone=dict(stem_channels=width,
+                                      base_channels=width),
+                        neck=dict(in_channels=[
+                            width, width * 2, width * 4, width * 8
+                        ],
+                                  out_channels=channels),
+                        channels=channels,
+                        decoder_blocks=1,
+                        denoiser=dict(num_blocks=1,
+                                      num_heads=1,
+                                      step_freq_dim=16)),
+             train_dataloader=dict(batch_size=2,
+                                   num_workers=0,
+                                   persistent_workers=False,
+                                   dataset=dict(data_root=data_root)),
+             val_dataloader=dict(batch_size=1,
+                                 num_workers=0,
+                                 persistent_workers=False,
+                                 dataset=dict(data_root=data_root)),
+             train_cfg=dict(max_iters=1, val_interval=1),
+             param_scheduler=[],
+             default_hooks=dict(logger=dict(interval=1),
+                                checkpoint=dict(interval=100),
+                                visualization=dict(type='SegVisualizationHook',
+                                                   draw=True,
+                                                   interval=1)),
+             visualizer=dict(save_dir=str(tmp_path / 'show')),
+             custom_hooks=[
+                 dict(type='DenoisingProcessHook',
+                      image_indices=(1, ),
+                      interval=1)
+             ]))
     cfg.test_dataloader = cfg.val_dataloader
     runner = Runner.from_cfg(cfg)
     runner.train()
@@ -64,8 +72,9 @@ def test_runner_val_draws_grid_and_denoising_process(tmp_path):
     from diffmtl.visualization import MultiTaskLocalVisualizer
     assert isinstance(runner.visualizer, MultiTaskLocalVisualizer)
     shown = sorted(
-        glob.glob(str(tmp_path / 'show' / 'vis_data' / 'vis_image' /
-                      'val_*.png_1.png')))
+        glob.glob(
+            str(tmp_path / 'show' / 'vis_data' / 'vis_image' /
+                'val_*.png_1.png')))
     assert len(shown) == 2  # val_<image>.png_<iter>.png
     grid = mmcv.imread(shown[0])
     tasks = runner.val_dataloader.dataset.metainfo['tasks']

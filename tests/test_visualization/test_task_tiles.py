@@ -4,20 +4,18 @@ import numpy as np
 import pytest
 import torch
 
-from diffmtl.visualization import (HATCH_COLOR, IGNORE_COLOR,
-                                   UNLABELLED_COLOR, depth_value_range,
-                                   draw_caption, draw_legend, draw_task_tile,
+from diffmtl.visualization import (HATCH_COLOR, IGNORE_COLOR, UNLABELLED_COLOR,
+                                   depth_value_range, draw_caption,
+                                   draw_legend, draw_task_tile,
                                    draw_unlabelled_tile, fit_to_shape,
                                    get_task_palette, voc_palette)
 
 META = dict(
     tasks=('semseg', 'human_parts', 'sal', 'normals', 'edge'),
-    task_classes=dict(
-        semseg=('background', 'cat', 'dog'),
-        human_parts=('background', 'head', 'torso')),
-    task_palettes=dict(
-        semseg=[[0, 0, 0], [200, 10, 20], [30, 220, 40]],
-        human_parts=[[1, 2, 3], [4, 5, 6], [7, 8, 9]]),
+    task_classes=dict(semseg=('background', 'cat', 'dog'),
+                      human_parts=('background', 'head', 'torso')),
+    task_palettes=dict(semseg=[[0, 0, 0], [200, 10, 20], [30, 220, 40]],
+                       human_parts=[[1, 2, 3], [4, 5, 6], [7, 8, 9]]),
 )
 
 
@@ -152,12 +150,17 @@ def test_predictions_are_not_marked_invalid():
     depth = np.array([[-1.0, 0.0, 1.0]], np.float32)
     assert depth_value_range('depth', depth, valid_only=False) == (-1.0, 1.0)
     magma = matplotlib.colormaps['magma']
-    tile = draw_task_tile('depth', depth, None, value_range=(-1.0, 1.0),
+    tile = draw_task_tile('depth',
+                          depth,
+                          None,
+                          value_range=(-1.0, 1.0),
                           mark_invalid=False)
     assert tile[0, 0].tolist() == list(magma(0.0, bytes=True)[:3])
     assert tile[0, 1].tolist() == list(magma(0.5, bytes=True)[:3])
     # class ids outside the palette stay marked even for predictions
-    tile = draw_task_tile('semseg', np.array([[9, 1]]), META,
+    tile = draw_task_tile('semseg',
+                          np.array([[9, 1]]),
+                          META,
                           mark_invalid=False)
     assert tile[0, 0].tolist() == list(IGNORE_COLOR)
     assert tile[0, 1].tolist() == [200, 10, 20]
