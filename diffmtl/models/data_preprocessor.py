@@ -38,7 +38,11 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
       uniform. ``batch_augments`` then run on ``(inputs, data_samples)``;
     * in testing, stacks the images, padding them (and only them: the
       ground truth stays at its size for the metrics) when ``test_cfg``
-      gives ``size`` or ``size_divisor``.
+      gives ``size`` or ``size_divisor``. Ground truth that a test pipeline
+      padded together with the image (``MultiTaskPad(pad_gt=True)``, i.e.
+      a map of the image's size while ``padding_size`` is recorded) is
+      cropped back to the unpadded region, the size the model restores its
+      predictions to.
 
     Each sample's metainfo gets ``img_shape`` (before this padding),
     ``pad_shape`` and ``padding_size`` ``(left, right, top, bottom)``: the
@@ -219,6 +223,23 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
             self._record_padding(ds, (h, w), (th, tw), padding, not pad_gt)
         return torch.stack(padded, dim=0), data_samples
 
+    @staticmethod
+    def _crop_test_gt(inputs: List[torch.Tensor], data_samples) -> None:
+        """Crop pipeline padding off test GT of the padded image's size."""
+        for x, ds in zip(inputs, data_samples):
+            pad = ds.metainfo.get('padding_size')
+            if not pad or not any(pad):
+                continue
+            left, right, top, bottom = (int(p) for p in pad)
+            h, w = x.shape[-2:]
+            for spec in TASK_SPECS.values():
+                if spec.gt_field not in ds:
+                    continue
+                gt = ds.get(spec.gt_field).data
+                if tuple(gt.shape[-2:]) == (h, w):
+                    gt = gt[..., top:h - bottom, left:w - right]
+                    ds.set_field(PixelData(data=gt), spec.gt_field)
+
     # ------------------------------------------------------------------
     def forward(self, data: dict, training: bool = False) -> Dict[str, Any]:
         """Preprocess one batch.
@@ -255,7 +276,11 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
             if self.batch_augments is not None:
                 for aug in self.batch_augments:
                     inputs, data_samples = aug(inputs, data_samples)
-        elif self.test_cfg:
+            return dict(inputs=inputs, data_samples=data_samples)
+
+        if data_samples is not None:
+            self._crop_test_gt(inputs, data_samples)
+        if self.test_cfg:
             inputs, data_samples = self._pad_batch(
                 inputs, data_samples, self.test_cfg.get('size'),
                 self.test_cfg.get('size_divisor'), False)

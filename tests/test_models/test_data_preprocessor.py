@@ -145,14 +145,18 @@ def test_test_mode_stacks_or_pads_image_only():
     pre = MultiTaskDataPreProcessor(size=(32, 32),
                                     test_cfg=dict(size_divisor=8))
     img, ds = make_sample(5, 6, meta=dict(padding_size=(1, 0, 2, 0)))
+    gt_depth = ds.gt_depth.data.clone()
     out = pre(dict(inputs=[img], data_samples=[ds]), training=False)
     assert out['inputs'].shape == (1, 3, 8, 8)
     m = out['data_samples'][0].metainfo
     assert m['padding_size'] == (1, 2, 2, 3)
     assert m['img_padding_size'] == (1, 2, 2, 3)
     assert m['img_shape'] == (5, 6) and m['pad_shape'] == (8, 8)
-    # ground truth keeps its size for the metrics
-    assert out['data_samples'][0].gt_sem_seg.shape == (5, 6)
+    # GT of the pipeline-padded image's size loses the pipeline padding
+    # (not the preprocessor's): the size predictions are restored to
+    assert out['data_samples'][0].gt_sem_seg.shape == (3, 5)
+    assert torch.equal(out['data_samples'][0].gt_depth.data, gt_depth[:, 2:,
+                                                                      1:])
     with pytest.raises(ValueError, match='test_cfg'):
         MultiTaskDataPreProcessor(test_cfg=dict(mode='slide'))
 
@@ -263,3 +267,36 @@ def test_full_pipeline_to_uniform_batch():
     normals = stack_task_gt(samples, 'normals')[0]
     assert (normals[:, ~inside0] == 0).all()
     assert (normals[:, inside0].abs() >= 0.5 - 1e-6).all()
+
+
+def test_test_mode_crops_gt_padded_by_the_pipeline():
+    """PASCAL-style test pipeline: centred pad of image and GT to a fixed
+    size; the preprocessor gives the GT back at the original size."""
+    rng = np.random.default_rng(0)
+    seg = rng.integers(0, 3, (5, 6)).astype(np.uint8)
+    nrm = rng.uniform(-1, 1, (5, 6, 3)).astype(np.float32)
+    results = dict(img=rng.integers(0, 256, (5, 6, 3), dtype=np.uint8),
+                   ori_shape=(5, 6),
+                   tasks=('semseg', 'normals'),
+                   task_mask=(True, True),
+                   gt_seg_map=seg,
+                   gt_normal_map=nrm,
+                   seg_fields=['gt_seg_map', 'gt_normal_map'])
+    pipeline = Compose([
+        TRANSFORMS.build(dict(type='MultiTaskPad', size=(8, 8), center=True)),
+        TRANSFORMS.build(dict(type='PackMultiTaskInputs'))
+    ])
+    packed = pipeline(results)
+    assert packed['data_samples'].gt_sem_seg.shape == (8, 8)
+    pre = MultiTaskDataPreProcessor()
+    out = pre(
+        dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]))
+    assert out['inputs'].shape == (1, 3, 8, 8)
+    ds = out['data_samples'][0]
+    assert ds.metainfo['padding_size'] == (1, 1, 1, 2)
+    np.testing.assert_array_equal(ds.gt_sem_seg.data[0].numpy(), seg)
+    np.testing.assert_array_equal(ds.gt_normals.data.numpy(),
+                                  nrm.transpose(2, 0, 1))
+    # a second call (GT already at the original size) changes nothing
+    out = pre(dict(inputs=[packed['inputs']], data_samples=[ds]))
+    assert out['data_samples'][0].gt_sem_seg.shape == (5, 6)
