@@ -1,8 +1,9 @@
 # MTL baseline (ResNet-18), Cityscapes, one-label.
 _base_ = [
-    '../_base_/models/mtl_baseline_r18.py', '../_base_/datasets/cityscapes_mt.py',
+    '../_base_/models/mtl_baseline_r18.py',
+    '../_base_/datasets/cityscapes_mt.py',
     '../_base_/default_runtime.py',
-    '../_base_/schedules/schedule_cityscapes_200e.py'
+    '../_base_/schedules/schedule_cityscapes_200e.py',
 ]
 crop_size = (128, 256)
 model = dict(

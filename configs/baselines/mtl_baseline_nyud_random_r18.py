@@ -1,7 +1,9 @@
 # MTL baseline (ResNet-18), NYUD-v2, random-label.
 _base_ = [
-    '../_base_/models/mtl_baseline_r18.py', '../_base_/datasets/nyud_mt.py',
-    '../_base_/default_runtime.py', '../_base_/schedules/schedule_nyud_200e.py'
+    '../_base_/models/mtl_baseline_r18.py',
+    '../_base_/datasets/nyud_mt.py',
+    '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_nyud_200e.py',
 ]
 crop_size = (288, 384)
 model = dict(

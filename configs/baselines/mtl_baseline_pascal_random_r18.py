@@ -1,7 +1,10 @@
-# MTL baseline (ResNet-18, 6 basic blocks per task), PASCAL-Context, random-label.
+# MTL baseline (ResNet-18, 6 basic blocks per task), PASCAL-Context, random-
+# label.
 _base_ = [
-    '../_base_/models/mtl_baseline_r18.py', '../_base_/datasets/pascal_context_mt.py',
-    '../_base_/default_runtime.py', '../_base_/schedules/schedule_pascal_100e.py'
+    '../_base_/models/mtl_baseline_r18.py',
+    '../_base_/datasets/pascal_context_mt.py',
+    '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_pascal_100e.py',
 ]
 crop_size = (512, 512)
 model = dict(

@@ -1,8 +1,10 @@
-# DiffusionMTL (Feature Diffusion), ResNet-18, Cityscapes (MTAN 128x256, 7 classes), one-label setting.
+# DiffusionMTL (Feature Diffusion), ResNet-18, Cityscapes (MTAN 128x256, 7
+# classes), one-label setting.
 _base_ = [
-    '../_base_/models/diffmtl_r18.py', '../_base_/datasets/cityscapes_mt.py',
+    '../_base_/models/diffmtl_r18.py',
+    '../_base_/datasets/cityscapes_mt.py',
     '../_base_/default_runtime.py',
-    '../_base_/schedules/schedule_cityscapes_200e.py'
+    '../_base_/schedules/schedule_cityscapes_200e.py',
 ]
 crop_size = (128, 256)
 model = dict(

@@ -1,7 +1,10 @@
-# DiffusionMTL (Feature Diffusion), ResNet-18, NYUD-v2 (MTAN 288x384), random-label setting.
+# DiffusionMTL (Feature Diffusion), ResNet-18, NYUD-v2 (MTAN 288x384), random-
+# label setting.
 _base_ = [
-    '../_base_/models/diffmtl_r18.py', '../_base_/datasets/nyud_mt.py',
-    '../_base_/default_runtime.py', '../_base_/schedules/schedule_nyud_200e.py'
+    '../_base_/models/diffmtl_r18.py',
+    '../_base_/datasets/nyud_mt.py',
+    '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_nyud_200e.py',
 ]
 crop_size = (288, 384)
 model = dict(

@@ -1,7 +1,10 @@
-# DiffusionMTL (Feature Diffusion), ResNet-18, PASCAL-Context, one-label setting.
+# DiffusionMTL (Feature Diffusion), ResNet-18, PASCAL-Context, one-label
+# setting.
 _base_ = [
-    '../_base_/models/diffmtl_r18.py', '../_base_/datasets/pascal_context_mt.py',
-    '../_base_/default_runtime.py', '../_base_/schedules/schedule_pascal_100e.py'
+    '../_base_/models/diffmtl_r18.py',
+    '../_base_/datasets/pascal_context_mt.py',
+    '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_pascal_100e.py',
 ]
 crop_size = (512, 512)
 model = dict(

@@ -78,3 +78,31 @@ def test_tta_merges_in_prediction_space():
     assert torch.allclose(n, torch.tensor([0.5**0.5, 0.5**0.5, 0.]))
     with pytest.raises(ValueError):
         merge_task_logits('semseg', [])
+
+
+def test_tta_wraps_a_real_model():
+    import copy
+
+    from diffmtl.registry import MODELS
+    from _mtl_model_utils import make_batch, tiny_diffusion_cfg
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_diffusion_cfg(inference_noise=False))
+    model.eval()
+    inputs, samples = make_batch([(1, ) * 5])
+    flipped = copy.deepcopy(samples)
+    flipped[0].set_metainfo(dict(flip=True, flip_direction='horizontal'))
+    tta = MultiTaskTTAModel(module=model)
+    with torch.no_grad():
+        merged = tta.test_step(
+            dict(inputs=[inputs, inputs.flip(-1)],
+                 data_samples=[samples, flipped]))[0]
+        plain = model.predict(inputs, copy.deepcopy(samples))[0]
+        mirrored = model.predict(inputs.flip(-1), copy.deepcopy(flipped))[0]
+    n = torch.nn.functional.normalize
+    exp_normals = n(
+        n(plain.logits_normals.data, dim=0) +
+        n(mirrored.logits_normals.data, dim=0), dim=0)
+    assert torch.allclose(merged.pred_normals.data, exp_normals, atol=1e-5)
+    prob = (plain.seg_logits.data.softmax(0) +
+            mirrored.seg_logits.data.softmax(0)) / 2
+    assert torch.equal(merged.pred_sem_seg.data, prob.argmax(0, keepdim=True))

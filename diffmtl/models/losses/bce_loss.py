@@ -10,9 +10,11 @@ from ._utils import check_pair, masked_image_mean
 
 @MODELS.register_module()
 class WeightedBCELoss(nn.Module):
-    """``pos_weight * y * -log s(x) + (1 - pos_weight) * (1 - y) * -log(1-s(x))``.
+    """Positive-weighted binary cross-entropy with logits.
 
-    Averaged over each image's valid pixels (label != ``ignore_index``).
+    Per pixel ``w y (-log s(x)) + (1 - w) (1 - y) (-log(1 - s(x)))`` with
+    ``w = pos_weight`` and ``s`` the sigmoid,
+    averaged over each image's valid pixels (label != ``ignore_index``).
     With ``pos_weight=0.95`` this equals the reference's BCE with
     ``pos_weight=19`` divided by 20.
 

@@ -32,7 +32,7 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
         X_{S-1}  = q_sample(x_start)
         for s = S-1..1: X_{s-1} = posterior(denoiser(t, X_s, s, F_cond), X_s)
         P_0      = up(final_heads[t](denoiser(t, X_0, 0, F_cond)))  (feature)
-                   up(denoiser(t, X_0, 0, F_cond))                  (prediction)
+                   up(denoiser(t, X_0, 0, F_cond))                (prediction)
 
     The denoiser outputs an x0 estimate (x0 parameterisation). Training
     denoises and supervises only labelled (image, task) pairs, batched per

@@ -73,7 +73,8 @@ class MultiTaskBaseline(BaseMultiTaskSegmentor):
     def inference(self, inputs: Tensor) -> Dict[str, Tensor]:
         """``{task: (B, n_t, H, W)}`` logits at input size."""
         logits = self.task_logits(self.extract_feat(inputs))
-        return {t: self.resize(v, inputs.shape[-2:]) for t, v in logits.items()}
+        size = inputs.shape[-2:]
+        return {t: self.resize(v, size) for t, v in logits.items()}
 
     def loss(self, inputs: Tensor,
              data_samples: Sequence[SegDataSample]) -> Dict[str, Tensor]:
