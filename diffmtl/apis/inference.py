@@ -299,6 +299,7 @@ def inference_denoising_process(
         dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]),
         seed)[0]
     sample = result.pop('data_sample')
+    result.pop('window')
     return {
         task: [(name, _to_original(task, pred, sample))
                for name, pred in stages]

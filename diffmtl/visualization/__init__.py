@@ -1,7 +1,8 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """Pictures of multi-task samples and of the denoising process."""
 from .denoising_process import (draw_denoising_process, draw_process_panel,
-                                logits_to_pred, run_denoising_process)
+                                logits_to_pred, run_denoising_process,
+                                unpad_window)
 from .denoising_process_hook import DenoisingProcessHook
 from .multitask_visualizer import (MultiTaskLocalVisualizer, compose_grid,
                                    sample_tasks)
@@ -15,7 +16,8 @@ __all__ = [
     'MultiTaskLocalVisualizer', 'DenoisingProcessHook', 'draw_task_tile',
     'draw_unlabelled_tile', 'draw_caption', 'draw_legend', 'compose_grid',
     'sample_tasks', 'draw_denoising_process', 'draw_process_panel',
-    'run_denoising_process', 'logits_to_pred', 'depth_value_range',
-    'fit_to_shape', 'to_numpy_map', 'get_task_classes', 'get_task_palette',
-    'voc_palette', 'IGNORE_COLOR', 'UNLABELLED_COLOR', 'HATCH_COLOR'
+    'run_denoising_process', 'logits_to_pred', 'unpad_window',
+    'depth_value_range', 'fit_to_shape', 'to_numpy_map', 'get_task_classes',
+    'get_task_palette', 'voc_palette', 'IGNORE_COLOR', 'UNLABELLED_COLOR',
+    'HATCH_COLOR'
 ]

@@ -24,7 +24,7 @@ from .task_tiles import (depth_value_range, draw_caption, draw_task_tile,
 
 __all__ = [
     'logits_to_pred', 'run_denoising_process', 'draw_denoising_process',
-    'draw_process_panel'
+    'draw_process_panel', 'unpad_window'
 ]
 
 Stages = List[Tuple[str, torch.Tensor]]
@@ -67,6 +67,24 @@ def logits_to_pred(task: str, logits: torch.Tensor) -> torch.Tensor:
     return pred
 
 
+def unpad_window(meta: dict, padded_hw) -> Tuple[int, int, int, int]:
+    """(top, bottom, left, right) slice bounds of the image in its padded
+    input.
+
+    Reads the total padding ``padding_size`` (diffmtl's preprocessor, which
+    includes padding done by the pipeline), else mmseg's
+    ``img_padding_size``, both ``(left, right, top, bottom)``; without
+    either the image is the top-left ``img_shape`` block.
+    """
+    h, w = int(padded_hw[0]), int(padded_hw[1])
+    pad = meta.get('padding_size') or meta.get('img_padding_size')
+    if pad is not None and len(pad) == 4:
+        left, right, top, bottom = (int(p) for p in pad)
+        return top, h - bottom, left, w - right
+    ih, iw = meta.get('img_shape', (h, w))[:2]
+    return 0, min(int(ih), h), 0, min(int(iw), w)
+
+
 def _unwrap(model):
     from mmengine.model import is_model_wrapper
     return model.module if is_model_wrapper(model) else model
@@ -93,9 +111,11 @@ def run_denoising_process(model: torch.nn.Module,
 
     Returns:
         list[dict]: Per image ``{task: [(stage, pred)]}`` with ``pred`` a
-        CPU tensor (C, h, w) from :func:`logits_to_pred`, cropped to the
-        preprocessed ``img_shape`` (padding removed), plus the key
-        ``'data_sample'`` holding the preprocessed sample.
+        CPU tensor (C, h, w) from :func:`logits_to_pred` with the padding
+        removed, plus the key
+        ``'data_sample'`` holding the preprocessed sample and ``'window'``,
+        the (top, bottom, left, right) bounds of the image in the padded
+        input (see :func:`unpad_window`).
     """
     model = _unwrap(model)
     if not hasattr(model, 'denoising_process'):
@@ -110,7 +130,8 @@ def run_denoising_process(model: torch.nn.Module,
             batch = model.data_preprocessor(
                 dict(inputs=[inputs], data_samples=[sample]), False)
             x, sample = batch['inputs'], batch['data_samples'][0]
-            h, w = sample.metainfo.get('img_shape', x.shape[-2:])[:2]
+            top, bottom, left, right = unpad_window(sample.metainfo,
+                                                    x.shape[-2:])
             devices = [x.device.index or 0] if x.is_cuda else []
             with torch.random.fork_rng(devices=devices,
                                        enabled=seed is not None):
@@ -121,11 +142,12 @@ def run_denoising_process(model: torch.nn.Module,
             for task, stages in process.items():
                 if tasks is not None and task not in tasks:
                     continue
-                out[task] = [
-                    (name, logits_to_pred(task,
-                                          logits.float())[0, :, :h, :w].cpu())
-                    for name, logits in stages
-                ]
+                out[task] = [(name,
+                              logits_to_pred(task,
+                                             logits.float())[0, :, top:bottom,
+                                                             left:right].cpu())
+                             for name, logits in stages]
+            out['window'] = (top, bottom, left, right)
             results.append(out)
     finally:
         model.train(was_training)

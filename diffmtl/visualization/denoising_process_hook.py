@@ -142,7 +142,7 @@ class DenoisingProcessHook(Hook):
             result = run_denoising_process(model, data, self.seed,
                                            self.tasks)[0]
             sample = result.pop('data_sample')
-            image = self._display_image(item['inputs'], sample)
+            image = self._display_image(item['inputs'], result.pop('window'))
             gts, mask = self._ground_truth(sample, result)
             img_id = self._image_id(sample, index)
             for task, stages in result.items():
@@ -159,11 +159,15 @@ class DenoisingProcessHook(Hook):
             runner.visualizer.add_image(f'{mode}_denoising_{img_id}', panel,
                                         step)
 
-    def _display_image(self, inputs, sample) -> np.ndarray:
-        """(3, H, W) packed input -> (h, w, 3) RGB ``uint8`` (unpadded)."""
+    def _display_image(self, inputs, window) -> np.ndarray:
+        """(3, H, W) packed input -> (h, w, 3) RGB ``uint8`` (unpadded).
+
+        The data preprocessor pads at the bottom/right only, so the image's
+        window in the padded input is also its window in ``inputs``.
+        """
         img = inputs.detach().cpu().numpy().transpose(1, 2, 0)
-        h, w = sample.metainfo.get('img_shape', img.shape[:2])[:2]
-        img = img[:h, :w]
+        top, bottom, left, right = window
+        img = img[top:bottom, left:right]
         if self.image_channel_order == 'bgr':
             img = img[..., ::-1]
         return np.ascontiguousarray(np.clip(img, 0, 255).astype(np.uint8))
@@ -179,7 +183,7 @@ class DenoisingProcessHook(Hook):
             spec = get_task_spec(task)
             mask[task] = labelled.get(task, False)
             if spec.gt_field in sample:
-                h, w = meta.get('img_shape')[:2] if 'img_shape' in meta \
-                    else sample.get(spec.gt_field).shape
-                gts[task] = sample.get(spec.gt_field).data[:, :h, :w]
+                # test-mode GT is unpadded (the preprocessor pads only the
+                # image and crops pipeline padding off the GT)
+                gts[task] = sample.get(spec.gt_field).data
         return gts, mask

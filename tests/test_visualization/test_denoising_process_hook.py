@@ -199,3 +199,41 @@ def test_invalid_arguments():
         DenoisingProcessHook(interval=0)
     with pytest.raises(ValueError, match='draw_on'):
         DenoisingProcessHook(draw_on=('train', ))
+
+
+def test_unpad_window_reads_padding_metainfo():
+    from diffmtl.visualization import unpad_window
+    # diffmtl's total padding (left, right, top, bottom)
+    assert unpad_window(dict(padding_size=(2, 3, 1, 4), img_shape=(9, 9)),
+                        (20, 30)) == (1, 16, 2, 27)
+    # mmseg's test-mode key
+    assert unpad_window(dict(img_padding_size=[0, 5, 0, 6]),
+                        (20, 30)) == (0, 14, 0, 25)
+    # only the pre-padding shape
+    assert unpad_window(dict(img_shape=(10, 12)), (16, 16)) == (0, 10, 0, 12)
+    assert unpad_window({}, (16, 16)) == (0, 16, 0, 16)
+
+
+def test_stages_cropped_with_top_left_padding(tmp_path):
+    """A preprocessor that pads on all sides: stages and the displayed
+    image are cut to the image window."""
+    model = FakeDiffusionModel()
+
+    class AllSidesPad(nn.Module):
+
+        def forward(self, data, training=False):
+            x = data['inputs'][0].float()[None]
+            x = torch.nn.functional.pad(x, (1, 3, 2, 2))  # l, r, t, b
+            s = data['data_samples'][0]
+            s.set_metainfo(dict(padding_size=(1, 3, 2, 2)))
+            return dict(inputs=x, data_samples=[s])
+
+    model.data_preprocessor = AllSidesPad()
+    item = FakeDataset()[0]
+    res = run_denoising_process(
+        model,
+        dict(inputs=[item['inputs']], data_samples=[item['data_samples']]))[0]
+    assert model.seen_shapes == [(1, 3, H + 4, W + 4)]
+    assert res['window'] == (2, H + 2, 1, W + 1)
+    assert tuple(res['semseg'][0][1].shape) == (1, H, W)
+    assert tuple(res['normals'][-1][1].shape) == (3, H, W)
