@@ -116,7 +116,8 @@ def init_distributed(cfg: Config, use_cuda: Optional[bool] = None) -> bool:
     """Initialise the default process group for CPU-only hosts.
 
     Only acts when ``cfg.launcher == 'pytorch'``, CUDA is unavailable and no
-    group exists yet. It reads the ``torchrun`` environment (``RANK``,
+    group exists yet (``slurm`` / ``mpi`` without CUDA raise a clear error:
+    mmengine binds their processes to GPUs). It reads the ``torchrun`` environment (``RANK``,
     ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``) and uses the backend
     from ``cfg.env_cfg.dist_cfg`` (see :func:`setup_launcher`). For every
     other case mmengine's own ``init_dist`` runs inside the ``Runner``.
@@ -127,13 +128,24 @@ def init_distributed(cfg: Config, use_cuda: Optional[bool] = None) -> bool:
 
     Returns:
         bool: Whether this call initialised the process group.
+
+    Raises:
+        RuntimeError: If torchrun's environment variables are missing, or
+            for the ``slurm`` / ``mpi`` launchers on a host without CUDA.
     """
-    if cfg.get('launcher', 'none') != 'pytorch':
+    launcher = cfg.get('launcher', 'none')
+    if launcher == 'none':
         return False
     if use_cuda is None:
         use_cuda = cuda_available()
     if use_cuda or torch_dist.is_initialized():
         return False
+    if launcher != 'pytorch':
+        raise RuntimeError(
+            f'--launcher {launcher} needs CUDA devices (mmengine binds each '
+            'process to a GPU). On a host without CUDA start CPU processes '
+            'with tools/dist_train.sh / tools/dist_test.sh (torchrun, '
+            '--launcher pytorch).')
     for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
         if key not in os.environ:
             raise RuntimeError(

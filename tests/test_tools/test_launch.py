@@ -76,6 +76,9 @@ def test_init_distributed_needs_torchrun_env(monkeypatch):
     assert init_distributed(
         setup_launcher(_cfg(), 'none'), use_cuda=False) is False
     assert init_distributed(cfg, use_cuda=True) is False
+    slurm = setup_launcher(_cfg(), 'slurm', use_cuda=False)
+    with pytest.raises(RuntimeError, match='launcher slurm needs CUDA'):
+        init_distributed(slurm, use_cuda=False)
 
 
 def test_init_distributed_starts_a_gloo_group(monkeypatch):
