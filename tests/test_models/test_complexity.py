@@ -104,3 +104,21 @@ def test_denoiser_macs_small_shape():
                 + hw * c * c * 9               # head 3x3
                 + hw * 2 * c)                  # head 1x1 -> 2
     assert macs == expected
+
+
+def test_get_flops_tool(capsys):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'get_flops', osp.join(REPO, 'tools', 'analysis_tools',
+                              'get_flops.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    params, macs = tool.main([
+        osp.join(REPO, 'configs', 'diffmtl', 'pascal_one_r18_pred.py'),
+        '--shape', '512', '512', '--by-module'
+    ])
+    assert params == 133_072_516
+    assert macs / 1e9 == pytest.approx(628.3, rel=0.01)
+    out = capsys.readouterr().out
+    assert 'Params: 133.07 M' in out and 'MACs: 628.3 G' in out
+    assert 'conditioner' in out

@@ -137,21 +137,27 @@ def _any_grad(model, prefix):
     return any(flags)
 
 
-@pytest.mark.parametrize('detach', [True, False])
-def test_gradients_of_one_label_batch(detach):
-    model = build(detach_condition=detach)
+@pytest.mark.parametrize('mode,detach', [('feature', True),
+                                         ('feature', False),
+                                         ('prediction', True)])
+def test_gradients_of_one_label_batch(mode, detach):
+    model = build(mode=mode, detach_condition=detach)
     inputs, samples = make_batch([(0, 0, 1, 0, 0)])  # only 'sal'
     loss = sum(model.loss(inputs, samples).values())
     loss.backward()
     a = 'sal'
+
+    def heads(task):
+        return (f'final_heads.{task}', ) if mode == 'feature' else ()
+
     for prefix in ('backbone', 'neck', f'decoders.{a}', f'init_heads.{a}',
                    'conditioner', f'denoiser.pre_layers.{a}',
                    f'denoiser.task_heads.{a}', 'denoiser.blocks',
-                   'denoiser.step_embed', f'final_heads.{a}'):
+                   'denoiser.step_embed') + heads(a):
         assert _any_grad(model, prefix), prefix
     for b in ('semseg', 'human_parts', 'normals', 'edge'):
-        for prefix in (f'denoiser.pre_layers.{b}', f'denoiser.task_heads.{b}',
-                       f'final_heads.{b}'):
+        for prefix in (f'denoiser.pre_layers.{b}',
+                       f'denoiser.task_heads.{b}') + heads(b):
             assert not _any_grad(model, prefix), prefix
         # other tasks' decoders only learn through the conditioning path
         assert _any_grad(model, f'decoders.{b}') == (not detach)
@@ -203,3 +209,9 @@ def test_invalid_arguments():
         build(mode='latent')
     with pytest.raises(KeyError, match='unknown'):
         build(loss_weights=dict(semsegg=1.0))
+    with pytest.raises(KeyError, match='not in tasks'):
+        build(losses=dict(depth=dict(type='DepthL1Loss')))
+    with pytest.raises(NotImplementedError, match='whole'):
+        build(test_cfg=dict(mode='slide'))
+    with pytest.raises(KeyError, match='num_classes'):
+        build(num_classes={})

@@ -41,7 +41,9 @@ class BaseMultiTaskSegmentor(BaseSegmentor):
         losses (dict, optional): ``{task: loss cfg}`` overriding the
             TaskSpec default loss.
         align_corners (bool): Of every bilinear resize. Defaults to False.
-        train_cfg, test_cfg (dict, optional): Unused hooks for mmseg tools.
+        train_cfg (dict, optional): Unused; kept for mmseg tools.
+        test_cfg (dict, optional): ``mode`` must be ``'whole'`` (one pass
+            over the padded image); sliding windows are not supported.
         data_preprocessor (dict, optional): Data preprocessor config.
         init_cfg (dict, optional): Initialisation config.
     """
@@ -74,6 +76,10 @@ class BaseMultiTaskSegmentor(BaseSegmentor):
         self.align_corners = align_corners
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
+        if test_cfg and test_cfg.get('mode', 'whole') != 'whole':
+            raise NotImplementedError(
+                f'{type(self).__name__}: only test_cfg.mode="whole" is '
+                f'supported, got {test_cfg.get("mode")!r}')
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck) if neck is not None else None
 
