@@ -1,23 +1,23 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """Pictures of multi-task samples and of the denoising process."""
 from .denoising_process import (draw_denoising_process, draw_process_panel,
-                                logits_to_pred, run_denoising_process,
-                                unpad_window)
+                                logits_to_pred, run_denoising_process)
 from .denoising_process_hook import DenoisingProcessHook
+from .geometry import unpad_window
 from .multitask_visualizer import (MultiTaskLocalVisualizer, compose_grid,
                                    sample_tasks)
 from .task_tiles import (HATCH_COLOR, IGNORE_COLOR, UNLABELLED_COLOR,
                          depth_value_range, draw_caption, draw_legend,
                          draw_task_tile, draw_unlabelled_tile, fit_to_shape,
-                         get_task_classes, get_task_palette, to_numpy_map,
-                         voc_palette)
+                         get_task_classes, get_task_palette, resize_map,
+                         to_numpy_map, voc_palette)
 
 __all__ = [
     'MultiTaskLocalVisualizer', 'DenoisingProcessHook', 'draw_task_tile',
     'draw_unlabelled_tile', 'draw_caption', 'draw_legend', 'compose_grid',
     'sample_tasks', 'draw_denoising_process', 'draw_process_panel',
     'run_denoising_process', 'logits_to_pred', 'unpad_window',
-    'depth_value_range', 'fit_to_shape', 'to_numpy_map', 'get_task_classes',
-    'get_task_palette', 'voc_palette', 'IGNORE_COLOR', 'UNLABELLED_COLOR',
-    'HATCH_COLOR'
+    'depth_value_range', 'fit_to_shape', 'resize_map', 'to_numpy_map',
+    'get_task_classes', 'get_task_palette', 'voc_palette', 'IGNORE_COLOR',
+    'UNLABELLED_COLOR', 'HATCH_COLOR'
 ]

@@ -10,9 +10,10 @@ from mmseg.visualization import SegLocalVisualizer
 
 from diffmtl.registry import VISUALIZERS
 from diffmtl.structures import TASK_SPECS, get_task_spec
+from .geometry import unpad_window
 from .task_tiles import (depth_value_range, draw_caption, draw_legend,
                          draw_task_tile, draw_unlabelled_tile, fit_to_shape,
-                         to_numpy_map)
+                         resize_map, to_numpy_map)
 
 __all__ = ['MultiTaskLocalVisualizer', 'compose_grid', 'sample_tasks']
 
@@ -142,6 +143,23 @@ class MultiTaskLocalVisualizer(SegLocalVisualizer):
         self.last_layout: Dict[Tuple[str, str], Tuple[int, int]] = {}
         self.last_caption_height = 0
 
+    @staticmethod
+    def _gt_to_image(arr: np.ndarray, meta: dict, hw) -> np.ndarray:
+        """Bring a ground-truth map to the image size ``hw``.
+
+        A map of the padded input size (``pad_shape``) is first cut to the
+        image window (:func:`unpad_window`); a map of any other size is
+        resized (nearest), e.g. ground truth a test pipeline rescaled.
+        """
+        pad_shape = meta.get('pad_shape')
+        if pad_shape is not None and tuple(arr.shape[:2]) == tuple(
+                pad_shape[:2]) and tuple(arr.shape[:2]) != tuple(hw):
+            top, bottom, left, right = unpad_window(meta, arr.shape[:2])
+            arr = arr[top:bottom, left:right]
+        if tuple(arr.shape[:2]) == tuple(hw):
+            return arr
+        return resize_map(arr, hw)
+
     def draw_multitask(self,
                        image: np.ndarray,
                        data_sample: SegDataSample,
@@ -177,10 +195,9 @@ class MultiTaskLocalVisualizer(SegLocalVisualizer):
         for task in tasks:
             spec = get_task_spec(task)
             if spec.gt_field in data_sample and labelled.get(task, False):
-                gt_maps[task] = fit_to_shape(to_numpy_map(
-                    data_sample.get(spec.gt_field), spec.gt_channels),
-                                             hw,
-                                             nearest=True)
+                gt_maps[task] = self._gt_to_image(
+                    to_numpy_map(data_sample.get(spec.gt_field),
+                                 spec.gt_channels), data_sample.metainfo, hw)
             if spec.pred_field in data_sample:
                 channels = 3 if spec.cmap == 'normals' else 1
                 pred_maps[task] = fit_to_shape(to_numpy_map(

@@ -31,8 +31,8 @@ from diffmtl.structures import get_task_spec
 __all__ = [
     'IGNORE_COLOR', 'UNLABELLED_COLOR', 'HATCH_COLOR', 'draw_task_tile',
     'draw_unlabelled_tile', 'draw_caption', 'draw_legend', 'get_task_palette',
-    'get_task_classes', 'to_numpy_map', 'fit_to_shape', 'depth_value_range',
-    'voc_palette'
+    'get_task_classes', 'to_numpy_map', 'fit_to_shape', 'resize_map',
+    'depth_value_range', 'voc_palette'
 ]
 
 #: Colour of pixels without a label (ignore index, zero normal, depth 0);
@@ -154,6 +154,16 @@ def fit_to_shape(arr: np.ndarray, shape: Tuple[int, int],
     if out.ndim == 2 and arr.ndim == 3:
         out = out[..., None]
     return out.astype(arr.dtype) if nearest else out
+
+
+def resize_map(arr: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
+    """Resize a (H, W[, C]) map to ``shape`` with nearest neighbours."""
+    h, w = int(shape[0]), int(shape[1])
+    src = arr.astype(np.int32) if arr.dtype in (np.int64, np.bool_) else arr
+    out = cv2.resize(src, (w, h), interpolation=cv2.INTER_NEAREST)
+    if out.ndim == 2 and arr.ndim == 3:
+        out = out[..., None]
+    return out.astype(arr.dtype)
 
 
 def _invalid_mask(task: str, arr: np.ndarray) -> np.ndarray:

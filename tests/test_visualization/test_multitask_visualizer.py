@@ -124,6 +124,7 @@ def test_prediction_only_and_padded_gt(tmp_path):
     padded = torch.full((1, H + 4, W + 6), 255, dtype=torch.long)
     padded[:, :H, :W] = s.gt_sem_seg.data
     s.gt_sem_seg = PixelData(data=padded)
+    s.set_metainfo(dict(pad_shape=(H + 4, W + 6)))
     canvas = vis.draw_multitask(_image(), s, draw_gt=True, draw_pred=False)
     assert ('pred', 'semseg') not in vis.last_layout
     # padding is cropped away: the tile's last pixel is still class 2
@@ -163,3 +164,19 @@ def test_driven_by_stock_seg_visualization_hook(tmp_path):
     assert osp.exists(out)
     canvas = mmcv.imread(out, channel_order='rgb')
     assert _tile_pixel(vis, canvas, 'pred', 'semseg', 0, 0) == [30, 220, 40]
+
+
+def test_rescaled_gt_is_resized_not_cropped():
+    """GT at twice the image size without padding metainfo (a test
+    pipeline upscaled it): nearest resize keeps both halves."""
+    vis = MultiTaskLocalVisualizer(name='vis_rescaled_test')
+    vis.dataset_meta = META
+    s = _sample()
+    big = torch.ones(1, 2 * H, 2 * W, dtype=torch.long)
+    big[:, :, W:] = 2  # right half (of the big map) class 2
+    s.gt_sem_seg = PixelData(data=big)
+    canvas = vis.draw_multitask(_image(), s, draw_pred=False)
+    assert _tile_pixel(vis, canvas, 'gt', 'semseg', H - 1, 2) == \
+        [200, 10, 20]
+    assert _tile_pixel(vis, canvas, 'gt', 'semseg', H - 1, W - 2) == \
+        [30, 220, 40]
