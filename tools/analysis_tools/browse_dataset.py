@@ -19,10 +19,16 @@ from :func:`diffmtl.visualization.draw_task_tile`.
 import argparse
 import os
 import os.path as osp
+import sys
 from typing import Optional, Sequence
 
 import numpy as np
 from mmengine.config import Config, DictAction
+
+# Run from an uninstalled checkout too: put the repository root on the path.
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None):
