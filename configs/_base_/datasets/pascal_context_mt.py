@@ -26,6 +26,8 @@ train_pipeline = [
     dict(type='LoadMultiTaskAnnotations'),
     dict(type='MultiTaskRandomResize', ratio_range=(0.5, 2.0)),
     dict(type='MultiTaskRandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    # A crop that shows no human part is ignored for human_parts (reference).
+    dict(type='MultiTaskIgnoreEmptyMaps', tasks=('human_parts', )),
     dict(type='MultiTaskRandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
     dict(type='MultiTaskPad', size=crop_size, center=True),
@@ -35,7 +37,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadMultiTaskImageFromFile'),
     dict(type='LoadMultiTaskAnnotations'),
-    dict(type='MultiTaskPad', size=crop_size, center=True),
+    dict(type='MultiTaskPad', size=crop_size, center=True, pad_gt=False),
     dict(type='PackMultiTaskInputs'),
 ]
 
