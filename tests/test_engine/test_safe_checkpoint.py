@@ -200,3 +200,22 @@ def test_trusted_opt_in_loads_and_logs(tmp_path, monkeypatch, log_records):
 def test_missing_file_is_reported(tmp_path):
     with pytest.raises(FileNotFoundError, match='nope.pth'):
         CheckpointLoader.load_checkpoint(str(tmp_path / 'nope.pth'))
+
+
+def test_url_loader_downloads_once_and_loads_safely(tmp_path, monkeypatch):
+    monkeypatch.delenv(TRUSTED_CHECKPOINTS_ENV, raising=False)
+    src = tmp_path / 'r18.pth'
+    torch.save(OrderedDict(w=torch.arange(3.)), src)
+    cache = tmp_path / 'cache'
+    # a file:// URL exercises the same download + load path as https://
+    ckpt = load_from_http(src.as_uri(), model_dir=str(cache))
+    torch.testing.assert_close(ckpt['w'], torch.arange(3.))
+    assert (cache / 'r18.pth').is_file()
+    src.unlink()  # the second call uses the cached download
+    assert load_from_http(src.as_uri(), model_dir=str(cache))['w'][2] == 2
+
+    evil = tmp_path / 'evil.pth'
+    torch.save(dict(x=ForeignObject(tmp_path / 'ran')), evil)
+    with pytest.raises(UnsafeCheckpointError, match='makedirs'):
+        load_from_http(evil.as_uri(), model_dir=str(cache))
+    assert not (tmp_path / 'ran').exists()
