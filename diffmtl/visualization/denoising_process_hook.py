@@ -100,6 +100,17 @@ class DenoisingProcessHook(Hook):
         if 'test' in self.draw_on:
             self._draw(runner, runner.test_loop.dataloader.dataset, 'test')
 
+    @staticmethod
+    def _current_iter(runner) -> int:
+        """``runner.iter`` without building a train loop that a test run
+        does not have (reading ``runner.iter`` would build it, and its
+        dataset)."""
+        loop = getattr(runner, '_train_loop', None)
+        if isinstance(loop, dict) or (loop is None
+                                      and hasattr(runner, '_train_loop')):
+            return 0
+        return runner.iter
+
     def _image_id(self, sample, index: int) -> str:
         meta = sample.metainfo
         if meta.get('img_id') is not None:
@@ -123,7 +134,7 @@ class DenoisingProcessHook(Hook):
             self.enabled = False
             return
         meta = getattr(dataset, 'metainfo', None) or {}
-        step = runner.iter
+        step = self._current_iter(runner)
         out_dir = osp.join(runner.work_dir, self.out_dir,
                            f'{mode}_iter_{step}')
         self.last_files = []

@@ -237,3 +237,25 @@ def test_stages_cropped_with_top_left_padding(tmp_path):
     assert res['window'] == (2, H + 2, 1, W + 1)
     assert tuple(res['semseg'][0][1].shape) == (1, H, W)
     assert tuple(res['normals'][-1][1].shape) == (3, H, W)
+
+
+def test_test_run_does_not_build_a_train_loop(tmp_path):
+    """In tools/test.py the train loop is still a config dict; reading
+    runner.iter would build it (and its dataset). The hook uses step 0."""
+    model = FakeDiffusionModel()
+    base = _runner(tmp_path, model, 'vis_dph_4')
+
+    class TestRunner:
+        _train_loop = dict(type='IterBasedTrainLoop', max_iters=10)
+
+        def __getattr__(self, name):
+            return getattr(base, name)
+
+        @property
+        def iter(self):
+            raise AssertionError('train loop built')
+
+    hook = DenoisingProcessHook(image_indices=(0, ), draw_on=('test', ))
+    hook.after_test_epoch(TestRunner())
+    assert hook.last_files and all(
+        osp.join('test_iter_0', '') in f for f in hook.last_files)
