@@ -12,6 +12,7 @@ import copy
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+import cv2
 import numpy as np
 import torch
 from mmengine.config import Config
@@ -23,7 +24,8 @@ from mmseg.structures import SegDataSample
 from diffmtl.registry import MODELS
 from diffmtl.structures import get_task_spec
 from diffmtl.visualization.denoising_process import run_denoising_process
-from diffmtl.visualization.task_tiles import fit_to_shape, voc_palette
+from diffmtl.visualization.geometry import unpad_window
+from diffmtl.visualization.task_tiles import resize_map, voc_palette
 
 __all__ = [
     'init_model', 'inference_multitask', 'inference_denoising_process',
@@ -195,24 +197,33 @@ def _to_original(task: str, pred: torch.Tensor,
                  sample: SegDataSample) -> np.ndarray:
     """(C, h, w) prediction -> (H, W) / (H, W, 3) map at ``ori_shape``.
 
-    A map larger than the pre-padding ``img_shape`` is cropped first; a map
-    of another size is resized (nearest for labels, bilinear otherwise).
+    Models already return maps at the original size (the data contract);
+    for one that does not, a map of the padded input size (``pad_shape``)
+    is cut to the image window (:func:`unpad_window`, any padded side) and
+    a map of any other size is resized (nearest for class ids, bilinear
+    otherwise, normals re-normalised).
     """
     spec = get_task_spec(task)
     arr = pred.detach().cpu().numpy()
     arr = arr.transpose(1, 2, 0) if arr.shape[0] == 3 else arr[0]
     meta = sample.metainfo
-    ori = meta.get('ori_shape', arr.shape[:2])[:2]
-    img_shape = meta.get('img_shape', ori)[:2]
-    if arr.shape[0] >= img_shape[0] and arr.shape[1] >= img_shape[1] and \
-            tuple(arr.shape[:2]) != tuple(ori):
-        arr = arr[:img_shape[0], :img_shape[1]]
-    nearest = spec.kind == 'segmentation'
-    arr = fit_to_shape(arr, ori, nearest=nearest) if tuple(
-        arr.shape[:2]) != tuple(ori) else arr
-    if spec.kind == 'normals' and not nearest:
-        norm = np.linalg.norm(arr, axis=-1, keepdims=True)
-        arr = arr / np.maximum(norm, 1e-12)
+    ori = tuple(meta.get('ori_shape', arr.shape[:2])[:2])
+    if tuple(arr.shape[:2]) == ori:
+        return np.ascontiguousarray(arr)
+    pad_shape = meta.get('pad_shape')
+    if pad_shape is not None and tuple(arr.shape[:2]) == tuple(pad_shape[:2]):
+        top, bottom, left, right = unpad_window(meta, arr.shape[:2])
+        arr = arr[top:bottom, left:right]
+    if tuple(arr.shape[:2]) != ori:
+        if spec.kind == 'segmentation':
+            arr = resize_map(arr, ori)
+        else:
+            out = cv2.resize(arr.astype(np.float32), (ori[1], ori[0]),
+                             interpolation=cv2.INTER_LINEAR)
+            arr = out[..., None] if out.ndim == 2 and arr.ndim == 3 else out
+            if spec.kind == 'normals':
+                norm = np.linalg.norm(arr, axis=-1, keepdims=True)
+                arr = arr / np.maximum(norm, 1e-12)
     return np.ascontiguousarray(arr)
 
 

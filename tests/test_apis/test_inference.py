@@ -273,3 +273,38 @@ def test_image_demo_single_file_without_process(setup, tmp_path):
     assert not any('process' in p for p in written)
     with pytest.raises(FileNotFoundError):
         demo.list_images(osp.join(tmp_path, 'missing'))
+
+
+def test_centre_padding_pipeline_and_multitask_preprocessor(setup, tmp_path):
+    """PASCAL-style test pipeline (MultiTaskPad centred, diffmtl's
+    preprocessor): the fake model returns maps of the padded input, which
+    must be cut at the recorded window, not at the top-left corner."""
+    from diffmtl.registry import TRANSFORMS
+    if MODELS.get('MultiTaskDataPreProcessor') is None or TRANSFORMS.get(
+            'MultiTaskPad') is None:
+        pytest.skip('diffmtl data pipeline not available')
+    _, ckpt, images = setup
+    cfg = Config.fromfile(_write_config(tmp_path))
+    cfg.model.data_preprocessor = dict(type='MultiTaskDataPreProcessor',
+                                       mean=[0., 0., 0.],
+                                       std=[1., 1., 1.],
+                                       test_cfg=dict(size_divisor=32))
+    cfg.test_pipeline = [
+        dict(type='LoadMultiTaskImageFromFile'),
+        dict(type='LoadMultiTaskAnnotations'),
+        dict(type='MultiTaskPad', size=(48, 80), center=True, pad_gt=False),
+        dict(type='PackMultiTaskInputs'),
+    ]
+    model = init_model(cfg, ckpt)
+    path, bgr = next(iter(images.items()))
+    maps = inference_multitask(model, path)
+    assert model.seen_shapes == [(1, 3, 64, 96)]
+    exp = _expected(bgr)
+    np.testing.assert_array_equal(maps['semseg'], exp['semseg'])
+    np.testing.assert_allclose(maps['depth'], exp['depth'], atol=1e-5)
+    process = inference_denoising_process(model, bgr)
+    np.testing.assert_array_equal(
+        dict(process['semseg'])['final'], exp['semseg'])
+    np.testing.assert_allclose(dict(process['normals'])['final'],
+                               exp['normals'],
+                               atol=1e-5)
