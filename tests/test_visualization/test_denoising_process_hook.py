@@ -259,3 +259,51 @@ def test_test_run_does_not_build_a_train_loop(tmp_path):
     hook.after_test_epoch(TestRunner())
     assert hook.last_files and all(
         osp.join('test_iter_0', '') in f for f in hook.last_files)
+
+
+def test_hook_with_centre_padding_pipeline(tmp_path):
+    """PASCAL-style test data: MultiTaskPad(center=True) then diffmtl's
+    preprocessor; the strip shows the unpadded image and GT."""
+    from diffmtl.registry import MODELS, TRANSFORMS
+    if TRANSFORMS.get('MultiTaskPad') is None or MODELS.get(
+            'MultiTaskDataPreProcessor') is None:
+        pytest.skip('diffmtl data pipeline not available')
+    pad = TRANSFORMS.build(
+        dict(type='MultiTaskPad', size=(32, 40), center=True, pad_gt=False))
+    pack = TRANSFORMS.build(dict(type='PackMultiTaskInputs'))
+    bgr = FakeDataset().images[0]
+    gt = np.zeros((H, W), np.uint8)
+    gt[H // 2:] = 1
+
+    class PaddedDataset(FakeDataset):
+
+        def __getitem__(self, i):
+            results = dict(img=bgr.copy(),
+                           img_shape=(H, W),
+                           ori_shape=(H, W),
+                           img_id='pad',
+                           tasks=('semseg', ),
+                           task_mask=(True, ),
+                           gt_seg_map=gt.copy(),
+                           seg_fields=['gt_seg_map'])
+            return pack(pad(results))
+
+    model = FakeDiffusionModel()
+    model.data_preprocessor = MODELS.build(
+        dict(type='MultiTaskDataPreProcessor',
+             mean=[0., 0., 0.],
+             std=[1., 1., 1.],
+             test_cfg=dict(size_divisor=8)))
+    runner = _runner(tmp_path, model, 'vis_dph_5')
+    runner.val_loop.dataloader.dataset = PaddedDataset()
+    hook = DenoisingProcessHook(image_indices=(0, ), tasks=('semseg', ))
+    hook.after_val_epoch(runner)
+    assert model.seen_shapes == [(1, 3, 32, 40)]
+    strip = mmcv.imread(hook.last_files[0], channel_order='rgb')
+    assert hook.last_files[0].endswith('pad_semseg.png')
+    assert strip.shape[1] == 6 * W + 5 * GAP
+    np.testing.assert_array_equal(_tile(strip, 0), bgr[..., ::-1])
+    assert (_tile(strip, 4) == PALETTE[2]).all()
+    gt_tile = _tile(strip, 5)
+    assert (gt_tile[:H // 2] == PALETTE[0]).all()
+    assert (gt_tile[H // 2:] == PALETTE[1]).all()
