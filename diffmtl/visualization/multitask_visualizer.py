@@ -136,6 +136,10 @@ class MultiTaskLocalVisualizer(SegLocalVisualizer):
                          dataset_name=dataset_name,
                          alpha=alpha,
                          **kwargs)
+        # SegLocalVisualizer.__init__ passes (palette, classes) to
+        # set_dataset_meta(classes, palette) in mmseg 1.2.2; set them in the
+        # right order.
+        self.set_dataset_meta(classes, palette, dataset_name)
         self.tile_captions = tile_captions
         #: Cell corners of the last drawn grid: ``{(row, column): (y, x)}``
         #: with rows 'gt', 'pred', 'legend' and columns 'image' or a task;

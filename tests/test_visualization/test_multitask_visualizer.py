@@ -180,3 +180,15 @@ def test_rescaled_gt_is_resized_not_cropped():
         [200, 10, 20]
     assert _tile_pixel(vis, canvas, 'gt', 'semseg', H - 1, W - 2) == \
         [30, 220, 40]
+
+
+def test_constructor_classes_and_palette_are_not_swapped():
+    vis = MultiTaskLocalVisualizer(name='vis_ctor_meta',
+                                   classes=('bg', 'cat', 'dog'),
+                                   palette=[[0, 0, 0], [200, 10, 20],
+                                            [30, 220, 40]])
+    assert vis.dataset_meta['classes'] == ('bg', 'cat', 'dog')
+    s = SegDataSample()
+    s.pred_sem_seg = PixelData(data=torch.full((1, H, W), 1))
+    canvas = vis.draw_multitask(_image(), s)
+    assert _tile_pixel(vis, canvas, 'pred', 'semseg', 0, 0) == [200, 10, 20]
