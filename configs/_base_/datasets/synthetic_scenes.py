@@ -62,5 +62,7 @@ val_dataloader = dict(
         test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='MultiTaskMetric')
+# 10 instead of 25 boundary thresholds halves the edge metric's CPU time
+# (the bulk of a validation pass on CPU).
+val_evaluator = dict(type='MultiTaskMetric', edge_thresholds=10)
 test_evaluator = val_evaluator
