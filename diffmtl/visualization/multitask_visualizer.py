@@ -189,11 +189,11 @@ class MultiTaskLocalVisualizer(SegLocalVisualizer):
         tasks = sample_tasks(data_sample, meta)
         hw = image.shape[:2]
         mask = data_sample.metainfo.get('task_mask')
-        sample_tasks_ = data_sample.metainfo.get('tasks', tasks)
-        labelled = ({
-            t: True
-            for t in tasks
-        } if mask is None else dict(zip(sample_tasks_, map(bool, mask))))
+        if mask is None:  # no partial labels: everything present counts
+            labelled = dict.fromkeys(tasks, True)
+        else:
+            names = data_sample.metainfo.get('tasks', tasks)
+            labelled = dict(zip(names, map(bool, mask)))
 
         gt_maps, pred_maps = {}, {}
         for task in tasks:
@@ -226,7 +226,7 @@ class MultiTaskLocalVisualizer(SegLocalVisualizer):
                                                  pred_maps[task],
                                                  valid_only=False)
 
-        rows, names = [], []
+        rows, names = [], []  # names: 'gt' / 'pred' / 'legend' per row
         if draw_gt and has_gt_field:
             row = [_caption(image, 'image')]
             for task in tasks:
