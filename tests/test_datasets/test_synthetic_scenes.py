@@ -360,11 +360,12 @@ def test_preview_tiles(samples):
     tiles = colorize_sample(m)
     assert len(tiles) == len(PREVIEW_COLUMNS)
     sem = tiles[PREVIEW_COLUMNS.index('semseg')]
-    np.testing.assert_array_equal(sem,
-                                  np.array(SEMSEG_PALETTE, np.uint8)[m['semseg']])
+    palette = np.array(SEMSEG_PALETTE, np.uint8)
+    np.testing.assert_array_equal(sem, palette[m['semseg']])
     depth = tiles[PREVIEW_COLUMNS.index('depth')]
     assert (depth[m['window']] == 0).all()
     assert (depth[~m['window']] >= 55).all()
     pic = render_preview([0, 1], seed=0, height=H, width=W, gap=2)
     assert pic.shape == (2 * H + 2, 7 * W + 6 * 2, 3)
-    np.testing.assert_array_equal(pic[:H, :W], render_sample(0, 0, H, W)['img'])
+    np.testing.assert_array_equal(pic[:H, :W],
+                                  render_sample(0, 0, H, W)['img'])

@@ -198,7 +198,8 @@ def _figure_primitives(rng: np.random.Generator, x: float, z: float,
         foot = knee + l_lleg * d_lo
         segments += [('uleg', hip, knee, r_leg), ('lleg', knee, foot, r_leg)]
     lift = -min(seg[2][1] - seg[3] for seg in segments if seg[0] == 'lleg')
-    segments = [(p, a + lift * up, b + lift * up, r) for p, a, b, r in segments]
+    segments = [(p, a + lift * up, b + lift * up, r)
+                for p, a, b, r in segments]
     pelvis = pelvis + lift * up
     torso_c = pelvis + (torso_half[1] + 0.02 * h) * up
     head_c = torso_c + (torso_half[1] + 0.02 * h + r_head) * up
@@ -211,12 +212,13 @@ def _figure_primitives(rng: np.random.Generator, x: float, z: float,
         segments += [('uarm', shoulder, elbow, r_arm),
                      ('larm', elbow, hand, r_arm)]
 
+    # One outfit per figure, a different material on the head.
+    material = _random_material(rng)
+
     def prim(kind, params, part, bound):
         return Primitive(kind, params, _SEM['figure'], instance, _PART[part],
                          material, bound)
 
-    # One outfit per figure, a different material on the head.
-    material = _random_material(rng)
     out = [
         Primitive('sphere', dict(center=head_c, radius=r_head), _SEM['figure'],
                   instance, _PART['head'], _random_material(rng),
@@ -370,7 +372,8 @@ def sample_scene(rng: np.random.Generator,
             if x1 > x0:
                 window = (float(x0), float(x1), float(y0), float(y1))
 
-    light = np.array([rng.normal(), rng.uniform(1.0, 2.5), -rng.uniform(0.2, 1.5)])
+    light = np.array(
+        [rng.normal(), rng.uniform(1.0, 2.5), -rng.uniform(0.2, 1.5)])
     return Scene(
         camera=cam,
         room_width=float(room_w),
