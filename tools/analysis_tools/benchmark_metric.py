@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from diffmtl.evaluation.functional import (boundary_stats,
+from diffmtl.evaluation.functional import (boundary_metrics, boundary_stats,
                                            default_edge_thresholds,
                                            depth_stats, has_pyedgeeval,
                                            normals_stats, sal_stats,
@@ -59,11 +59,12 @@ def make_image(rng, h, w):
     pred_label = label.copy()
     flip = rng.random((h, w)) < 0.1
     pred_label[flip] = rng.integers(0, 21, flip.sum())
-    # boundary prob: shifted GT, blurred by a 3x3 box, plus noise
-    shifted = np.roll(edge, 1, axis=0).astype(np.float64)
-    pad = np.pad(shifted, 1)
-    blur = sum(pad[i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9
-    edge_p = np.clip(blur * 2 + rng.random((h, w)) * 0.3, 0, 1)
+    # boundary prob: decays with the distance to the GT boundary shifted by
+    # one pixel (like a trained network's soft output), plus weak noise
+    from scipy.ndimage import distance_transform_edt
+    dist = distance_transform_edt(np.roll(edge, 1, axis=0) == 0)
+    edge_p = np.clip(
+        0.95 * np.exp(-dist**2 / 2) + 0.02 * rng.random((h, w))**2, 0, 1)
     nrm = rng.normal(size=(3, h, w))
     depth = rng.random((h, w)) * 10
     return dict(
@@ -106,12 +107,18 @@ def main():
     for backend in args.edge_backend:
         for k in args.edge_thresholds:
             thr = default_edge_thresholds(k)
+            recs = []
             ms = timeit(
-                lambda im: boundary_stats(
-                    im['edge_p'], im['edge'], thr, args.edge_max_dist,
-                    nms=args.edge_nms, backend=backend), images)
+                lambda im: recs.append(
+                    boundary_stats(
+                        im['edge_p'], im['edge'], thr, args.edge_max_dist,
+                        nms=args.edge_nms, backend=backend)), images)
+            ods = boundary_metrics(
+                {key: np.stack([r[key] for r in recs])
+                 for key in recs[0]})['odsF']
             print(f'edge ({k} thr, {backend}, nms={args.edge_nms})'
-                  f'{"":<10s} {ms:9.1f} ms/image  ({ms / k:.1f} ms/thr)')
+                  f'{"":<10s} {ms:9.1f} ms/image  ({ms / k:.1f} ms/thr, '
+                  f'odsF {ods:.3f})')
 
 
 if __name__ == '__main__':

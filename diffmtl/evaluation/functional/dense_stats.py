@@ -210,7 +210,9 @@ def normals_stats(pred: np.ndarray,
     # zero prediction: |p-g| = |p+g| = 1 -> 90 degrees, as arccos(0).
     nbins = int(np.ceil(180.0 / bin_width))
     bins = np.minimum((ang / bin_width).astype(np.int64), nbins - 1)
-    idx, cnt = np.unique(bins, return_counts=True)
+    hist = np.bincount(bins, minlength=nbins)
+    idx = np.flatnonzero(hist)
+    cnt = hist[idx]
     return dict(
         n=np.asarray(ang.size, dtype=np.int64),
         sum=np.asarray(ang.sum(), dtype=np.float64),
