@@ -27,7 +27,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a segmentor')
     parser.add_argument('config', help='train config file path')
     parser.add_argument(
-        '--work-dir', help='the dir to save logs and models (default: '
+        '--work-dir',
+        help='the dir to save logs and models (default: '
         'the config\'s work_dir, else ./work_dirs/<config name>)')
     parser.add_argument(
         '--resume',

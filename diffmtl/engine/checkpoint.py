@@ -42,8 +42,8 @@ from mmengine.runner import CheckpointLoader
 
 __all__ = [
     'TRUSTED_CHECKPOINTS_ENV', 'UnsafeCheckpointError',
-    'checkpoint_safe_globals', 'checkpoints_trusted',
-    'load_checkpoint_file', 'load_from_local', 'load_from_http'
+    'checkpoint_safe_globals', 'checkpoints_trusted', 'load_checkpoint_file',
+    'load_from_local', 'load_from_http'
 ]
 
 #: Environment variable that opts in to ``weights_only=False`` loading.
@@ -61,8 +61,7 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
             refused globals (may be empty when torch did not name one).
     """
 
-    def __init__(self, message: str, filename: str,
-                 unsafe_globals: List[str]):
+    def __init__(self, message: str, filename: str, unsafe_globals: List[str]):
         super().__init__(message)
         self.filename = filename
         self.unsafe_globals = unsafe_globals
@@ -140,8 +139,8 @@ def checkpoint_safe_globals() -> List[Union[Callable, Tuple[Any, str]]]:
     dtypes = getattr(np, 'dtypes', None)  # numpy >= 1.25
     for name in ('BoolDType', 'Int8DType', 'UInt8DType', 'Int16DType',
                  'UInt16DType', 'Int32DType', 'UInt32DType', 'Int64DType',
-                 'UInt64DType', 'Float16DType', 'Float32DType',
-                 'Float64DType', 'LongLongDType', 'ULongLongDType'):
+                 'UInt64DType', 'Float16DType', 'Float32DType', 'Float64DType',
+                 'LongLongDType', 'ULongLongDType'):
         dtype_cls = getattr(dtypes, name, None)
         if dtype_cls is not None:
             entries.append(dtype_cls)

@@ -69,8 +69,9 @@ def enable_amp(cfg: Config, use_cuda: Optional[bool] = None) -> Config:
             level=logging.WARNING)
         return cfg
     if wrapper_type != 'OptimWrapper':
-        raise ValueError('--amp only supports optim_wrapper.type='
-                         f'"OptimWrapper", but the config has {wrapper_type!r}')
+        raise ValueError(
+            '--amp only supports optim_wrapper.type='
+            f'"OptimWrapper", but the config has {wrapper_type!r}')
     cfg.optim_wrapper.type = 'AmpOptimWrapper'
     cfg.optim_wrapper.loss_scale = 'dynamic'
     return cfg

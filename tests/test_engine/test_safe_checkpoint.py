@@ -17,8 +17,9 @@ from diffmtl.engine import (TRUSTED_CHECKPOINTS_ENV, UnsafeCheckpointError,
                             load_checkpoint_file, load_from_http,
                             load_from_local)
 
-TOY_CFG = (Path(__file__).resolve().parents[1] / 'data' / 'configs' /
-           'toy_regression.py')
+TOY_CFG = (
+    Path(__file__).resolve().parents[1] / 'data' / 'configs' /
+    'toy_regression.py')
 
 
 class ForeignObject:
@@ -136,8 +137,9 @@ def test_foreign_object_is_refused(tmp_path, monkeypatch):
     marker = tmp_path / 'code_ran'
     path = tmp_path / 'foreign.pth'
     torch.save(
-        dict(state_dict=OrderedDict(w=torch.ones(2)),
-             meta=dict(x=ForeignObject(marker))), path)
+        dict(
+            state_dict=OrderedDict(w=torch.ones(2)),
+            meta=dict(x=ForeignObject(marker))), path)
     with pytest.raises(UnsafeCheckpointError) as info:
         CheckpointLoader.load_checkpoint(str(path))
     message = str(info.value)

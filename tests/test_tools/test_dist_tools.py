@@ -13,10 +13,10 @@ pytestmark = pytest.mark.skipif(
 
 def test_dist_train_and_test_two_cpu_processes(tmp_path):
     work_dir = tmp_path / 'work'
-    proc = run(['bash', TOOLS / 'dist_train.sh', TOY_CFG, 2, '--work-dir',
-                work_dir],
-               cwd=tmp_path,
-               extra_env=dict(PORT=str(free_port())))
+    proc = run(
+        ['bash', TOOLS / 'dist_train.sh', TOY_CFG, 2, '--work-dir', work_dir],
+        cwd=tmp_path,
+        extra_env=dict(PORT=str(free_port())))
     log = proc.stdout
     assert proc.returncode == 0, log[-5000:]
     # both ranks trained every iteration of the job
@@ -29,8 +29,10 @@ def test_dist_train_and_test_two_cpu_processes(tmp_path):
     # validation shards (4 + 4 samples) were gathered across the ranks
     assert logged_metric(log, 'toy/num_samples') == 8
 
-    proc = run(['bash', TOOLS / 'dist_test.sh', TOY_CFG,
-                work_dir / 'iter_4.pth', 2, '--work-dir', tmp_path / 'test'],
+    proc = run([
+        'bash', TOOLS / 'dist_test.sh', TOY_CFG, work_dir / 'iter_4.pth', 2,
+        '--work-dir', tmp_path / 'test'
+    ],
                cwd=tmp_path,
                extra_env=dict(PORT=str(free_port())))
     assert proc.returncode == 0, proc.stdout[-5000:]

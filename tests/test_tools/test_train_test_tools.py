@@ -30,18 +30,20 @@ def work_dir(tmp_path_factory):
 @pytest.fixture(scope='module')
 def train_log(work_dir):
     return _check(
-        run_tool('train.py', [TOY_CFG, '--work-dir', work_dir],
-                 cwd=work_dir.parent))
+        run_tool(
+            'train.py', [TOY_CFG, '--work-dir', work_dir],
+            cwd=work_dir.parent))
 
 
 @pytest.fixture(scope='module')
 def resume_log(work_dir, train_log):
     return _check(
-        run_tool('train.py', [
-            TOY_CFG, '--work-dir', work_dir, '--resume', '--cfg-options',
-            'train_cfg.max_iters=6', 'train_cfg.val_interval=6'
-        ],
-                 cwd=work_dir.parent))
+        run_tool(
+            'train.py', [
+                TOY_CFG, '--work-dir', work_dir, '--resume', '--cfg-options',
+                'train_cfg.max_iters=6', 'train_cfg.val_interval=6'
+            ],
+            cwd=work_dir.parent))
 
 
 def test_train_runs_saves_and_validates(work_dir, train_log):
@@ -77,11 +79,12 @@ def test_resume_continues_iterations(work_dir, resume_log):
 def test_test_tool_loads_checkpoint_and_prints_metrics(work_dir, resume_log):
     out_dir = work_dir.parent / 'results'
     log = _check(
-        run_tool('test.py', [
-            TOY_CFG, work_dir / 'iter_6.pth', '--work-dir',
-            work_dir.parent / 'test_work', '--out', out_dir
-        ],
-                 cwd=work_dir.parent))
+        run_tool(
+            'test.py', [
+                TOY_CFG, work_dir / 'iter_6.pth', '--work-dir',
+                work_dir.parent / 'test_work', '--out', out_dir
+            ],
+            cwd=work_dir.parent))
     assert 'Load checkpoint from' in log
     expected = _val_mse(work_dir / 'iter_6.pth')
     assert logged_metric(log, 'toy/mse') == pytest.approx(

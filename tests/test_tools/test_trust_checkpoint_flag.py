@@ -17,8 +17,7 @@ def test_foreign_checkpoint_refused_then_trusted(tmp_path):
             meta=dict(dataset=ToyRegressionDataset(num_samples=2))), path)
 
     refused = run_tool(
-        'test.py', [TOY_CFG, path, '--work-dir', tmp_path / 'a'],
-        cwd=tmp_path)
+        'test.py', [TOY_CFG, path, '--work-dir', tmp_path / 'a'], cwd=tmp_path)
     assert refused.returncode != 0
     assert f'Refusing to load checkpoint {path}' in refused.stdout
     assert 'toy_components.ToyRegressionDataset' in refused.stdout

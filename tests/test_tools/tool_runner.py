@@ -28,17 +28,18 @@ def tool_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     return env
 
 
-def run(cmd: List[str], cwd: Path, extra_env: Optional[Dict[str, str]] = None,
+def run(cmd: List[str],
+        cwd: Path,
+        extra_env: Optional[Dict[str, str]] = None,
         timeout: float = 300) -> subprocess.CompletedProcess:
     """Run ``cmd``; stdout and stderr are merged into ``.stdout``."""
-    return subprocess.run(
-        [str(c) for c in cmd],
-        cwd=str(cwd),
-        env=tool_env(extra_env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=timeout)
+    return subprocess.run([str(c) for c in cmd],
+                          cwd=str(cwd),
+                          env=tool_env(extra_env),
+                          stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT,
+                          text=True,
+                          timeout=timeout)
 
 
 def free_port() -> int:
@@ -50,13 +51,15 @@ def free_port() -> int:
 
 def logged_metric(output: str, name: str) -> float:
     """The last logged value of metric ``name`` (e.g. ``'toy/mse'``)."""
-    values = re.findall(re.escape(name) + r': (-?[\d.]+(?:e[-+]?\d+)?)',
-                        output)
+    values = re.findall(
+        re.escape(name) + r': (-?[\d.]+(?:e[-+]?\d+)?)', output)
     assert values, f'{name} not found in the log:\n{output[-3000:]}'
     return float(values[-1])
 
 
-def run_tool(script: str, args: List, cwd: Path,
+def run_tool(script: str,
+             args: List,
+             cwd: Path,
              extra_env: Optional[Dict[str, str]] = None,
              timeout: float = 300) -> subprocess.CompletedProcess:
     """Run ``python tools/<script> *args`` with :func:`run`."""

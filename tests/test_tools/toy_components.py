@@ -59,7 +59,9 @@ class ToyRegressor(BaseModel):
         self.linear = torch.nn.Linear(in_ch, 1, bias=False)
         torch.nn.init.zeros_(self.linear.weight)
 
-    def forward(self, inputs: torch.Tensor, data_samples: torch.Tensor,
+    def forward(self,
+                inputs: torch.Tensor,
+                data_samples: torch.Tensor,
                 mode: str = 'tensor'):
         pred = self.linear(inputs)
         if mode == 'loss':
@@ -115,7 +117,10 @@ class RankMarkerHook(Hook):
     def __init__(self):
         self.iters = 0
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None) -> None:
         self.iters += 1
 
@@ -124,5 +129,8 @@ class RankMarkerHook(Hook):
         path = osp.join(runner.work_dir, f'rank{rank}_of_{world_size}.json')
         with open(path, 'w') as f:
             json.dump(
-                dict(rank=rank, world_size=world_size, iters=self.iters,
-                     final_iter=runner.iter), f)
+                dict(
+                    rank=rank,
+                    world_size=world_size,
+                    iters=self.iters,
+                    final_iter=runner.iter), f)
