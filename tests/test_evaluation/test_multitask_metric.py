@@ -168,3 +168,35 @@ def test_shape_mismatch_names_task_and_sample():
         metric.process({}, [s])
     with pytest.raises(ValueError, match='format_only'):
         MultiTaskMetric(format_only=True)
+
+
+def test_through_mmengine_evaluator_with_data_samples():
+    from mmengine.evaluator import Evaluator
+    evaluator = Evaluator(
+        METRICS.build(dict(type='MultiTaskMetric',
+                           tasks=['semseg', 'normals'])))
+    evaluator.dataset_meta = META
+    # Evaluator.process calls to_dict() on SegDataSample objects itself
+    samples = [SegDataSample(), SegDataSample()]
+    raw = simple_samples()
+    for ds, r in zip(samples, raw):
+        ds.set_metainfo(dict(img_id=r['img_id']))
+        for key in ('gt_sem_seg', 'pred_sem_seg', 'gt_normals',
+                    'pred_normals'):
+            ds.set_field(PixelData(data=r[key]['data']), key)
+    evaluator.process(samples, {})
+    res = evaluator.evaluate(2)
+    assert res['semseg/mIoU'] == pytest.approx(100 * (2 / 3) / 3)
+    assert res['normals/mErr'] == pytest.approx(90.0)
+
+
+def test_edge_downsample_keeps_a_perfect_prediction_perfect():
+    metric = MultiTaskMetric(
+        tasks=['edge'], edge_thresholds=[0.5], edge_downsample=2)
+    metric.process({}, simple_samples())
+    res = metric.evaluate(2)
+    assert res['edge/odsF'] == pytest.approx(100.0)
+    assert res['edge/ods_threshold'] == 0.5
+    off = MultiTaskMetric(tasks=['edge'], eval_edge=False)
+    off.process({}, simple_samples())
+    assert off.evaluate(2) == {}
