@@ -124,7 +124,8 @@ class MultiTaskMetric(BaseMetric):
         prefix (str, optional): Prefix of the metric keys.
         collect_dir (str, optional): Shared tmp dir for ``'cpu'`` collect.
     """
-    default_prefix: Optional[str] = None
+    # '' (not None): keys stay 'semseg/mIoU' and mmengine does not warn
+    default_prefix: Optional[str] = ''
 
     def __init__(self,
                  tasks: Optional[Sequence[str]] = None,
