@@ -200,3 +200,18 @@ def test_edge_downsample_keeps_a_perfect_prediction_perfect():
     off = MultiTaskMetric(tasks=['edge'], eval_edge=False)
     off.process({}, simple_samples())
     assert off.evaluate(2) == {}
+
+
+def test_edge_eval_ids_restrict_the_scored_images(tmp_path):
+    samples = simple_samples()
+    # image b's boundary prediction is moved far away: F = 0 on b alone
+    samples[1]['pred_edge']['data'] = torch.roll(
+        samples[1]['pred_edge']['data'], 8, dims=1)
+    ids = tmp_path / 'ids.txt'
+    ids.write_text('a\n')
+    for eval_ids, expected in ((None, 50.0), (str(ids), 100.0),
+                               (['b'], 0.0)):
+        metric = MultiTaskMetric(
+            tasks=['edge'], edge_thresholds=[0.5], edge_eval_ids=eval_ids)
+        metric.process({}, simple_samples()[:1] + samples[1:])
+        assert metric.evaluate(2)['edge/odsF'] == pytest.approx(expected)

@@ -109,6 +109,10 @@ class MultiTaskMetric(BaseMetric):
             before matching (1 = off); approximate, for fast monitoring.
         eval_edge (bool): Compute the Python boundary scores at all; when
             False boundaries are only exported.
+        edge_eval_ids (str or sequence of str, optional): Score boundaries
+            only on these image ids (a list, or a text file with one id per
+            line), e.g. seism's PASCAL-Context ``test_new`` set; all images
+            are still exported.
         delta_m_reference (str or dict, optional): Single-task reference:
             a preset name (``'pascal_one'``, ``'pascal_random'``,
             ``'pascal_full'``, ``'nyud_one'``, ``'nyud_random'``,
@@ -142,6 +146,7 @@ class MultiTaskMetric(BaseMetric):
                  edge_backend: str = 'numpy',
                  edge_downsample: int = 1,
                  eval_edge: bool = True,
+                 edge_eval_ids: Union[str, Sequence[str], None] = None,
                  delta_m_reference: Union[str, Mapping[str, float],
                                           None] = None,
                  output_dir: Optional[str] = None,
@@ -182,6 +187,12 @@ class MultiTaskMetric(BaseMetric):
         self.edge_backend = edge_backend
         self.edge_downsample = max(int(edge_downsample), 1)
         self.eval_edge = bool(eval_edge)
+        if isinstance(edge_eval_ids, str):
+            with open(edge_eval_ids) as f:
+                edge_eval_ids = [ln.strip() for ln in f if ln.strip()]
+        self.edge_eval_ids = (
+            None if edge_eval_ids is None else {str(i)
+                                                for i in edge_eval_ids})
         self.delta_m_reference = resolve_reference(delta_m_reference)
         self.output_dir = output_dir
         self.keep_results = bool(keep_results)
@@ -305,7 +316,8 @@ class MultiTaskMetric(BaseMetric):
             st = depth_stats(pred, gt, self.depth_range)
             return st if st['n'] > 0 else None
         if kind == 'boundary':
-            if not self.eval_edge:
+            if not self.eval_edge or (self.edge_eval_ids is not None
+                                      and img_id not in self.edge_eval_ids):
                 return None
             valid = gt != spec.ignore_index
             if not valid.any():
