@@ -178,6 +178,9 @@ class MultiTaskMetric(BaseMetric):
         self.edge_thresholds = tuple(float(t) for t in edge_thresholds)
         self.edge_max_dist = float(edge_max_dist)
         self.edge_nms = bool(edge_nms)
+        if self.edge_nms and eval_edge and not has_pyedgeeval():
+            raise ImportError('MultiTaskMetric(edge_nms=True) needs the '
+                              '`pyedgeeval` package: pip install pyedgeeval')
         self.edge_thin_gt = bool(edge_thin_gt)
         if edge_backend not in ('auto', 'pyedgeeval', 'numpy'):
             raise ValueError(f'edge_backend {edge_backend!r}: expected '
