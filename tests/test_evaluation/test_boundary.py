@@ -127,3 +127,24 @@ def test_nms_reduces_a_blurred_band_to_its_crest():
     assert nms['cnt_r'][0] >= 90 and nms['sum_p'][0] <= 100
     assert nms['cnt_p'][0] == nms['sum_p'][0]
     assert plain['cnt_r'][0] >= 90
+
+
+def test_numpy_matcher_reaches_maximum_cardinality():
+    nx = pytest.importorskip('networkx')
+    rng = np.random.default_rng(3)
+    for _ in range(10):
+        a = rng.random((30, 40)) > rng.uniform(0.6, 0.95)
+        b = rng.random((30, 40)) > rng.uniform(0.6, 0.95)
+        tol = 0.05  # 2.5 px
+        m1, m2 = match_boundaries(a, b, tol, 'numpy')
+        assert m1.sum() == m2.sum()
+        pa, pb = np.argwhere(a), np.argwhere(b)
+        g = nx.Graph()
+        g.add_nodes_from(range(len(pa)))
+        radius = tol * np.hypot(30, 40)
+        for i, p in enumerate(pa):
+            d = np.hypot(*(pb - p).T)
+            g.add_edges_from((i, len(pa) + j)
+                             for j in np.nonzero(d <= radius)[0])
+        best = nx.bipartite.maximum_matching(g, top_nodes=range(len(pa)))
+        assert m1.sum() == len(best) // 2

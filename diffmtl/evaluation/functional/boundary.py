@@ -156,22 +156,36 @@ def _max_matching(n_pred: int, n_gt: int, rows: np.ndarray, cols: np.ndarray,
         np.ndarray: (n_pred,) matched gt index or -1.
     """
     order = np.lexsort((cols, rows, dists))
-    match_p = [-1] * n_pred
-    match_g = [-1] * n_gt
-    for i, j in zip(rows[order].tolist(), cols[order].tolist()):
+    rows, cols, dists = rows[order], cols[order], dists[order]
+    match_p = np.full(n_pred, -1, dtype=np.int64)
+    match_g = np.full(n_gt, -1, dtype=np.int64)
+    # distance-0 pairs (same pixel) are one to one already
+    zero = dists == 0
+    match_p[rows[zero]] = cols[zero]
+    match_g[cols[zero]] = rows[zero]
+    # greedy closest-first over the pairs whose ends are both still free
+    free = (match_p[rows] < 0) & (match_g[cols] < 0)
+    match_p = match_p.tolist()
+    match_g = match_g.tolist()
+    for i, j in zip(rows[free].tolist(), cols[free].tolist()):
         if match_p[i] < 0 and match_g[j] < 0:
             match_p[i] = j
             match_g[j] = i
-    # adjacency lists, each sorted by distance
-    adj = [[] for _ in range(n_pred)]
-    for i, j in zip(rows[order].tolist(), cols[order].tolist()):
-        adj[i].append(j)
+    # adjacency (CSR, each row sorted by distance) for Kuhn's augmentation
+    by_row = np.argsort(rows, kind='stable')
+    adj_cols = cols[by_row].tolist()
+    indptr = np.concatenate(
+        [[0], np.cumsum(np.bincount(rows, minlength=n_pred))]).tolist()
+    n_reachable_gt = int(np.unique(cols).size)
+    n_matched = sum(1 for j in match_g if j >= 0)
     visited = set()
     for root in range(n_pred):
-        if match_p[root] >= 0 or not adj[root]:
+        if n_matched == n_reachable_gt:
+            break  # every GT pixel that can be matched is matched
+        if match_p[root] >= 0 or indptr[root] == indptr[root + 1]:
             continue
         stack = [root]
-        iters = [iter(adj[root])]
+        iters = [iter(adj_cols[indptr[root]:indptr[root + 1]])]
         found = -1
         while stack and found < 0:
             for v in iters[-1]:
@@ -181,8 +195,9 @@ def _max_matching(n_pred: int, n_gt: int, rows: np.ndarray, cols: np.ndarray,
                 if match_g[v] < 0:
                     found = v
                     break
-                stack.append(match_g[v])
-                iters.append(iter(adj[match_g[v]]))
+                w = match_g[v]
+                stack.append(w)
+                iters.append(iter(adj_cols[indptr[w]:indptr[w + 1]]))
                 break
             else:
                 stack.pop()
@@ -194,6 +209,7 @@ def _max_matching(n_pred: int, n_gt: int, rows: np.ndarray, cols: np.ndarray,
                 match_p[p] = cur
                 match_g[cur] = p
                 cur = prev
+            n_matched += 1
             visited = set()  # the matching changed: searches start afresh
     return np.asarray(match_p, dtype=np.int64)
 
