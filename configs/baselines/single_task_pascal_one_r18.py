@@ -5,3 +5,6 @@
 # task_mask, so unlabelled images contribute nothing.
 _base_ = ['./mtl_baseline_pascal_one_r18.py']
 model = dict(tasks=('semseg', ))
+# A single-task run is itself the delta-m reference.
+val_evaluator = dict(delta_m_reference=None)
+test_evaluator = val_evaluator

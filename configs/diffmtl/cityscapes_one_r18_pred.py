@@ -19,3 +19,6 @@ train_dataloader = dict(
     drop_last=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(label_setting='one'))
+# delta-m against the paper's single-task baseline of the same setting.
+val_evaluator = dict(delta_m_reference='cityscapes_one')
+test_evaluator = val_evaluator
