@@ -41,7 +41,9 @@ class BaseMultiTaskSegmentor(BaseSegmentor):
         losses (dict, optional): ``{task: loss cfg}`` overriding the
             TaskSpec default loss.
         align_corners (bool): Of every bilinear resize. Defaults to False.
-        train_cfg (dict, optional): Unused; kept for mmseg tools.
+        train_cfg (dict, optional): ``check_finite_loss`` (default True):
+            stop training with a ``FloatingPointError`` naming the loss
+            terms when the total loss is NaN or infinite.
         test_cfg (dict, optional): ``mode`` must be ``'whole'`` (one pass
             over the padded image); sliding windows are not supported.
         data_preprocessor (dict, optional): Data preprocessor config.
@@ -171,6 +173,34 @@ class BaseMultiTaskSegmentor(BaseSegmentor):
                 zero = anchor.sum() * 0
             out['loss'] = zero
         return out
+
+    def parse_losses(self, losses: Dict[str, Tensor]
+                     ) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """mmengine's sum of the loss terms, refusing a non-finite total.
+
+        DDP wrappers call this too, so the check holds on every launcher.
+        The run stops before the optimizer step, so the weights and the
+        checkpoints already written are never touched by NaN gradients.
+
+        Raises:
+            FloatingPointError: Naming every non-finite term.
+        """
+        loss, log_vars = super().parse_losses(losses)
+        if (self.train_cfg or {}).get('check_finite_loss', True) and \
+                not bool(torch.isfinite(loss)):
+            bad = {
+                k: float(v.detach())
+                for k, v in log_vars.items()
+                if k != 'loss' and not bool(torch.isfinite(v))
+            }
+            raise FloatingPointError(
+                f'{type(self).__name__}: the training loss is '
+                f'{float(loss.detach())}; '
+                f'non-finite terms: {bad or "none (the sum overflowed)"}. '
+                'Check the learning rate and the ground truth of these '
+                'tasks (the run stopped before the optimizer step; set '
+                'train_cfg=dict(check_finite_loss=False) to keep going).')
+        return loss, log_vars
 
     # ------------------------------------------------------------------
     # inference
