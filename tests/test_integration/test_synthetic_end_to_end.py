@@ -137,6 +137,18 @@ def test_test_tool_evaluates_and_exports(train_log, data_root, work_dir,
         assert len(files) == NUM_VAL, (task, files)
 
 
+def test_test_tool_with_tta(train_log, data_root, work_dir, tmp_path):
+    """``--tta`` merges the plain and the mirrored view of every image."""
+    log = _run([
+        sys.executable, REPO / 'tools' / 'test.py', CFG,
+        work_dir / 'iter_4.pth', '--work-dir', tmp_path / 'tta_work', '--tta',
+        '--cfg-options', *_options(data_root, 4)
+    ], tmp_path)
+    assert f'Iter(test) [{NUM_VAL // 2}/{NUM_VAL // 2}]' in log
+    for key in ('semseg/mIoU', 'normals/mErr', 'depth/absErr', 'edge/odsF'):
+        assert np.isfinite(_logged(log, key))
+
+
 def test_dist_train_two_cpu_ranks(data_root, tmp_path):
     work = tmp_path / 'dist_work'
     env = _env()

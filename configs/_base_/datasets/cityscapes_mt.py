@@ -26,6 +26,19 @@ test_pipeline = [
     dict(type='LoadMultiTaskAnnotations'),
     dict(type='PackMultiTaskInputs'),
 ]
+# Test-time augmentation (`tools/test.py --tta`): the plain and the mirrored
+# view, merged by MultiTaskTTAModel after the model undoes the flip (normals'
+# x negated back). The first view is the unflipped one: its GT is kept.
+tta_pipeline = [
+    dict(type='LoadMultiTaskImageFromFile'),
+    dict(type='LoadMultiTaskAnnotations'),
+    dict(
+        type='TestTimeAug',
+        transforms=[[
+            dict(type='MultiTaskRandomFlip', prob=0.),
+            dict(type='MultiTaskRandomFlip', prob=1.)
+        ], [dict(type='PackMultiTaskInputs')]])
+]
 
 train_dataloader = dict(
     batch_size=8,
