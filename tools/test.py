@@ -12,11 +12,8 @@ draws every test image (visualization hook interval 1; override with
 ``<show-dir>/vis_data/vis_image/``.
 """
 import argparse
-import os
 import os.path as osp
 import sys
-
-from mmengine.config import Config, DictAction
 
 # Let `python tools/<tool>.py` work from a checkout that is not installed.
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -25,6 +22,8 @@ if REPO_ROOT not in sys.path:
 
 
 def parse_args(argv=None):
+    from diffmtl.utils import add_common_args
+
     parser = argparse.ArgumentParser(
         description='Test (and evaluate) a segmentor')
     parser.add_argument('config', help='test config file path')
@@ -46,55 +45,22 @@ def parse_args(argv=None):
         'default_hooks.visualization.interval is given in --cfg-options')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
-    parser.add_argument(
-        '--trust-checkpoint',
-        action='store_true',
-        default=False,
-        help='load the checkpoint with weights_only=False (runs code from '
-        'the pickle; only for files you trust). Same as '
-        'DIFFMTL_TRUSTED_CHECKPOINTS=1')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file. If the value to '
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
-        'Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
+    add_common_args(parser)
     parser.add_argument(
         '--tta', action='store_true', help='Test time augmentation')
-    # torch.distributed.launch passes --local-rank (older: --local_rank);
-    # torchrun sets the LOCAL_RANK environment variable instead.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.trust_checkpoint:
-        from diffmtl.engine import TRUSTED_CHECKPOINTS_ENV
-        os.environ[TRUSTED_CHECKPOINTS_ENV] = '1'
-
     # Registers every diffmtl component and the safe checkpoint loader.
     import diffmtl  # noqa: F401
     from diffmtl.utils import (build_runner, enable_tta, enable_visualization,
-                               init_distributed, set_local_rank_env,
-                               set_test_output, set_work_dir, setup_launcher)
+                               init_distributed, load_tool_config,
+                               set_test_output)
 
-    set_local_rank_env(args.local_rank)
-    cfg = Config.fromfile(args.config)
+    cfg = load_tool_config(args)
     cfg_options = args.cfg_options or {}
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    setup_launcher(cfg, args.launcher)
-    set_work_dir(cfg, args.work_dir, args.config)
     cfg.load_from = args.checkpoint
 
     keep_interval = 'default_hooks.visualization.interval' in cfg_options

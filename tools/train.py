@@ -11,11 +11,8 @@ without CUDA, ``--launcher pytorch`` runs with the gloo backend and CPU DDP
 automatically (see :mod:`diffmtl.utils.launch`).
 """
 import argparse
-import os
 import os.path as osp
 import sys
-
-from mmengine.config import Config, DictAction
 
 # Let `python tools/<tool>.py` work from a checkout that is not installed.
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -24,6 +21,8 @@ if REPO_ROOT not in sys.path:
 
 
 def parse_args(argv=None):
+    from diffmtl.utils import add_common_args
+
     parser = argparse.ArgumentParser(description='Train a segmentor')
     parser.add_argument('config', help='train config file path')
     parser.add_argument(
@@ -41,52 +40,18 @@ def parse_args(argv=None):
         action='store_true',
         default=False,
         help='enable automatic-mixed-precision training (CUDA only)')
-    parser.add_argument(
-        '--trust-checkpoint',
-        action='store_true',
-        default=False,
-        help='load checkpoints with weights_only=False (runs code from the '
-        'pickle; only for files you trust). Same as '
-        'DIFFMTL_TRUSTED_CHECKPOINTS=1')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file. If the value to '
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
-        'Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank (older: --local_rank);
-    # torchrun sets the LOCAL_RANK environment variable instead.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_common_args(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.trust_checkpoint:
-        from diffmtl.engine import TRUSTED_CHECKPOINTS_ENV
-        os.environ[TRUSTED_CHECKPOINTS_ENV] = '1'
-
     # Registers every diffmtl component and the safe checkpoint loader.
     import diffmtl  # noqa: F401
     from diffmtl.utils import (build_runner, enable_amp, init_distributed,
-                               set_local_rank_env, set_work_dir,
-                               setup_launcher)
+                               load_tool_config)
 
-    set_local_rank_env(args.local_rank)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    setup_launcher(cfg, args.launcher)
-    set_work_dir(cfg, args.work_dir, args.config)
+    cfg = load_tool_config(args)
     if args.amp:
         enable_amp(cfg)
     if args.resume:

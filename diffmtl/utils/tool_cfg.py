@@ -5,20 +5,93 @@ Each function applies one command-line option to an mmengine ``Config`` so
 the tools stay thin and the behaviour is testable without running a job.
 The semantics follow MMSegmentation's stock tools unless noted.
 """
+import argparse
 import logging
+import os
 import os.path as osp
 from typing import Optional
 
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
-from .launch import cuda_available
+from .launch import (LAUNCHERS, cuda_available, set_local_rank_env,
+                     setup_launcher)
 
 __all__ = [
-    'set_work_dir', 'enable_amp', 'enable_visualization', 'set_test_output',
-    'enable_tta', 'build_runner'
+    'add_common_args', 'load_tool_config', 'set_work_dir', 'enable_amp',
+    'enable_visualization', 'set_test_output', 'enable_tta', 'build_runner'
 ]
+
+
+def add_common_args(
+        parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the options ``tools/train.py`` and ``tools/test.py`` share.
+
+    ``--trust-checkpoint``, ``--cfg-options``, ``--launcher`` and
+    ``--local_rank`` / ``--local-rank``. Each tool adds its own positional
+    arguments and ``--work-dir`` (whose meaning differs between them).
+
+    Args:
+        parser (argparse.ArgumentParser): The parser, modified in place.
+
+    Returns:
+        argparse.ArgumentParser: ``parser``.
+    """
+    parser.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        default=False,
+        help='load checkpoints with weights_only=False (runs code from the '
+        'pickle; only for files you trust). Same as '
+        'DIFFMTL_TRUSTED_CHECKPOINTS=1')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='KEY=VALUE pairs applied on top of the config file, with '
+        'dotted keys for nested fields (e.g. train_cfg.max_iters=100). '
+        'Lists are written a,b or "[a,b]", nested sequences as '
+        '"[(a,b),(c,d)]"; quote such values and put no spaces inside one '
+        'pair.')
+    parser.add_argument(
+        '--launcher',
+        choices=list(LAUNCHERS),
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank (older: --local_rank);
+    # torchrun sets the LOCAL_RANK environment variable instead.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser
+
+
+def load_tool_config(args: argparse.Namespace) -> Config:
+    """Start-up shared by the tools: read the config and apply common flags.
+
+    In order: ``--trust-checkpoint`` sets ``DIFFMTL_TRUSTED_CHECKPOINTS=1``,
+    ``--local-rank`` is exported (:func:`set_local_rank_env`), the config
+    is read and ``--cfg-options`` merged into it, then ``--launcher``
+    (:func:`setup_launcher`) and ``--work-dir`` (:func:`set_work_dir`) are
+    applied.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments with ``config``,
+            ``work_dir`` and the options of :func:`add_common_args`.
+
+    Returns:
+        Config: The config.
+    """
+    if args.trust_checkpoint:
+        # Imported here: diffmtl.engine imports diffmtl.utils.
+        from diffmtl.engine import TRUSTED_CHECKPOINTS_ENV
+        os.environ[TRUSTED_CHECKPOINTS_ENV] = '1'
+    set_local_rank_env(args.local_rank)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    setup_launcher(cfg, args.launcher)
+    set_work_dir(cfg, args.work_dir, args.config)
+    return cfg
 
 
 def set_work_dir(cfg: Config, work_dir: Optional[str],

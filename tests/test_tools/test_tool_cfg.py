@@ -1,12 +1,46 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """diffmtl.utils.tool_cfg: config edits behind the tools' flags."""
+import argparse
+import os
 import os.path as osp
 
 import pytest
 from mmengine.config import Config
 
-from diffmtl.utils import (enable_amp, enable_tta, enable_visualization,
+from diffmtl.utils import (add_common_args, enable_amp, enable_tta,
+                           enable_visualization, load_tool_config,
                            set_test_output, set_work_dir)
+
+
+def test_add_common_args_and_load_tool_config(tmp_path, monkeypatch):
+    parser = argparse.ArgumentParser()
+    parser.add_argument('config')
+    parser.add_argument('--work-dir')
+    assert add_common_args(parser) is parser
+    defaults = parser.parse_args(['x.py'])
+    assert defaults.trust_checkpoint is False
+    assert defaults.cfg_options is None
+    assert defaults.launcher == 'none'
+    assert defaults.local_rank == 0
+    with pytest.raises(SystemExit):
+        parser.parse_args(['x.py', '--launcher', 'bogus'])
+
+    cfg_path = tmp_path / 'my_cfg.py'
+    cfg_path.write_text('a = dict(b=1, c=2)\n')
+    # setenv first so that teardown also undoes what load_tool_config sets
+    for name in ('DIFFMTL_TRUSTED_CHECKPOINTS', 'LOCAL_RANK'):
+        monkeypatch.setenv(name, '')
+        monkeypatch.delenv(name)
+    args = parser.parse_args([
+        str(cfg_path), '--trust-checkpoint', '--local-rank', '3',
+        '--cfg-options', 'a.b=5', 'd=[1,2]'
+    ])
+    cfg = load_tool_config(args)
+    assert os.environ['DIFFMTL_TRUSTED_CHECKPOINTS'] == '1'
+    assert os.environ['LOCAL_RANK'] == '3'
+    assert cfg.a == dict(b=5, c=2) and cfg.d == [1, 2]
+    assert cfg.launcher == 'none'
+    assert cfg.work_dir == osp.join('./work_dirs', 'my_cfg')
 
 
 def test_set_work_dir_priority():
