@@ -15,7 +15,8 @@ from diffmtl.structures import TASK_SPECS, TaskSpec
 
 __all__ = [
     'CV2_INTERP', 'field_spec', 'iter_seg_fields', 'resolve_interp',
-    'check_interp', 'resize_map', 'pad_map', 'cast_like'
+    'check_interp', 'check_label_interp', 'resize_map', 'pad_map',
+    'cast_like'
 ]
 
 #: cv2 flags of the interpolation names accepted by the transforms.
@@ -84,6 +85,23 @@ def check_interp(name: str, where: str) -> str:
         raise ValueError(f'{where}: unknown interpolation {name!r}; expected '
                          f'one of {sorted(CV2_INTERP)}')
     return name
+
+
+def check_label_interp(label_interp: Optional[Mapping[str, str]],
+                       where: str) -> Dict[str, str]:
+    """Copy a ``label_interp`` argument, validating every interpolation.
+
+    Args:
+        label_interp (dict, optional): ``{task name or kind: interp}``.
+        where (str): Name of the calling transform, used in errors.
+
+    Returns:
+        dict: A new dict (empty for ``None``).
+    """
+    label_interp = dict(label_interp or {})
+    for v in label_interp.values():
+        check_interp(v, where)
+    return label_interp
 
 
 def cast_like(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:

@@ -14,7 +14,7 @@ and ``SegDataPreProcessor``.
 """
 import math
 from numbers import Number
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
@@ -24,8 +24,8 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 
 from diffmtl.registry import TRANSFORMS
-from .field_utils import (cast_like, check_interp, iter_seg_fields, pad_map,
-                          resize_map, resolve_interp)
+from .field_utils import (cast_like, check_interp, check_label_interp,
+                          iter_seg_fields, pad_map, resize_map, resolve_interp)
 
 __all__ = [
     'MultiTaskRandomResize', 'MultiTaskRandomCrop', 'MultiTaskPad',
@@ -45,6 +45,33 @@ def _pair(value: Union[int, Sequence[int]], name: str) -> Tuple[int, int]:
     if len(value) != 2:
         raise ValueError(f'{name} must be an int or a pair, got {value}')
     return value
+
+
+def _resample_seg_fields(results: dict, transform: str,
+                         label_interp: Dict[str, str],
+                         resample: Callable[[np.ndarray, str], np.ndarray],
+                         depth_factor: Optional[float]) -> None:
+    """Resample every task map of ``results`` in place.
+
+    Each map gets its spec's interpolation (or the ``label_interp``
+    override, validated) and is replaced by ``resample(map, interp)``;
+    depth-kind maps are then divided by ``depth_factor`` unless it is None.
+
+    Args:
+        results (dict): The transform's results, modified in place.
+        transform (str): Name of the calling transform, used in errors.
+        label_interp (dict): ``{task name or kind: interp}`` overrides.
+        resample (callable): ``(map, interp) -> new map``.
+        depth_factor (float, optional): Zoom factor depth maps are divided
+            by; None leaves them as resampled.
+    """
+    for key, spec in iter_seg_fields(results, transform):
+        interp = check_interp(resolve_interp(spec, label_interp),
+                              f'{transform} ({spec.name})')
+        out = resample(results[key], interp)
+        if depth_factor is not None and spec.kind in DEPTH_KINDS:
+            out = (out / depth_factor).astype(out.dtype)
+        results[key] = out
 
 
 @TRANSFORMS.register_module()
@@ -126,9 +153,7 @@ class MultiTaskRandomResize(BaseTransform):
         self.ratio_range = ratio_range
         self.keep_ratio = keep_ratio
         self.interpolation = check_interp(interpolation, name)
-        self.label_interp = dict(label_interp or {})
-        for v in self.label_interp.values():
-            check_interp(v, name)
+        self.label_interp = check_label_interp(label_interp, name)
         self.scale_depth = scale_depth
 
     @cache_randomness
@@ -164,13 +189,10 @@ class MultiTaskRandomResize(BaseTransform):
         zoom = ratio if target is None else math.sqrt(w_scale * h_scale)
 
         results['img'] = resize_map(img, (new_h, new_w), self.interpolation)
-        for key, spec in iter_seg_fields(results, name):
-            interp = check_interp(resolve_interp(spec, self.label_interp),
-                                  f'{name} ({spec.name})')
-            out = resize_map(results[key], (new_h, new_w), interp)
-            if self.scale_depth and spec.kind in DEPTH_KINDS:
-                out = (out / zoom).astype(out.dtype)
-            results[key] = out
+        _resample_seg_fields(
+            results, name, self.label_interp,
+            lambda arr, interp: resize_map(arr, (new_h, new_w), interp),
+            zoom if self.scale_depth else None)
         results['img_shape'] = (new_h, new_w)
         results['scale'] = (new_w, new_h)
         results['scale_factor'] = (w_scale, h_scale)
@@ -558,9 +580,7 @@ class MultiTaskRandomScaleCrop(BaseTransform):
                              f'got {scales}')
         if label_interp is None:
             label_interp = dict(normals='bilinear')
-        self.label_interp = dict(label_interp)
-        for v in self.label_interp.values():
-            check_interp(v, name)
+        self.label_interp = check_label_interp(label_interp, name)
         self.align_corners = align_corners
         self.scale_depth = scale_depth
 
@@ -594,13 +614,11 @@ class MultiTaskRandomScaleCrop(BaseTransform):
         y2, x2 = y1 + int(h / sc), x1 + int(w / sc)
         results['img'] = self._resize(results['img'][y1:y2, x1:x2], (h, w),
                                       'bilinear')
-        for key, spec in iter_seg_fields(results, name):
-            interp = resolve_interp(spec, self.label_interp)
-            check_interp(interp, f'{name} ({spec.name})')
-            out = self._resize(results[key][y1:y2, x1:x2], (h, w), interp)
-            if self.scale_depth and spec.kind in DEPTH_KINDS:
-                out = (out / sc).astype(out.dtype)
-            results[key] = out
+        _resample_seg_fields(
+            results, name, self.label_interp,
+            lambda arr, interp: self._resize(arr[y1:y2, x1:x2], (h, w),
+                                             interp),
+            sc if self.scale_depth else None)
         results['scale_crop'] = sc
         results['crop_bbox'] = (y1, y2, x1, x2)
         return results
