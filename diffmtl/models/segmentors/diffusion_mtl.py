@@ -1,7 +1,7 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """DiffusionMTL: multi-task denoising diffusion on initial predictions or
 features (Ye & Xu, CVPR 2024)."""
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -335,8 +335,30 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
             self._generator = torch.Generator(device=device)
             self._generator.manual_seed(int(self.inference_seed))
 
-    def inference(self, inputs: Tensor) -> Dict[str, Tensor]:
-        """Denoise every task; ``{task: (B, n_t, H, W)}`` logits."""
+    def _reverse_all_tasks(
+            self,
+            inputs: Tensor,
+            per_task: Callable[[str, Tensor, Tensor, Optional[list]], Any],
+            trace: bool = False) -> Dict[str, Any]:
+        """Run the inference reverse process of every task.
+
+        The shared body of :meth:`inference` and :meth:`denoising_process`:
+        seeds the generator from ``inference_seed`` (reset afterwards, also
+        on errors), computes features, initial predictions and the
+        condition once, then denoises each task in turn with
+        ``add_noise=inference_noise``.
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) normalised images.
+            per_task (callable): ``(task, initial prediction, final logits,
+                trace) -> value`` called right after each task's reverse
+                process; ``trace`` is the list filled by :meth:`denoise`, or
+                None without ``trace``.
+            trace (bool): Record the intermediate states.
+
+        Returns:
+            dict: ``{task: per_task(...)}``.
+        """
         self._seed_generator(inputs.device)
         try:
             feats = self.extract_feat(inputs)
@@ -345,13 +367,24 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
             idx = torch.arange(inputs.shape[0], device=inputs.device)
             out = {}
             for task in self.tasks:
-                x_start = self.diffusion_start(init_feats, init_preds, task)
-                logits = self.denoise(
-                    task, x_start, cond, idx, add_noise=self.inference_noise)
-                out[task] = self.resize(logits, inputs.shape[-2:])
+                states = [] if trace else None
+                final = self.denoise(
+                    task,
+                    self.diffusion_start(init_feats, init_preds, task),
+                    cond,
+                    idx,
+                    add_noise=self.inference_noise,
+                    trace=states)
+                out[task] = per_task(task, init_preds[task], final, states)
         finally:
             self._generator = None
         return out
+
+    def inference(self, inputs: Tensor) -> Dict[str, Tensor]:
+        """Denoise every task; ``{task: (B, n_t, H, W)}`` logits."""
+        size = inputs.shape[-2:]
+        return self._reverse_all_tasks(
+            inputs, lambda task, init, final, _: self.resize(final, size))
 
     @torch.no_grad()
     def denoising_process(self, inputs: Tensor
@@ -365,28 +398,13 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
             dict: ``{task: [('initial', P), ('noisy', P), ('step_1', P),
             ..., ('final', P)]}`` with each P (B, n_t, H, W) logits.
         """
-        self._seed_generator(inputs.device)
         size = inputs.shape[-2:]
-        try:
-            feats = self.extract_feat(inputs)
-            init_feats, init_preds = self.initial(feats)
-            cond = self.condition(init_preds)
-            idx = torch.arange(inputs.shape[0], device=inputs.device)
-            out = {}
-            for task in self.tasks:
-                trace = []
-                final = self.denoise(
-                    task,
-                    self.diffusion_start(init_feats, init_preds, task),
-                    cond,
-                    idx,
-                    add_noise=self.inference_noise,
-                    trace=trace)
-                stages = [('initial', self.resize(init_preds[task], size))]
-                stages += [(name, self.resize(self.to_logits(task, x), size))
-                           for name, x in trace]
-                stages.append(('final', self.resize(final, size)))
-                out[task] = stages
-        finally:
-            self._generator = None
-        return out
+
+        def stages(task, init, final, trace):
+            out = [('initial', self.resize(init, size))]
+            out += [(name, self.resize(self.to_logits(task, x), size))
+                    for name, x in trace]
+            out.append(('final', self.resize(final, size)))
+            return out
+
+        return self._reverse_all_tasks(inputs, stages, trace=True)
