@@ -13,24 +13,7 @@ if [ $# -lt 3 ]; then
     echo "usage: $0 CONFIG CHECKPOINT NPROC_PER_NODE [tools/test.py args...]" >&2
     exit 2
 fi
-CONFIG=$1
-CHECKPOINT=$2
-GPUS=$3
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-
-PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
-exec "$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" \
-    --master_port="$PORT" \
-    "$ROOT/tools/test.py" \
-    "$CONFIG" \
-    "$CHECKPOINT" \
-    --launcher pytorch "${@:4}"
+# shellcheck source=tools/_dist_common.sh
+source "$(dirname "$0")/_dist_common.sh"
+# CONFIG CHECKPOINT NPROC_PER_NODE [args...]
+torchrun_tool "$3" test.py "$1" "$2" --launcher pytorch "${@:4}"
