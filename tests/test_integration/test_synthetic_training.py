@@ -109,3 +109,28 @@ def test_training_on_synthetic_scenes_lowers_the_loss(cfg, batch, name):
     assert torch.isfinite(first) and torch.isfinite(last)
     assert last.item() < 0.8 * first.item(), (name, first.item(),
                                                last.item())
+
+
+def test_mtl_baseline_benchmark_config_matches_the_demo():
+    """The CPU benchmark's baseline differs from the demo model only in the
+    decoder: same data, backbone, fusion, tasks, weights and schedule."""
+    demo = Config.fromfile(str(CFG))
+    base = Config.fromfile(
+        str(REPO / 'configs' / 'baselines' /
+            'mtl_baseline_synthetic_one_r18.py'))
+    assert base.model.type == 'MultiTaskBaseline'
+    for key in ('tasks', 'num_classes', 'loss_weights', 'channels'):
+        assert base.model[key] == demo.model[key], key
+    for key in ('stem_channels', 'base_channels', 'depth', 'norm_cfg'):
+        assert base.model.backbone[key] == demo.model.backbone[key], key
+    assert base.model.neck == demo.model.neck
+    assert base.model.data_preprocessor == demo.model.data_preprocessor
+    for key in ('train_dataloader', 'val_dataloader', 'val_evaluator',
+                'optim_wrapper', 'param_scheduler', 'train_cfg',
+                'randomness'):
+        assert base[key] == demo[key], key
+    init_default_scope('mmseg')
+    with torch.device('meta'):
+        model = MODELS.build(base.model)
+    assert model.tasks == tuple(demo.model.tasks)
+    assert all(len(model.decoders[t].blocks) == 6 for t in model.tasks)
