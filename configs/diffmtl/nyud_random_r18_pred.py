@@ -1,24 +1,4 @@
-# DiffusionMTL (Prediction Diffusion), ResNet-18, NYUD-v2 (MTAN 288x384),
-# random-label setting.
-_base_ = [
-    '../_base_/models/diffmtl_r18_pred.py',
-    '../_base_/datasets/nyud_mt.py',
-    '../_base_/default_runtime.py',
-    '../_base_/schedules/schedule_nyud_200e.py',
-]
-crop_size = (288, 384)
-model = dict(
-    data_preprocessor=dict(size=crop_size),
-    tasks=('semseg', 'depth', 'normals'),
-    num_classes=dict(_delete_=True, semseg=13),
-    loss_weights=dict(_delete_=True, semseg=1.0, depth=1.0, normals=1.0))
-# Epoch-based training as the reference: shuffled, drop_last, poly stepped
-# once per epoch.
-train_dataloader = dict(
-    batch_size=4,
-    drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(label_setting='random'))
-# delta-m against the paper's single-task baseline of the same setting.
-val_evaluator = dict(delta_m_reference='nyud_random')
-test_evaluator = val_evaluator
+# DiffusionMTL (Prediction Diffusion), ResNet-18, NYUD-v2 (MTAN 288x384), random-label
+# setting: diffuses the initial predictions instead of the initial features.
+_base_ = ['./nyud_random_r18.py']
+model = dict(mode='prediction')
