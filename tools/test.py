@@ -55,11 +55,12 @@ def main(argv=None):
     args = parse_args(argv)
     # Registers every diffmtl component and the safe checkpoint loader.
     import diffmtl  # noqa: F401
-    from diffmtl.utils import (build_runner, enable_tta, enable_visualization,
-                               init_distributed, load_tool_config,
-                               set_test_output)
+    from diffmtl.utils import (build_runner, drop_training, enable_tta,
+                               enable_visualization, init_distributed,
+                               load_tool_config, set_test_output)
 
     cfg = load_tool_config(args)
+    drop_training(cfg)  # testing needs no training data
     cfg_options = args.cfg_options or {}
     cfg.load_from = args.checkpoint
 

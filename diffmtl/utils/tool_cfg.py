@@ -20,8 +20,14 @@ from .launch import (LAUNCHERS, cuda_available, set_local_rank_env,
 
 __all__ = [
     'add_common_args', 'load_tool_config', 'set_work_dir', 'enable_amp',
-    'enable_visualization', 'set_test_output', 'enable_tta', 'build_runner'
+    'enable_visualization', 'set_test_output', 'enable_tta',
+    'drop_training', 'build_runner'
 ]
+
+#: Config keys only training needs (mmengine wants the first three all set
+#: or all None).
+TRAINING_KEYS = ('train_dataloader', 'train_cfg', 'optim_wrapper',
+                 'param_scheduler')
 
 
 def add_common_args(
@@ -235,6 +241,25 @@ def enable_tta(cfg: Config) -> Config:
     cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
     cfg.tta_model.module = cfg.model
     cfg.model = cfg.tta_model
+    return cfg
+
+
+def drop_training(cfg: Config) -> Config:
+    """Remove what only training needs, for ``tools/test.py``.
+
+    Testing a checkpoint must not need the training data: mmseg's
+    ``SegVisualizationHook`` reads ``runner.iter``, which builds the train
+    loop and so the training dataset, and fails when that data is absent.
+    Without a train loop ``runner.iter`` is 0.
+
+    Args:
+        cfg (Config): The config, modified in place.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    for key in TRAINING_KEYS:
+        cfg[key] = None
     return cfg
 
 

@@ -119,11 +119,16 @@ def test_resume_continues_from_the_checkpoint(train_log, data_root,
 def test_test_tool_evaluates_and_exports(train_log, data_root, work_dir,
                                          tmp_path):
     out = tmp_path / 'preds'
+    # testing needs no training data, even when drawing (--show-dir)
     log = _run([
         sys.executable, REPO / 'tools' / 'test.py', CFG,
         work_dir / 'iter_4.pth', '--work-dir', tmp_path / 'test_work',
-        '--out', out, '--cfg-options', *_options(data_root, 4)
+        '--out', out, '--show-dir', tmp_path / 'show', '--cfg-options',
+        *_options(data_root, 4),
+        f'train_dataloader.dataset.data_root={tmp_path / "absent"}'
     ], tmp_path)
+    drawn = list((tmp_path / 'show' / 'vis_data' / 'vis_image').iterdir())
+    assert len(drawn) == NUM_VAL, drawn
     metrics = json.loads((out / 'metrics.json').read_text())
     for key in ('semseg/mIoU', 'human_parts/mIoU', 'sal/maxF',
                 'normals/mErr', 'edge/odsF', 'depth/absErr'):
