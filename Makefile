@@ -61,7 +61,7 @@ $(STAMP):
 	@touch $@
 
 demo: $(STAMP)
-	@if [ -f $(DEMO_DATA)/meta.json ]; then \
+	@if [ -f $(DEMO_DATA)/meta.json ] && [ -f $(DEMO_DATA)/splits/test.txt ]; then \
 		echo ">>> $(DEMO_DATA) exists, not regenerating"; \
 	else \
 		$(PY) tools/dataset_converters/make_synthetic_scenes.py --out $(DEMO_DATA); \

@@ -21,7 +21,7 @@ H, W = 96, 128
 @pytest.fixture(scope='module')
 def data_root(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('synthetic_cfg'))
-    generate_synthetic_scenes(root, num_train=6, num_val=2, seed=0,
+    generate_synthetic_scenes(root, num_train=6, num_val=2, num_test=2, seed=0,
                               workers=1)
     return root
 

@@ -39,7 +39,7 @@ def dataset_dirs(tmp_path_factory):
     """The same 6-image dataset written twice (1 and 2 processes), and with
     another seed."""
     root = tmp_path_factory.mktemp('synthetic')
-    kw = dict(num_train=4, num_val=2, height=H, width=W)
+    kw = dict(num_train=4, num_val=2, num_test=2, height=H, width=W)
     a = str(root / 'a')
     b = str(root / 'b')
     c = str(root / 'c')
@@ -282,9 +282,14 @@ def test_dataset_layout(dataset_dirs):
         train = f.read().split()
     with open(osp.join(root, 'splits', 'val.txt')) as f:
         val = f.read().split()
+    with open(osp.join(root, 'splits', 'test.txt')) as f:
+        test = f.read().split()
     assert train == ['00000', '00001', '00002', '00003']
     assert val == ['00004', '00005']
-    for img_id in train + val:
+    # The held-out test split follows val and is disjoint from both.
+    assert test == ['00006', '00007']
+    assert meta['generator']['num_test'] == 2
+    for img_id in train + val + test:
         img = read_png(osp.join(root, 'images', img_id + '.png'))
         assert img.shape == (H, W, 3)
         for task in SYNTHETIC_TASKS:
@@ -332,7 +337,8 @@ def test_same_seed_byte_identical(dataset_dirs):
     a, b, _ = dataset_dirs
     files = _all_files(a)
     assert files == _all_files(b)
-    assert len(files) == 6 * 7 + 2 + 2 + 2  # maps, splits, mappings, jsons
+    # 8 images x (image + 6 maps), 3 splits, 2 mappings, 2 jsons
+    assert len(files) == 8 * 7 + 3 + 2 + 2
     match, mismatch, errors = filecmp.cmpfiles(a, b, files, shallow=False)
     assert not mismatch and not errors
 
@@ -348,9 +354,14 @@ def test_other_seed_differs(dataset_dirs):
 
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match='positive number'):
-        generate_synthetic_scenes(str(tmp_path), num_train=0, num_val=0)
+        generate_synthetic_scenes(
+            str(tmp_path), num_train=0, num_val=0, num_test=0)
+    with pytest.raises(ValueError, match='num_test=-1'):
+        generate_synthetic_scenes(
+            str(tmp_path), num_train=2, num_val=0, num_test=-1)
     with pytest.raises(ValueError, match='too small'):
-        generate_synthetic_scenes(str(tmp_path), 2, 0, height=4, width=4)
+        generate_synthetic_scenes(
+            str(tmp_path), 2, 0, 0, height=4, width=4)
 
 
 def test_preview_tiles(samples):
@@ -369,3 +380,21 @@ def test_preview_tiles(samples):
     assert pic.shape == (2 * H + 2, 7 * W + 6 * 2, 3)
     np.testing.assert_array_equal(pic[:H, :W],
                                   render_sample(0, 0, H, W)['img'])
+
+
+def test_test_split_leaves_train_val_unchanged(tmp_path, dataset_dirs):
+    """A dataset without a test split has byte-identical train/val files
+    and mappings: the test images are rendered after val."""
+    a = dataset_dirs[0]
+    b = str(tmp_path / 'no_test')
+    generate_synthetic_scenes(
+        b, num_train=4, num_val=2, num_test=0, height=H, width=W, seed=0,
+        workers=1)
+    shared = [f for f in _all_files(b) if f not in ('meta.json', )]
+    assert 'splits/test.txt' in shared  # written, empty
+    with open(osp.join(b, 'splits', 'test.txt')) as f:
+        assert f.read() == ''
+    shared.remove('splits/test.txt')
+    shared.remove('cameras.json')  # lists the test images' cameras too
+    match, mismatch, errors = filecmp.cmpfiles(a, b, shared, shallow=False)
+    assert not mismatch and not errors

@@ -68,7 +68,8 @@ def _options(data_root, max_iters):
 def data_root(tmp_path_factory):
     root = tmp_path_factory.mktemp('scenes') / 'synthetic_scenes'
     generate_synthetic_scenes(
-        str(root), num_train=8, num_val=NUM_VAL, seed=3, workers=1)
+        str(root), num_train=8, num_val=NUM_VAL, num_test=NUM_VAL, seed=3,
+        workers=1)
     return root
 
 

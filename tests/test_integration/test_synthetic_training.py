@@ -28,7 +28,7 @@ WIDTH = 16
 def cfg(tmp_path_factory):
     root = tmp_path_factory.mktemp('scenes') / 'synthetic_scenes'
     generate_synthetic_scenes(
-        str(root), num_train=8, num_val=2, seed=5, workers=1)
+        str(root), num_train=8, num_val=2, num_test=0, seed=5, workers=1)
     cfg = Config.fromfile(str(CFG))
     cfg.train_dataloader.dataset.data_root = str(root)
     init_default_scope('mmseg')

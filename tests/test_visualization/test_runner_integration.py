@@ -27,6 +27,7 @@ def test_runner_val_draws_grid_and_denoising_process(tmp_path):
     synthetic.generate_synthetic_scenes(data_root,
                                         num_train=2,
                                         num_val=2,
+                                        num_test=0,
                                         seed=0,
                                         workers=1)
     cfg = Config.fromfile(CFG)

@@ -4,7 +4,7 @@
 Example::
 
     python tools/dataset_converters/make_synthetic_scenes.py \
-        --out data/synthetic_scenes --num-train 2000 --num-val 500 \
+        --out data/synthetic_scenes --num-train 2000 --num-val 500 --num-test 1000 \
         --height 96 --width 128 --seed 0
 
 The same arguments always give byte-identical files; see
@@ -30,6 +30,8 @@ def parse_args(argv=None):
                         help='dataset root to write (default: %(default)s)')
     parser.add_argument('--num-train', type=int, default=2000)
     parser.add_argument('--num-val', type=int, default=500)
+    parser.add_argument('--num-test', type=int, default=1000,
+                        help='held-out test images (ids after val)')
     parser.add_argument('--height', type=int, default=96)
     parser.add_argument('--width', type=int, default=128)
     parser.add_argument('--seed', type=int, default=0)
@@ -59,13 +61,14 @@ def main(argv=None):
         args.out,
         num_train=args.num_train,
         num_val=args.num_val,
+        num_test=args.num_test,
         height=args.height,
         width=args.width,
         seed=args.seed,
         noise=not args.no_noise,
         workers=args.workers)
     print(f'wrote {summary["num_train"]} train + {summary["num_val"]} val '
-          f'images ({args.height}x{args.width}, seed {args.seed}) to '
+          f'+ {summary["num_test"]} test images ({args.height}x{args.width}, seed {args.seed}) to '
           f'{args.out} in {summary["seconds"]} s; '
           f'{summary["images_with_figures"]} show figures, '
           f'{summary["images_with_invalid_depth"]} have invalid depth')

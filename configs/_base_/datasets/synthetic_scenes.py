@@ -3,6 +3,7 @@
 # given seed):
 #   python tools/dataset_converters/make_synthetic_scenes.py \
 #       --out data/synthetic_scenes
+# (2000 train / 500 val / 1000 test images).
 # Layout and label rules: docs/en/synthetic_scenes.md.
 dataset_type = 'FolderMultiTaskDataset'
 data_root = 'data/synthetic_scenes'
@@ -74,7 +75,20 @@ val_dataloader = dict(
         tasks=tasks,
         test_mode=True,
         pipeline=test_pipeline))
-test_dataloader = val_dataloader
+# The held-out test split (ids after val): every number of the studies
+# (configs/studies/) comes from it; hyper-parameters are chosen on val.
+test_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='test',
+        tasks=tasks,
+        test_mode=True,
+        pipeline=test_pipeline))
 # 10 instead of 25 boundary thresholds halves the edge metric's CPU time
 # (the bulk of a validation pass on CPU).
 val_evaluator = dict(type='MultiTaskMetric', edge_thresholds=10)
