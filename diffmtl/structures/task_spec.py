@@ -34,7 +34,7 @@ import torch
 __all__ = [
     'TaskSpec', 'TASK_SPECS', 'register_task_spec', 'get_task_spec',
     'get_task_specs', 'task_out_channels', 'stack_task_gt',
-    'get_task_mask'
+    'get_task_mask', 'stage_field'
 ]
 
 #: The kinds of task diffmtl knows how to learn and evaluate.
@@ -178,6 +178,16 @@ def stack_task_gt(data_samples: Sequence, name: str) -> torch.Tensor:
         maps.append(ds.get(spec.gt_field).data)
     gt = torch.stack(maps)
     return gt.long() if spec.discrete else gt.float()
+
+
+def stage_field(name: str, stage: str = 'final') -> str:
+    """Name of a prediction field at a stage of the model.
+
+    ``'final'`` (the model's output) keeps ``name``; another stage, such as
+    DiffusionMTL's ``'initial'`` predictions, is ``'<stage>_<name>'``
+    (``'initial_pred_sem_seg'``).
+    """
+    return name if stage == 'final' else f'{stage}_{name}'
 
 
 def get_task_mask(data_samples: Sequence,

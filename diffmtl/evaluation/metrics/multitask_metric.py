@@ -14,7 +14,7 @@ from mmengine.logging import print_log
 from prettytable import PrettyTable
 
 from diffmtl.registry import METRICS
-from diffmtl.structures.task_spec import get_task_spec
+from diffmtl.structures.task_spec import get_task_spec, stage_field
 from ..functional.boundary import (boundary_metrics, boundary_stats,
                                    default_edge_thresholds, has_pyedgeeval)
 from ..functional.delta_m import delta_m, resolve_reference
@@ -77,7 +77,12 @@ class MultiTaskMetric(BaseMetric):
     * boundary: ``edge/odsF``, ``edge/oisF``, ``edge/AP``;
     * depth: ``depth/absErr``, ``depth/rmse``, ``depth/absRel``,
       ``depth/sqRel``, ``depth/logRMSE``;
-    * ``delta_m`` when a reference is set.
+    * ``delta_m`` when a reference is set;
+    * for each extra prediction stage ``s`` a model wrote (its samples'
+      ``pred_stages``, from ``model.test_cfg.eval_stages``, e.g.
+      DiffusionMTL's ``'initial'``): the same keys prefixed ``'<s>/'``
+      (``initial/semseg/mIoU``, ``initial/delta_m``), computed from the
+      ``stage_field(pred_field, s)`` predictions of the same images.
 
     Args:
         tasks (sequence of str, optional): Tasks to evaluate; default
@@ -270,31 +275,38 @@ class MultiTaskMetric(BaseMetric):
                 continue
             labelled = dict(zip(ds.get('tasks', tasks),
                                 ds.get('task_mask', [True] * len(tasks))))
+            stages = ('final', ) + tuple(ds.get('pred_stages') or ())
             record = {}
             for task in tasks:
                 if not labelled.get(task, True):
                     continue
-                stats = self._task_stats(ds, task, img_id)
-                if stats is not None:
-                    record[task] = stats
+                for stage in stages:
+                    stats = self._task_stats(ds, task, img_id, stage)
+                    if stats is not None:
+                        record[self._record_key(task, stage)] = stats
             self.results.append(record)
 
-    def _task_stats(self, ds: dict, task: str,
-                    img_id: str) -> Optional[dict]:
+    @staticmethod
+    def _record_key(task: str, stage: str) -> str:
+        return task if stage == 'final' else f'{stage}/{task}'
+
+    def _task_stats(self, ds: dict, task: str, img_id: str,
+                    stage: str = 'final') -> Optional[dict]:
         spec = get_task_spec(task)
         gt = _field(ds, spec.gt_field)
         if gt is None:
             self._warn_once(f'MultiTaskMetric: samples have no '
                             f'{spec.gt_field!r}; task {task!r} not scored')
             return None
-        pred = _field(ds, spec.pred_field)
+        pred_field = stage_field(spec.pred_field, stage)
+        pred = _field(ds, pred_field)
         if pred is None:
             raise KeyError(f'MultiTaskMetric: sample {img_id!r} has no '
-                           f'prediction field {spec.pred_field!r} for task '
+                           f'prediction field {pred_field!r} for task '
                            f'{task!r}')
         if pred.shape[-2:] != gt.shape[-2:]:
             raise ValueError(f'MultiTaskMetric: task {task!r}, sample '
-                             f'{img_id!r}: prediction {spec.pred_field} has '
+                             f'{img_id!r}: prediction {pred_field} has '
                              f'shape {tuple(pred.shape)} but ground truth '
                              f'{spec.gt_field} has {tuple(gt.shape)}')
         kind = spec.kind
@@ -378,30 +390,43 @@ class MultiTaskMetric(BaseMetric):
                       logger='current')
             return OrderedDict()
         tasks = self._tasks()
+        extra = sorted({k.split('/')[0]
+                        for r in results for k in r if '/' in k})
         metrics: Dict[str, float] = OrderedDict()
         per_class = {}
-        for task in tasks:
-            recs = [r[task] for r in results if task in r]
-            if not recs:
-                if get_task_spec(task).kind != 'boundary' or self.eval_edge:
-                    self._warn_once(f'MultiTaskMetric: no valid ground '
-                                    f'truth for task {task!r}')
-                continue
-            res, table = self._task_metrics(task, recs)
-            for k, v in res.items():
-                metrics[f'{task}/{k}'] = v
-            if 'per_class' in table:
-                per_class[task] = table.pop('per_class')
-            print_log(f'\n{task} ({len(recs)} images):\n' + table['table'],
-                      logger='current')
-        if self.delta_m_reference is not None:
-            dm = delta_m(metrics, self.delta_m_reference)
-            if dm is not None:
-                metrics['delta_m'] = dm
-        summary = ', '.join(f'{k}: {v:.4f}' for k, v in metrics.items()
-                            if k == 'delta_m' or k.split('/')[-1] ==
-                            get_task_spec(k.split('/')[0]).primary_metric)
-        print_log('Multi-task summary: ' + summary, logger='current')
+        summary = []
+        for stage in ['final'] + extra:
+            prefix = '' if stage == 'final' else f'{stage}/'
+            stage_metrics: Dict[str, float] = OrderedDict()
+            for task in tasks:
+                key = self._record_key(task, stage)
+                recs = [r[key] for r in results if key in r]
+                if not recs:
+                    if stage == 'final' and (get_task_spec(task).kind !=
+                                             'boundary' or self.eval_edge):
+                        self._warn_once(f'MultiTaskMetric: no valid ground '
+                                        f'truth for task {task!r}')
+                    continue
+                res, table = self._task_metrics(task, recs)
+                for k, v in res.items():
+                    stage_metrics[f'{task}/{k}'] = v
+                if 'per_class' in table:
+                    per_class[prefix + task] = table.pop('per_class')
+                print_log(f'\n{prefix}{task} ({len(recs)} images):\n' +
+                          table['table'], logger='current')
+                primary = get_task_spec(task).primary_metric
+                if primary in res:
+                    summary.append(f'{prefix}{task}/{primary}: '
+                                   f'{res[primary]:.4f}')
+            if self.delta_m_reference is not None:
+                dm = delta_m(stage_metrics, self.delta_m_reference)
+                if dm is not None:
+                    stage_metrics['delta_m'] = dm
+                    summary.append(f'{prefix}delta_m: {dm:.4f}')
+            for k, v in stage_metrics.items():
+                metrics[prefix + k] = v
+        print_log('Multi-task summary: ' + ', '.join(summary),
+                  logger='current')
         if self.output_dir and is_main_process():
             dump = dict(metrics)
             dump['per_class'] = per_class

@@ -12,7 +12,8 @@ from torch import Tensor
 
 from diffmtl.registry import MODELS
 from diffmtl.structures import (TASK_SPECS, get_task_mask, get_task_specs,
-                                stack_task_gt, task_out_channels)
+                                stack_task_gt, stage_field,
+                                task_out_channels)
 from ..utils.postprocess import logits_to_pred, postprocess_task_logits
 
 #: A loss term: (task, indices of the images it covers, (n,) losses).
@@ -46,9 +47,19 @@ class BaseMultiTaskSegmentor(BaseSegmentor):
             terms when the total loss is NaN or infinite.
         test_cfg (dict, optional): ``mode`` must be ``'whole'`` (one pass
             over the padded image); sliding windows are not supported.
+            ``eval_stages`` (default ``('final',)``): the prediction stages
+            :meth:`predict` writes; ``'final'`` goes to each task's
+            ``pred_field`` as always, another stage ``s`` (one of the
+            model's :attr:`extra_stages`, e.g. DiffusionMTL's
+            ``'initial'``) to ``stage_field(pred_field, s)``, and
+            ``metainfo['pred_stages']`` lists the extra stages so that
+            ``MultiTaskMetric`` scores them too.
         data_preprocessor (dict, optional): Data preprocessor config.
         init_cfg (dict, optional): Initialisation config.
     """
+    #: Prediction stages besides ``'final'`` that :meth:`stage_logits`
+    #: can return (see ``test_cfg.eval_stages``).
+    extra_stages: Tuple[str, ...] = ()
 
     def __init__(self,
                  tasks: Sequence[str],
@@ -82,6 +93,8 @@ class BaseMultiTaskSegmentor(BaseSegmentor):
             raise NotImplementedError(
                 f'{type(self).__name__}: only test_cfg.mode="whole" is '
                 f'supported, got {test_cfg.get("mode")!r}')
+        self.eval_stages = self._check_stages(
+            (test_cfg or {}).get('eval_stages', ('final', )))
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck) if neck is not None else None
 
@@ -205,9 +218,40 @@ class BaseMultiTaskSegmentor(BaseSegmentor):
     # ------------------------------------------------------------------
     # inference
     # ------------------------------------------------------------------
-    def inference(self, inputs: Tensor) -> Dict[str, Tensor]:
-        """Logits of every task, ``{task: (B, n_t, H, W)}`` at input size."""
+    def _check_stages(self, stages) -> Tuple[str, ...]:
+        if isinstance(stages, str):
+            stages = (stages, )
+        stages = tuple(stages)
+        known = ('final', ) + tuple(self.extra_stages)
+        bad = [s for s in stages if s not in known]
+        if bad or 'final' not in stages or len(set(stages)) != len(stages):
+            raise ValueError(
+                f'{type(self).__name__}: test_cfg.eval_stages={stages} must '
+                f"hold 'final' once and only stages of {known}"
+                + (f'; unknown {bad}' if bad else ''))
+        return stages
+
+    def inference(self,
+                  inputs: Tensor,
+                  data_samples: Optional[Sequence[SegDataSample]] = None
+                  ) -> Dict[str, Tensor]:
+        """Logits of every task, ``{task: (B, n_t, H, W)}`` at input size.
+
+        ``data_samples`` (optional) identify the images (DiffusionMTL keys
+        its seeded noise by them); models that do not need them ignore
+        them.
+        """
         raise NotImplementedError
+
+    def stage_logits(self,
+                     inputs: Tensor,
+                     data_samples: Optional[Sequence[SegDataSample]] = None,
+                     stages: Sequence[str] = ('final', )
+                     ) -> Dict[str, Dict[str, Tensor]]:
+        """``{stage: {task: (B, n_t, H, W)}}`` for ``stages``; a model with
+        :attr:`extra_stages` overrides this to compute them in one pass."""
+        self._check_stages(stages)
+        return {'final': self.inference(inputs, data_samples)}
 
     def encode_decode(self, inputs: Tensor,
                       batch_img_metas: Optional[List[dict]] = None
@@ -219,7 +263,7 @@ class BaseMultiTaskSegmentor(BaseSegmentor):
                  data_samples: Optional[Sequence[SegDataSample]] = None
                  ) -> Dict[str, Tensor]:
         """Tensor mode: ``{task: (B, n_t, H, W)}`` logits."""
-        return self.inference(inputs)
+        return self.inference(inputs, data_samples)
 
     def predict(self, inputs: Tensor,
                 data_samples: Optional[Sequence[SegDataSample]] = None
@@ -228,7 +272,9 @@ class BaseMultiTaskSegmentor(BaseSegmentor):
 
         Returns:
             list[SegDataSample]: with each task's ``spec.logits_field``
-            (raw, original size) and ``spec.pred_field`` set.
+            (raw, original size) and ``spec.pred_field`` set, and for each
+            extra stage ``s`` of ``test_cfg.eval_stages`` the same fields
+            under ``stage_field(field, s)`` plus ``metainfo['pred_stages']``.
         """
         if data_samples is None:
             h, w = inputs.shape[-2:]
@@ -239,17 +285,31 @@ class BaseMultiTaskSegmentor(BaseSegmentor):
                         pad_shape=(h, w), padding_size=[0, 0, 0, 0]))
                 for _ in range(inputs.shape[0])
             ]
-        logits = self.inference(inputs)
-        return self.postprocess_result(logits, data_samples)
+        stages = self.eval_stages
+        if stages == ('final', ):
+            logits = {'final': self.inference(inputs, data_samples)}
+        else:
+            logits = self.stage_logits(inputs, data_samples, stages)
+        for stage in stages:
+            self.postprocess_result(logits[stage], data_samples, stage)
+        extra = tuple(s for s in stages if s != 'final')
+        if extra:
+            for sample in data_samples:
+                sample.set_metainfo(dict(pred_stages=extra))
+        return list(data_samples)
 
-    def postprocess_result(self, seg_logits: Dict[str, Tensor],
-                           data_samples: Sequence[SegDataSample]
-                           ) -> List[SegDataSample]:
+    def postprocess_result(self,
+                           seg_logits: Dict[str, Tensor],
+                           data_samples: Sequence[SegDataSample],
+                           stage: str = 'final') -> List[SegDataSample]:
         """Crop padding, undo flips, resize and fill the prediction fields.
 
         Args:
             seg_logits (dict): ``{task: (B, n_t, H, W)}`` at input size.
             data_samples (list[SegDataSample]): One per image.
+            stage (str): ``'final'`` fills ``spec.logits_field`` /
+                ``spec.pred_field``; another stage their
+                :func:`~diffmtl.structures.stage_field` names.
         """
         for i, sample in enumerate(data_samples):
             meta = sample.metainfo
@@ -258,8 +318,8 @@ class BaseMultiTaskSegmentor(BaseSegmentor):
                 out = postprocess_task_logits(
                     task, logits[i], meta, align_corners=self.align_corners)
                 sample.set_data({
-                    spec.logits_field: PixelData(data=out),
-                    spec.pred_field: PixelData(
+                    stage_field(spec.logits_field, stage): PixelData(data=out),
+                    stage_field(spec.pred_field, stage): PixelData(
                         data=logits_to_pred(task, out))
                 })
         return list(data_samples)

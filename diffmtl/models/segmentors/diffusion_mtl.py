@@ -1,6 +1,8 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """DiffusionMTL: multi-task denoising diffusion on initial predictions or
 features (Ye & Xu, CVPR 2024)."""
+import hashlib
+import os.path as osp
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -18,8 +20,34 @@ from .base_multitask import BaseMultiTaskSegmentor
 NoiseFn = Callable[..., Tensor]
 
 
+def image_noise_key(sample: Optional[SegDataSample], index: int) -> str:
+    """The identity an image's seeded inference noise is drawn from.
+
+    ``img_id`` when the sample has one, else the file name of ``img_path``
+    without its extension (so the key does not depend on where the data
+    lives), else ``'#<index>'``, the image's position in its batch (arrays
+    given without a path, ``_forward`` without samples).
+    """
+    meta = sample.metainfo if sample is not None else {}
+    if meta.get('img_id') is not None:
+        return str(meta['img_id'])
+    if meta.get('img_path'):
+        return osp.splitext(osp.basename(str(meta['img_path'])))[0]
+    return f'#{index}'
+
+
+def image_noise_seed(seed: int, key: str, task: str, step: int,
+                     kind: str) -> int:
+    """63-bit seed of one image's noise: a hash of (``seed``, image key,
+    task, step, kind) only, so it is the same for any batch size, batch
+    order, process count or device."""
+    text = f'{int(seed)}|{key}|{task}|{int(step)}|{kind}'.encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:8], 'little') >> 1
+
+
 @MODELS.register_module()
 class DiffusionMTL(BaseMultiTaskSegmentor):
+
     """Multi-task denoising diffusion network for partially labelled data.
 
     Pipeline for an input batch (B, 3, H, W)::
@@ -74,9 +102,13 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
             False (official).
         inference_noise (bool): Add noise at inference (official: True);
             False uses the noise-free means.
-        inference_seed (int, optional): Seed of a generator re-created at
-            every inference call (reproducible predictions); None uses the
-            global RNG.
+        inference_seed (int, optional): Seed of the inference noise. Each
+            image's noise is drawn from its own CPU generator seeded with
+            :func:`image_noise_seed` (seed, the image's
+            :func:`image_noise_key`, task, step, kind), so a prediction is
+            a function of the checkpoint and the image alone: the same for
+            any batch size, batch order, number of processes or device.
+            None draws from the global RNG (not reproducible).
         init_loss_weight (float): Weight of the initial predictions' loss.
             Defaults to 0.5.
         loss_weights (dict, optional): ``{task: w_t}``.
@@ -87,8 +119,12 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
             ``'posterior'`` and ``batch_idx`` the images' batch indices;
             for tests that need identical noise in different code paths.
         align_corners (bool): Of every bilinear resize. Defaults to False.
-        train_cfg, test_cfg, data_preprocessor, init_cfg: as mmseg.
+        train_cfg, test_cfg, data_preprocessor, init_cfg: as mmseg;
+            ``test_cfg.eval_stages=('initial', 'final')`` also predicts
+            (and lets ``MultiTaskMetric`` score) the initial predictions.
     """
+    #: Besides ``'final'``, ``test_cfg.eval_stages`` may ask for these.
+    extra_stages = ('initial', )
 
     def __init__(self,
                  tasks: Sequence[str],
@@ -144,7 +180,9 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
         self.inference_seed = inference_seed
         self.init_loss_weight = init_loss_weight
         self.noise_fn = noise_fn
-        self._generator: Optional[torch.Generator] = None
+        #: Per-image noise keys of the batch being inferred (None: global
+        #: RNG); set by :meth:`_reverse_all_tasks` only.
+        self._noise_keys: Optional[List[str]] = None
 
         n = self.out_channels
         self.decoders = nn.ModuleDict({
@@ -225,11 +263,17 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
                                  f'{step} ({kind}), expected '
                                  f'{tuple(like.shape)}')
             return noise.to(like)
-        if self._generator is not None:
-            return torch.randn(
-                like.shape, generator=self._generator,
-                device=self._generator.device,
-                dtype=like.dtype).to(like.device)
+        if self._noise_keys is not None and like.device.type != 'meta':
+            rows = []
+            for b in batch_idx.tolist():
+                g = torch.Generator()
+                g.manual_seed(
+                    image_noise_seed(self.inference_seed,
+                                     self._noise_keys[b], task, step, kind))
+                rows.append(
+                    torch.randn(like.shape[1:], generator=g,
+                                dtype=torch.float32))
+            return torch.stack(rows).to(device=like.device, dtype=like.dtype)
         return torch.randn_like(like)
 
     def to_logits(self, task: str, x: Tensor) -> Tensor:
@@ -328,25 +372,20 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
     # ------------------------------------------------------------------
     # inference
     # ------------------------------------------------------------------
-    def _seed_generator(self, device) -> None:
-        self._generator = None
-        if self.inference_seed is not None and \
-                torch.device(device).type != 'meta':
-            self._generator = torch.Generator(device=device)
-            self._generator.manual_seed(int(self.inference_seed))
-
     def _reverse_all_tasks(
             self,
             inputs: Tensor,
             per_task: Callable[[str, Tensor, Tensor, Optional[list]], Any],
-            trace: bool = False) -> Dict[str, Any]:
+            trace: bool = False,
+            data_samples: Optional[Sequence[SegDataSample]] = None
+    ) -> Dict[str, Any]:
         """Run the inference reverse process of every task.
 
         The shared body of :meth:`inference` and :meth:`denoising_process`:
-        seeds the generator from ``inference_seed`` (reset afterwards, also
-        on errors), computes features, initial predictions and the
-        condition once, then denoises each task in turn with
-        ``add_noise=inference_noise``.
+        with ``inference_seed`` set, keys each image's noise by its
+        identity (reset afterwards, also on errors), computes features,
+        initial predictions and the condition once, then denoises each task
+        in turn with ``add_noise=inference_noise``.
 
         Args:
             inputs (Tensor): (B, 3, H, W) normalised images.
@@ -355,11 +394,22 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
                 process; ``trace`` is the list filled by :meth:`denoise`, or
                 None without ``trace``.
             trace (bool): Record the intermediate states.
+            data_samples (list[SegDataSample], optional): The images'
+                samples, whose ``img_id`` / ``img_path`` key their noise.
 
         Returns:
             dict: ``{task: per_task(...)}``.
         """
-        self._seed_generator(inputs.device)
+        if self.inference_seed is not None:
+            n = inputs.shape[0]
+            if data_samples is not None and len(data_samples) != n:
+                raise ValueError(f'DiffusionMTL: {len(data_samples)} data '
+                                 f'samples for a batch of {n} images')
+            self._noise_keys = [
+                image_noise_key(
+                    data_samples[i] if data_samples is not None else None, i)
+                for i in range(n)
+            ]
         try:
             feats = self.extract_feat(inputs)
             init_feats, init_preds = self.initial(feats)
@@ -377,22 +427,56 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
                     trace=states)
                 out[task] = per_task(task, init_preds[task], final, states)
         finally:
-            self._generator = None
+            self._noise_keys = None
         return out
 
-    def inference(self, inputs: Tensor) -> Dict[str, Tensor]:
+    def inference(self,
+                  inputs: Tensor,
+                  data_samples: Optional[Sequence[SegDataSample]] = None
+                  ) -> Dict[str, Tensor]:
         """Denoise every task; ``{task: (B, n_t, H, W)}`` logits."""
         size = inputs.shape[-2:]
         return self._reverse_all_tasks(
-            inputs, lambda task, init, final, _: self.resize(final, size))
+            inputs, lambda task, init, final, _: self.resize(final, size),
+            data_samples=data_samples)
+
+    def stage_logits(self,
+                     inputs: Tensor,
+                     data_samples: Optional[Sequence[SegDataSample]] = None,
+                     stages: Sequence[str] = ('final', )
+                     ) -> Dict[str, Dict[str, Tensor]]:
+        """Logits of the requested stages from one reverse pass.
+
+        ``'initial'`` are the preliminary decoders' predictions P_init (the
+        diffusion start in prediction mode, the condition's input in both),
+        ``'final'`` the denoised P_0; both (B, n_t, H, W) at input size.
+        """
+        self._check_stages(stages)
+        size = inputs.shape[-2:]
+        both = self._reverse_all_tasks(
+            inputs,
+            lambda task, init, final, _: (self.resize(init, size),
+                                          self.resize(final, size)),
+            data_samples=data_samples)
+        pick = dict(initial=0, final=1)
+        return {
+            stage: {t: v[pick[stage]]
+                    for t, v in both.items()}
+            for stage in stages
+        }
 
     @torch.no_grad()
-    def denoising_process(self, inputs: Tensor
-                          ) -> Dict[str, List[Tuple[str, Tensor]]]:
+    def denoising_process(
+            self,
+            inputs: Tensor,
+            data_samples: Optional[Sequence[SegDataSample]] = None
+    ) -> Dict[str, List[Tuple[str, Tensor]]]:
         """Every stage of the reverse process, as logits at input size.
 
         Args:
             inputs (Tensor): (B, 3, H, W) normalised images.
+            data_samples (list[SegDataSample], optional): Key each image's
+                seeded noise (see ``inference_seed``).
 
         Returns:
             dict: ``{task: [('initial', P), ('noisy', P), ('step_1', P),
@@ -407,4 +491,5 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
             out.append(('final', self.resize(final, size)))
             return out
 
-        return self._reverse_all_tasks(inputs, stages, trace=True)
+        return self._reverse_all_tasks(
+            inputs, stages, trace=True, data_samples=data_samples)

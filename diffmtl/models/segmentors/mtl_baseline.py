@@ -70,8 +70,12 @@ class MultiTaskBaseline(BaseMultiTaskSegmentor):
         """``{task: (B, n_t, h, w)}`` at feature resolution."""
         return {t: self.decoders[t](feats) for t in self.tasks}
 
-    def inference(self, inputs: Tensor) -> Dict[str, Tensor]:
-        """``{task: (B, n_t, H, W)}`` logits at input size."""
+    def inference(self,
+                  inputs: Tensor,
+                  data_samples: Optional[Sequence[SegDataSample]] = None
+                  ) -> Dict[str, Tensor]:
+        """``{task: (B, n_t, H, W)}`` logits at input size (deterministic:
+        ``data_samples`` are not needed)."""
         logits = self.task_logits(self.extract_feat(inputs))
         size = inputs.shape[-2:]
         return {t: self.resize(v, size) for t, v in logits.items()}

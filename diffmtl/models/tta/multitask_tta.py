@@ -10,7 +10,7 @@ from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from diffmtl.registry import MODELS
-from diffmtl.structures import TASK_SPECS, get_task_spec
+from diffmtl.structures import TASK_SPECS, get_task_spec, stage_field
 from ..utils.postprocess import logits_to_pred
 
 __all__ = ['MultiTaskTTAModel', 'merge_task_logits']
@@ -54,7 +54,9 @@ class MultiTaskTTAModel(BaseTTAModel):
     Each view's prediction must already be at the original image size
     with flips undone (the segmentors' ``predict`` does that). Every task
     whose ``logits_field`` is present in the first view is merged with
-    :func:`merge_task_logits`; the prediction field is recomputed.
+    :func:`merge_task_logits`; the prediction field is recomputed. The
+    extra stages of ``metainfo['pred_stages']`` (``test_cfg.eval_stages``)
+    are merged the same way.
     """
 
     def merge_preds(self, data_samples_list: List[List[SegDataSample]]
@@ -68,18 +70,21 @@ class MultiTaskTTAModel(BaseTTAModel):
         for views in data_samples_list:
             first = views[0]
             out = SegDataSample(metainfo=first.metainfo)
+            stages = ('final', ) + tuple(
+                first.metainfo.get('pred_stages', ()))
             for spec in TASK_SPECS.values():
                 if spec.gt_field in first:
                     out.set_data({spec.gt_field: first.get(spec.gt_field)})
-                if spec.logits_field not in first:
-                    continue
-                logits = merge_task_logits(
-                    spec.name,
-                    [v.get(spec.logits_field).data for v in views])
-                out.set_data({
-                    spec.logits_field: PixelData(data=logits),
-                    spec.pred_field: PixelData(
-                        data=logits_to_pred(spec.name, logits))
-                })
+                for stage in stages:
+                    field = stage_field(spec.logits_field, stage)
+                    if field not in first:
+                        continue
+                    logits = merge_task_logits(
+                        spec.name, [v.get(field).data for v in views])
+                    out.set_data({
+                        field: PixelData(data=logits),
+                        stage_field(spec.pred_field, stage): PixelData(
+                            data=logits_to_pred(spec.name, logits))
+                    })
             merged.append(out)
         return merged
