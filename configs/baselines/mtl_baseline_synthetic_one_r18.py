@@ -1,7 +1,8 @@
 # MTL baseline on the synthetic scenes, one-label setting: the same narrow
 # ResNet-18, fusion neck, data, schedule and evaluation as
 # configs/diffmtl/synthetic_one_r18.py, with 6 basic blocks and a 1x1 head
-# per task instead of the diffusion network. The CPU benchmark's reference.
+# per task instead of the diffusion network (5.74 M parameters, the paper's
+# baseline shape; the capacity-matched one is *_matched.py).
 _base_ = ['../diffmtl/synthetic_one_r18.py']
 width = 32
 channels = 64

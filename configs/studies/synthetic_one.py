@@ -1,0 +1,26 @@
+# One-label study on the synthetic scenes: every training image is labelled
+# for one of its six tasks. Run (resumable; skips finished runs):
+#   python tools/analysis_tools/run_study.py configs/studies/synthetic_one.py \
+#       --results results/synthetic_one
+_base_ = ['./_common.py']
+name = 'synthetic_one'
+# delta-m is taken against the mean of this arm (same study, same seeds)
+reference = 'mtl_baseline_matched'
+arms = [
+    dict(name='feature', config='configs/diffmtl/synthetic_one_r18.py'),
+    dict(name='mtl_baseline_matched',
+         config='configs/baselines/mtl_baseline_synthetic_one_r18_matched.py'),
+    dict(name='prediction',
+         config='configs/diffmtl/synthetic_one_r18_pred.py'),
+    dict(name='mtl_baseline',
+         config='configs/baselines/mtl_baseline_synthetic_one_r18.py'),
+    dict(name='feature_wo_diffusion',
+         config='configs/diffmtl/synthetic_one_r18.py',
+         cfg_options={'model.use_diffusion': False}),
+    dict(name='feature_wo_mtcond',
+         config='configs/diffmtl/synthetic_one_r18.py',
+         cfg_options={'model.multi_task_condition': False}),
+    # the Feature checkpoints again, with the noise-free reverse process
+    dict(name='feature_noise_off', eval_of='feature',
+         test_options={'model.inference_noise': False}),
+]

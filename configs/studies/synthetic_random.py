@@ -1,0 +1,12 @@
+# Random-label study on the synthetic scenes: every training image is
+# labelled for 1-5 of its six tasks. Run (resumable):
+#   python tools/analysis_tools/run_study.py \
+#       configs/studies/synthetic_random.py --results results/synthetic_random
+_base_ = ['./_common.py']
+name = 'synthetic_random'
+reference = 'mtl_baseline_matched'
+arms = [
+    dict(name='feature', config='configs/diffmtl/synthetic_random_r18.py'),
+    dict(name='mtl_baseline_matched',
+         config='configs/baselines/mtl_baseline_synthetic_random_r18_matched.py'),
+]

@@ -1,0 +1,653 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+"""Seeded, resumable studies: train every (arm, seed), test, summarise.
+
+A *study file* is a Python file (read with ``mmengine.Config``) holding::
+
+    name = 'synthetic_one'               # optional, default: file name
+    seeds = [0, 1, 2]
+    reference = 'mtl_baseline_matched'   # arm whose mean is delta-m's base
+    train_options = {...}                # cfg-options of every training run
+    test_options = {...}                 # cfg-options of every test run
+    arms = [
+        dict(name='feature', config='configs/diffmtl/x.py',
+             cfg_options={...}),           # trained arm
+        dict(name='feature_noise_off', eval_of='feature',
+             test_options={'model.inference_noise': False}),  # eval-only
+    ]
+
+For each trained arm and seed, :func:`run_study` runs ``tools/train.py``
+in ``<work_dir>/<arm>/seed_<seed>`` with ``randomness.seed=<seed>`` (and
+``--resume`` when a checkpoint is already there, so a killed run
+continues), then ``tools/test.py`` on its last checkpoint. An evaluation
+arm (``eval_of``) tests the checkpoints of another arm with other test
+options, so it costs no training. A finished step leaves a ``*.done.json``
+record and is never repeated; rerunning the same command continues where
+the last one stopped.
+
+The summary (``summary.json``, ``summary.md``, ``summary.png``) gives, per
+arm and metric, the mean, the sample standard deviation (ddof 1), n and the
+per-seed values, delta-m of every run against the reference arm's mean
+metrics, parameters, MACs and the training wall time.
+"""
+import json
+import math
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+__all__ = [
+    'load_study', 'plan_runs', 'run_study', 'summarise_study',
+    'write_summary', 'mean_std', 'format_options'
+]
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+# ---------------------------------------------------------------------------
+# study files
+# ---------------------------------------------------------------------------
+def load_study(path: str) -> dict:
+    """Read and validate a study file.
+
+    Returns:
+        dict: ``name, seeds, reference, train_options, test_options, arms``
+        (each arm with ``name`` and either ``config`` or ``eval_of``).
+
+    Raises:
+        FileNotFoundError / ValueError: Naming the file and the field.
+    """
+    from mmengine.config import Config
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'study file {path!r} does not exist')
+    cfg = Config.fromfile(path)
+    name = cfg.get('name') or osp.splitext(osp.basename(path))[0]
+    seeds = list(cfg.get('seeds') or [])
+    if not seeds or not all(isinstance(s, int) for s in seeds):
+        raise ValueError(f'{path}: `seeds` must be a non-empty list of ints, '
+                         f'got {seeds!r}')
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f'{path}: duplicate seeds in {seeds}')
+    arms = [dict(a) for a in (cfg.get('arms') or [])]
+    if not arms:
+        raise ValueError(f'{path}: `arms` is empty')
+    names = [a.get('name') for a in arms]
+    if any(not n or '/' in n for n in names) or len(set(names)) != len(names):
+        raise ValueError(f'{path}: every arm needs a unique `name` without '
+                         f'"/", got {names}')
+    for arm in arms:
+        has_cfg, has_eval = 'config' in arm, 'eval_of' in arm
+        if has_cfg == has_eval:
+            raise ValueError(f'{path}: arm {arm["name"]!r} needs exactly one '
+                             'of `config` (trained) or `eval_of` (tests '
+                             'another arm\'s checkpoints)')
+        if has_eval:
+            src = next((a for a in arms if a['name'] == arm['eval_of']),
+                       None)
+            if src is None or 'config' not in src:
+                raise ValueError(f'{path}: arm {arm["name"]!r}: eval_of '
+                                 f'{arm["eval_of"]!r} is not a trained arm')
+        else:
+            cfg_path = arm['config']
+            full = cfg_path if osp.isabs(cfg_path) else osp.join(
+                REPO_ROOT, cfg_path)
+            if not osp.isfile(full):
+                raise FileNotFoundError(f'{path}: arm {arm["name"]!r}: '
+                                        f'config {cfg_path!r} not found')
+        arm.setdefault('cfg_options', {})
+        arm.setdefault('test_options', {})
+    reference = cfg.get('reference')
+    if reference is not None and reference not in names:
+        raise ValueError(f'{path}: reference {reference!r} is not an arm')
+    return dict(
+        name=name,
+        path=path,
+        seeds=seeds,
+        reference=reference,
+        train_options=dict(cfg.get('train_options') or {}),
+        test_options=dict(cfg.get('test_options') or {}),
+        arms=arms)
+
+
+def _arm(study: dict, name: str) -> dict:
+    return next(a for a in study['arms'] if a['name'] == name)
+
+
+def format_options(options: Dict) -> List[str]:
+    """``{key: value}`` -> ``['key=value', ...]`` for ``--cfg-options``.
+
+    Values are written so that mmengine's ``DictAction`` reads them back
+    unchanged: bools as ``True``/``False``, None as ``None``, tuples and
+    lists in brackets.
+    """
+    def fmt(v):
+        if isinstance(v, bool) or v is None:
+            return str(v)
+        if isinstance(v, (list, tuple)):
+            inner = ','.join(fmt(x) for x in v)
+            return f'({inner},)' if isinstance(v, tuple) else f'[{inner}]'
+        if isinstance(v, str):
+            return f"'{v}'" if ',' in v or v in ('True', 'False',
+                                                 'None') else v
+        return repr(v)
+
+    return [f'{k}={fmt(v)}' for k, v in options.items()]
+
+
+# ---------------------------------------------------------------------------
+# runs
+# ---------------------------------------------------------------------------
+def plan_runs(study: dict, work_dir: str,
+              only: Optional[Sequence[str]] = None) -> List[dict]:
+    """Every (arm, seed) step in order: seed by seed (so that every arm
+    has a first seed early), within a seed the trained arms in file order,
+    then the evaluation-only arms (which need those checkpoints).
+
+    Returns:
+        list[dict]: ``arm, seed, kind ('train+test' | 'test'), run_dir,
+        ckpt_dir, config, cfg_options, test_options``.
+    """
+    only = set(only or [])
+    unknown = only - {a['name'] for a in study['arms']}
+    if unknown:
+        raise ValueError(f'--only names unknown arms {sorted(unknown)}; '
+                         f'the study has {[a["name"] for a in study["arms"]]}')
+    runs = []
+    order = [a for a in study['arms'] if 'config' in a] + \
+        [a for a in study['arms'] if 'eval_of' in a]
+    for seed in study['seeds']:
+        for arm in order:
+            if only and arm['name'] not in only:
+                continue
+            src = _arm(study, arm.get('eval_of', arm['name']))
+            runs.append(
+                dict(
+                    arm=arm['name'],
+                    seed=seed,
+                    kind='test' if 'eval_of' in arm else 'train+test',
+                    run_dir=osp.join(work_dir, arm['name'], f'seed_{seed}'),
+                    ckpt_dir=osp.join(work_dir, src['name'],
+                                      f'seed_{seed}'),
+                    config=src['config'],
+                    cfg_options={
+                        **study['train_options'], **src['cfg_options'],
+                        'randomness.seed': seed
+                    },
+                    test_options={
+                        **study['test_options'], **src['cfg_options'],
+                        **arm['test_options']
+                    }))
+    return runs
+
+
+def _read_json(path: str) -> Optional[dict]:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path: str, obj) -> None:
+    """Write ``obj`` atomically (temporary file, fsync, rename)."""
+    tmp = f'{path}.tmp{os.getpid()}'
+    with open(tmp, 'w') as f:
+        json.dump(obj, f, indent=1, sort_keys=False)
+        f.write('\n')
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _latest_checkpoint(ckpt_dir: str) -> Optional[str]:
+    """The checkpoint named by ``last_checkpoint``, else the newest
+    ``iter_*.pth`` / ``epoch_*.pth``."""
+    pointer = osp.join(ckpt_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            path = f.read().strip()
+        if path and osp.isfile(path):
+            return path
+        if path and osp.isfile(osp.join(ckpt_dir, osp.basename(path))):
+            return osp.join(ckpt_dir, osp.basename(path))
+    best = None
+    if osp.isdir(ckpt_dir):
+        for name in os.listdir(ckpt_dir):
+            stem, ext = osp.splitext(name)
+            if ext != '.pth' or '_' not in stem:
+                continue
+            prefix, _, num = stem.rpartition('_')
+            if prefix in ('iter', 'epoch') and num.isdigit():
+                if best is None or int(num) > best[0]:
+                    best = (int(num), osp.join(ckpt_dir, name))
+    return best[1] if best else None
+
+
+def _run_logged(cmd: List[str], log_path: str, env: dict) -> float:
+    """Run ``cmd`` with its output appended to ``log_path``; returns the
+    wall seconds. Raises ``RuntimeError`` naming the log on failure."""
+    os.makedirs(osp.dirname(log_path), exist_ok=True)
+    t0 = time.time()
+    with open(log_path, 'a') as log:
+        log.write(f'\n$ {" ".join(cmd)}\n')
+        log.flush()
+        proc = subprocess.run(
+            cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+            env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f'{cmd[1]} exited with {proc.returncode}; see '
+                           f'{log_path}')
+    return time.time() - t0
+
+
+def train_command(run: dict, python: str = sys.executable) -> List[str]:
+    cmd = [
+        python,
+        osp.join(REPO_ROOT, 'tools', 'train.py'), run['config'],
+        '--work-dir', run['ckpt_dir']
+    ]
+    if _latest_checkpoint(run['ckpt_dir']):
+        cmd.append('--resume')
+    return cmd + ['--cfg-options'] + format_options(run['cfg_options'])
+
+
+def test_command(run: dict, ckpt: str, python: str = sys.executable
+                 ) -> List[str]:
+    eval_dir = osp.join(run['run_dir'], 'eval')
+    options = {
+        **run['test_options'],
+        'test_evaluator.output_dir': eval_dir,
+        'test_evaluator.keep_results': False,
+    }
+    return [
+        python,
+        osp.join(REPO_ROOT, 'tools', 'test.py'), run['config'], ckpt,
+        '--work-dir',
+        osp.join(run['run_dir'], 'test_logs'), '--cfg-options'
+    ] + format_options(options)
+
+
+def execute_run(run: dict, env: Optional[dict] = None) -> dict:
+    """Train (unless done) and test (unless done) one run.
+
+    Returns:
+        dict: The test record ``{metrics, checkpoint, train_seconds,
+        test_seconds}`` (also in ``<run_dir>/test.done.json``).
+    """
+    env = dict(os.environ if env is None else env)
+    env.setdefault('PYTHONUNBUFFERED', '1')
+    train_done = osp.join(run['ckpt_dir'], 'train.done.json')
+    if run['kind'] == 'train+test' and _read_json(train_done) is None:
+        # A checkpoint already there: a killed run continues from it (and
+        # its wall time then covers only this last part).
+        resumed = _latest_checkpoint(run['ckpt_dir']) is not None
+        seconds = _run_logged(train_command(run),
+                              osp.join(run['ckpt_dir'], 'study_train.log'),
+                              env)
+        ckpt = _latest_checkpoint(run['ckpt_dir'])
+        if ckpt is None:
+            raise RuntimeError(f'training in {run["ckpt_dir"]} left no '
+                               'checkpoint')
+        _write_json(train_done,
+                    dict(checkpoint=ckpt, seconds=seconds, resumed=resumed))
+    record = _read_json(train_done)
+    if record is None:
+        raise RuntimeError(f'{run["arm"]} seed {run["seed"]}: the trained '
+                           f'run {run["ckpt_dir"]} is not finished')
+    test_done = osp.join(run['run_dir'], 'test.done.json')
+    result = _read_json(test_done)
+    if result is not None:
+        return result
+    ckpt = record['checkpoint']
+    seconds = _run_logged(test_command(run, ckpt),
+                          osp.join(run['run_dir'], 'study_test.log'), env)
+    metrics = _read_json(osp.join(run['run_dir'], 'eval', 'metrics.json'))
+    if metrics is None:
+        raise RuntimeError(f'testing {ckpt} wrote no metrics.json under '
+                           f'{run["run_dir"]}/eval')
+    metrics = {
+        k: v
+        for k, v in metrics.items() if isinstance(v, (int, float))
+    }
+    result = dict(
+        metrics=metrics,
+        checkpoint=ckpt,
+        train_seconds=record['seconds'],
+        test_seconds=seconds)
+    _write_json(test_done, result)
+    return result
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f'{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}'
+
+
+def run_study(study: dict,
+              work_dir: str,
+              only: Optional[Sequence[str]] = None,
+              dry_run: bool = False,
+              max_runs: Optional[int] = None,
+              execute: Callable[[dict], dict] = execute_run,
+              log: Callable[[str], None] = print) -> List[dict]:
+    """Run every unfinished step of ``study``; returns the plan.
+
+    ``max_runs`` stops after that many runs that did work (for a session
+    with a time limit). Progress lines say run k of n, the elapsed time and
+    an ETA from the mean time of the runs done so far.
+    """
+    runs = plan_runs(study, work_dir, only)
+    todo = [
+        r for r in runs
+        if _read_json(osp.join(r['run_dir'], 'test.done.json')) is None
+    ]
+    log(f'study {study["name"]}: {len(runs)} runs, {len(runs) - len(todo)} '
+        f'finished, {len(todo)} to do, work dir {work_dir}')
+    if dry_run:
+        for r in todo:
+            if r['kind'] == 'train+test' and _read_json(
+                    osp.join(r['ckpt_dir'], 'train.done.json')) is None:
+                log('  ' + ' '.join(train_command(r)))
+            log(f'  {" ".join(test_command(r, "<last checkpoint>"))}')
+        return runs
+    t0 = time.time()
+    done = 0
+    for k, r in enumerate(todo, 1):
+        if max_runs is not None and done >= max_runs:
+            log(f'stopping after {done} runs (--max-runs)')
+            break
+        elapsed = time.time() - t0
+        eta = (elapsed / done * (len(todo) - k + 1)) if done else None
+        log(f'[run {k} of {len(todo)}] {r["arm"]} seed {r["seed"]} '
+            f'({r["kind"]}); elapsed {_fmt_time(elapsed)}, ETA '
+            f'{_fmt_time(eta) if eta is not None else "?"}')
+        execute(r)
+        done += 1
+    log(f'study {study["name"]}: {done} runs in '
+        f'{_fmt_time(time.time() - t0)}')
+    return runs
+
+
+# ---------------------------------------------------------------------------
+# summary
+# ---------------------------------------------------------------------------
+def mean_std(values: Sequence[float]) -> Tuple[float, Optional[float]]:
+    """Mean and sample standard deviation (ddof 1; None for one value)."""
+    n = len(values)
+    if n == 0:
+        raise ValueError('mean_std of no values')
+    mean = sum(values) / n
+    if n == 1:
+        return mean, None
+    var = sum((v - mean)**2 for v in values) / (n - 1)
+    return mean, math.sqrt(var)
+
+
+def _complexity(config: str, cfg_options: dict,
+                shape: Tuple[int, int]) -> Tuple[int, int]:
+    """(parameters, MACs per image) of a config's model at ``shape``."""
+    import torch
+    from mmengine.config import Config
+
+    from diffmtl.models.utils.complexity import count_macs, count_parameters
+    sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'analysis_tools'))
+    from get_flops import build_for_counting
+    cfg = Config.fromfile(osp.join(REPO_ROOT, config)
+                          if not osp.isabs(config) else config)
+    opts = {k: v for k, v in cfg_options.items() if k.startswith('model.')}
+    if opts:
+        cfg.merge_from_dict(opts)
+    model = build_for_counting(cfg, 'meta')
+    inputs = torch.empty((1, 3) + tuple(shape), device='meta')
+    macs, _ = count_macs(model, inputs, forward=model._forward)
+    return count_parameters(model), macs
+
+
+def summarise_study(study: dict,
+                    work_dir: str,
+                    shape: Optional[Tuple[int, int]] = None) -> dict:
+    """Collect the finished runs into the summary dict (see module doc).
+
+    Arms with no finished run are listed with ``n = 0``. Delta-m of each
+    run uses the reference arm's mean primary metrics; it is omitted while
+    the reference has no finished run.
+    """
+    from diffmtl.evaluation.functional.delta_m import (delta_m,
+                                                       primary_metric_key)
+    runs = plan_runs(study, work_dir)
+    results: Dict[str, Dict[int, dict]] = {}
+    for r in runs:
+        rec = _read_json(osp.join(r['run_dir'], 'test.done.json'))
+        if rec is not None:
+            results.setdefault(r['arm'], {})[r['seed']] = rec
+
+    def metric_means(arm):
+        per_seed = results.get(arm, {})
+        keys = sorted({k for rec in per_seed.values() for k in rec['metrics']})
+        return {
+            k: mean_std([rec['metrics'][k] for rec in per_seed.values()
+                         if k in rec['metrics']])[0]
+            for k in keys
+        }
+
+    ref_name = study.get('reference')
+    reference = None
+    if ref_name and results.get(ref_name):
+        ref_means = metric_means(ref_name)
+        reference = {}
+        for k, v in ref_means.items():
+            parts = k.split('/')
+            if len(parts) == 2 and parts[0] != 'initial':
+                try:
+                    if primary_metric_key(parts[0]) == k:
+                        reference[k] = v
+                except (KeyError, ValueError):
+                    pass
+    arms_out = []
+    for arm in study['arms']:
+        per_seed = results.get(arm['name'], {})
+        seeds = sorted(per_seed)
+        metrics = {}
+        keys = sorted({k for s in seeds for k in per_seed[s]['metrics']})
+        if reference:
+            for s in seeds:
+                m = per_seed[s]['metrics']
+                final = {k: v for k, v in m.items()
+                         if not k.startswith('initial/')}
+                dm = delta_m(final, reference)
+                if dm is not None:
+                    m['delta_m'] = dm
+                init = {k[len('initial/'):]: v for k, v in m.items()
+                        if k.startswith('initial/')}
+                dm = delta_m(init, reference) if init else None
+                if dm is not None:
+                    m['initial/delta_m'] = dm
+            keys = sorted({k for s in seeds for k in per_seed[s]['metrics']})
+        for k in keys:
+            vals = [per_seed[s]['metrics'][k] for s in seeds
+                    if k in per_seed[s]['metrics']]
+            mean, std = mean_std(vals)
+            metrics[k] = dict(mean=mean, std=std, n=len(vals), values=vals)
+        src = _arm(study, arm.get('eval_of', arm['name']))
+        entry = dict(
+            name=arm['name'],
+            kind='test' if 'eval_of' in arm else 'train+test',
+            config=src['config'],
+            cfg_options=src['cfg_options'],
+            test_options=arm['test_options'],
+            eval_of=arm.get('eval_of'),
+            seeds=seeds,
+            n=len(seeds),
+            metrics=metrics)
+        train_s = [per_seed[s]['train_seconds'] for s in seeds]
+        test_s = [per_seed[s]['test_seconds'] for s in seeds]
+        if train_s:
+            entry['train_seconds'] = dict(
+                mean=mean_std(train_s)[0], values=train_s)
+            entry['test_seconds'] = dict(
+                mean=mean_std(test_s)[0], values=test_s)
+        if shape is not None:
+            params, macs = _complexity(src['config'], {
+                **study['train_options'], **src['cfg_options']
+            }, shape)
+            entry['params'] = params
+            entry['macs'] = macs
+        arms_out.append(entry)
+    return dict(
+        study=study['name'],
+        study_file=study['path'],
+        seeds=study['seeds'],
+        reference=ref_name,
+        reference_metrics=reference,
+        input_shape=list(shape) if shape else None,
+        arms=arms_out)
+
+
+def _pm(stat: Optional[dict], digits: int = 2) -> str:
+    if not stat:
+        return '-'
+    if stat['std'] is None:
+        return f'{stat["mean"]:.{digits}f} (n=1)'
+    return f'{stat["mean"]:.{digits}f} ± {stat["std"]:.{digits}f}'
+
+
+def summary_markdown(summary: dict, tasks: Sequence[str]) -> str:
+    """Markdown tables: final metrics (mean ± std over seeds, delta-m,
+    params, MACs, train time) and initial vs final per task."""
+    from diffmtl.evaluation.functional.delta_m import primary_metric_key
+    from diffmtl.structures import get_task_spec
+    keys = [primary_metric_key(t) for t in tasks]
+    arrows = ['↑' if get_task_spec(t).higher_is_better else '↓'
+              for t in tasks]
+    lines = [
+        f'# Study `{summary["study"]}`', '',
+        f'Seeds {summary["seeds"]}; mean ± sample std over the finished '
+        f'seeds (n per arm); every number on the held-out test split. '
+        f'Delta-m (%) against the mean of `{summary["reference"]}`.', ''
+    ]
+    head = ['arm', 'n'] + [f'{k} {a}' for k, a in zip(keys, arrows)] + [
+        'Δm % ↑', 'params (M)', 'GMACs', 'train min'
+    ]
+    lines += ['| ' + ' | '.join(head) + ' |',
+              '|' + '---|' * len(head)]
+    for arm in summary['arms']:
+        m = arm['metrics']
+        digits = [4 if k == 'depth/absErr' else 2 for k in keys]
+        row = [arm['name'], str(arm['n'])]
+        row += [_pm(m.get(k), d) for k, d in zip(keys, digits)]
+        row.append(_pm(m.get('delta_m')))
+        row.append(f'{arm["params"] / 1e6:.2f}' if 'params' in arm else '-')
+        row.append(f'{arm["macs"] / 1e9:.2f}' if 'macs' in arm else '-')
+        row.append(f'{arm["train_seconds"]["mean"] / 60:.1f}'
+                   if 'train_seconds' in arm else '-')
+        lines.append('| ' + ' | '.join(row) + ' |')
+    staged = [a for a in summary['arms']
+              if any(k.startswith('initial/') for k in a['metrics'])]
+    if staged:
+        lines += [
+            '', '## Initial vs final predictions', '',
+            'The same checkpoints scored twice: the preliminary decoders\' '
+            'initial predictions and the denoised final ones '
+            '(`test_cfg.eval_stages`). Δ = final - initial, signed so '
+            'that > 0 is better.', ''
+        ]
+        head = ['arm', 'task', 'initial', 'final', 'Δ (better > 0)',
+                'seeds better']
+        lines += ['| ' + ' | '.join(head) + ' |',
+                  '|' + '---|' * len(head)]
+        for arm in staged:
+            m = arm['metrics']
+            for t, k in zip(tasks + ['delta_m'], keys + ['delta_m']):
+                ik = f'initial/{k}'
+                if k not in m or ik not in m:
+                    continue
+                sign = 1 if t == 'delta_m' or get_task_spec(
+                    t).higher_is_better else -1
+                diffs = [
+                    sign * (f - i)
+                    for f, i in zip(m[k]['values'], m[ik]['values'])
+                ]
+                d = 4 if k == 'depth/absErr' else 2
+                dm, ds = mean_std(diffs)
+                lines.append('| ' + ' | '.join([
+                    arm['name'], k,
+                    _pm(m[ik], d),
+                    _pm(m[k], d),
+                    f'{dm:+.{d}f}' + (f' ± {ds:.{d}f}' if ds is not None
+                                      else ''),
+                    f'{sum(x > 0 for x in diffs)}/{len(diffs)}'
+                ]) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def summary_chart(summary: dict, tasks: Sequence[str], path: str) -> None:
+    """Per task, one bar per arm (mean ± std over seeds); arms that were
+    scored at both stages get a hatched bar for the initial predictions."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    from diffmtl.evaluation.functional.delta_m import primary_metric_key
+    from diffmtl.structures import get_task_spec
+    keys = [primary_metric_key(t) for t in tasks] + ['delta_m']
+    arms = [a for a in summary['arms'] if a['n']]
+    cols = 4
+    rows = -(-len(keys) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows),
+                             squeeze=False)
+    colors = plt.get_cmap('tab10').colors
+    for ax, key in zip(axes.flat, keys):
+        xs, labels = [], []
+        for i, arm in enumerate(arms):
+            m = arm['metrics']
+            for j, (k, hatch) in enumerate(((f'initial/{key}', '//'),
+                                            (key, None))):
+                if k not in m:
+                    continue
+                x = i + (j - 0.5) * 0.4 if f'initial/{key}' in m else i
+                stat = m[k]
+                ax.bar(x, stat['mean'], width=0.38 if f'initial/{key}' in m
+                       else 0.7, yerr=stat['std'] or 0, capsize=3,
+                       color=colors[i % len(colors)], hatch=hatch,
+                       edgecolor='black', linewidth=0.5,
+                       alpha=0.55 if hatch else 1.0)
+            xs.append(i)
+            labels.append(arm['name'])
+        ax.set_xticks(xs)
+        ax.set_xticklabels(labels, rotation=40, ha='right', fontsize=7)
+        task = key.split('/')[0]
+        better = 'higher' if key == 'delta_m' or get_task_spec(
+            task).higher_is_better else 'lower'
+        ax.set_title(f'{key} ({better} is better)', fontsize=9)
+        vals = [arm['metrics'][k]['mean'] for arm in arms
+                for k in (key, f'initial/{key}') if k in arm['metrics']]
+        if vals and key != 'delta_m':
+            lo, hi = min(vals), max(vals)
+            pad = (hi - lo) * 0.6 + 1e-3 * max(abs(hi), 1)
+            ax.set_ylim(lo - pad, hi + pad)
+        ax.grid(axis='y', alpha=0.3)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis('off')
+    fig.suptitle(f'{summary["study"]}: mean ± std over seeds (hatched: '
+                 'initial predictions of the same checkpoints)', fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_summary(summary: dict, out_dir: str,
+                  tasks: Sequence[str]) -> List[str]:
+    """Write ``summary.json``, ``summary.md`` and ``summary.png``."""
+    os.makedirs(out_dir, exist_ok=True)
+    paths = [osp.join(out_dir, n)
+             for n in ('summary.json', 'summary.md', 'summary.png')]
+    _write_json(paths[0], summary)
+    with open(paths[1], 'w') as f:
+        f.write(summary_markdown(summary, list(tasks)))
+    if any(a['n'] for a in summary['arms']):
+        summary_chart(summary, list(tasks), paths[2])
+    else:
+        paths = paths[:2]
+    return paths
