@@ -215,3 +215,107 @@ def test_invalid_arguments():
         build(test_cfg=dict(mode='slide'))
     with pytest.raises(KeyError, match='num_classes'):
         build(num_classes={})
+
+
+def _with_ids(samples, ids):
+    for s, i in zip(samples, ids):
+        s.set_metainfo(dict(img_path=f'/data/{i}.png'))
+    return samples
+
+
+def test_seeded_noise_depends_on_the_image_not_the_batch():
+    """With inference_seed set, an image's prediction is the same alone, in
+    a batch of 2 or 4, and in any position of the batch."""
+    model = build(inference_seed=0)
+    model.eval()
+    inputs, samples = make_batch([(1, ) * 5] * 4)
+    samples = _with_ids(samples, ['a', 'b', 'c', 'd'])
+    with torch.no_grad():
+        full = model.inference(inputs, samples)
+        pair = model.inference(inputs[2:], samples[2:])
+        alone = model.inference(inputs[3:], samples[3:])
+        order = [3, 1, 0, 2]
+        shuffled = model.inference(inputs[order], [samples[i] for i in order])
+    for t in PASCAL_TASKS:
+        torch.testing.assert_close(pair[t], full[t][2:], rtol=0, atol=1e-5)
+        torch.testing.assert_close(alone[t], full[t][3:], rtol=0, atol=1e-5)
+        torch.testing.assert_close(shuffled[t], full[t][order], rtol=0,
+                                   atol=1e-5)
+    # the key is the file name: another folder gives the same noise ...
+    moved = _with_ids(make_batch([(1, ) * 5] * 4)[1], ['a', 'b', 'c', 'd'])
+    for s in moved:
+        s.set_metainfo(dict(img_path='/elsewhere/' +
+                            s.img_path.split('/')[-1]))
+    with torch.no_grad():
+        again = model.inference(inputs, moved)
+    assert all(torch.equal(again[t], full[t]) for t in PASCAL_TASKS)
+    # ... another image id other noise (the same pixels, other prediction)
+    renamed = _with_ids(make_batch([(1, ) * 5] * 4)[1], ['a', 'b', 'c', 'x'])
+    with torch.no_grad():
+        other = model.inference(inputs, renamed)
+    assert all(torch.equal(other[t][:3], full[t][:3]) for t in PASCAL_TASKS)
+    assert any(not torch.allclose(other[t][3], full[t][3])
+               for t in PASCAL_TASKS)
+
+
+def test_image_noise_seed_is_a_pure_function():
+    from diffmtl.models.segmentors.diffusion_mtl import (image_noise_key,
+                                                         image_noise_seed)
+    from mmseg.structures import SegDataSample
+    a = image_noise_seed(0, 'img1', 'semseg', 1, 'q_sample')
+    assert a == image_noise_seed(0, 'img1', 'semseg', 1, 'q_sample')
+    assert 0 <= a < 2**63
+    others = {
+        image_noise_seed(1, 'img1', 'semseg', 1, 'q_sample'),
+        image_noise_seed(0, 'img2', 'semseg', 1, 'q_sample'),
+        image_noise_seed(0, 'img1', 'sal', 1, 'q_sample'),
+        image_noise_seed(0, 'img1', 'semseg', 0, 'q_sample'),
+        image_noise_seed(0, 'img1', 'semseg', 1, 'posterior')
+    }
+    assert a not in others and len(others) == 5
+    assert image_noise_key(
+        SegDataSample(metainfo=dict(img_path='x/y/0042.png')), 3) == '0042'
+    assert image_noise_key(
+        SegDataSample(metainfo=dict(img_id='k', img_path='a.png')), 0) == 'k'
+    assert image_noise_key(None, 2) == '#2'
+
+
+def test_eval_stages_predict_initial_and_final():
+    model = build(inference_seed=0,
+                  test_cfg=dict(mode='whole',
+                                eval_stages=('initial', 'final')))
+    model.eval()
+    inputs, samples = make_batch([(1, ) * 5] * 2)
+    with torch.no_grad():
+        out = model.predict(inputs, samples)
+        feats = model.extract_feat(inputs)
+        _, init = model.initial(feats)
+        final = model.inference(inputs, samples)
+    for s in out:
+        assert s.pred_stages == ('initial', )
+    for t in PASCAL_TASKS:
+        spec = model.task_specs[t]
+        up = F.interpolate(init[t], size=(32, 48), mode='bilinear',
+                           align_corners=False)
+        for i in range(2):
+            got = out[i].get('initial_' + spec.logits_field).data
+            torch.testing.assert_close(got, up[i], rtol=0, atol=1e-5)
+            torch.testing.assert_close(
+                out[i].get(spec.logits_field).data, final[t][i], rtol=0,
+                atol=1e-5)
+            assert ('initial_' + spec.pred_field) in out[i]
+    # initial and final differ (the denoiser changes the prediction)
+    assert not torch.allclose(
+        out[0].get('initial_seg_logits').data, out[0].seg_logits.data)
+
+
+def test_eval_stages_validated():
+    with pytest.raises(ValueError, match="'final'"):
+        build(test_cfg=dict(mode='whole', eval_stages=('initial', )))
+    with pytest.raises(ValueError, match='unknown'):
+        build(test_cfg=dict(mode='whole', eval_stages=('final', 'noisy')))
+    from _mtl_model_utils import tiny_baseline_cfg
+    cfg = tiny_baseline_cfg()
+    cfg['test_cfg'] = dict(mode='whole', eval_stages=('initial', 'final'))
+    with pytest.raises(ValueError, match='initial'):
+        MODELS.build(cfg)
