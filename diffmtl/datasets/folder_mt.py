@@ -1,12 +1,12 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """Generic folder layout of docs/en/design.md (also used by synthetic
 scenes)."""
-import json
 import os.path as osp
 from typing import List, Optional, Sequence
 
 from diffmtl.registry import DATASETS
 from diffmtl.structures import get_task_spec
+from .label_mapping import read_json_file
 from .multitask_partial import KIND_FORMATS, MultiTaskPartialDataset
 
 __all__ = ['FolderMultiTaskDataset']
@@ -56,13 +56,11 @@ class FolderMultiTaskDataset(MultiTaskPartialDataset):
         if not osp.isfile(meta_path):
             raise FileNotFoundError(f'{name}: {meta_path!r} not found (it '
                                     'lists the tasks of the folder layout)')
-        with open(meta_path) as f:
-            try:
-                meta = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ValueError(f'{name}: {meta_path!r} is not valid JSON: '
-                                 f'{e}') from None
-        if not meta.get('tasks'):
+        try:
+            meta = read_json_file(meta_path, 'dataset meta')
+        except ValueError as e:
+            raise ValueError(f'{name}: {e}') from None
+        if not isinstance(meta, dict) or not meta.get('tasks'):
             raise ValueError(f'{name}: {meta_path!r} has no "tasks" list')
         self.split = split
         self.meta = meta

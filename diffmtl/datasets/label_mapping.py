@@ -37,7 +37,7 @@ import numpy as np
 __all__ = [
     'LabelMapping', 'load_label_mapping', 'parse_label_mapping',
     'generate_label_mapping', 'dump_label_mapping', 'label_mapping_stats',
-    'check_mapping_matches_split', 'LABEL_SETTINGS'
+    'check_mapping_matches_split', 'LABEL_SETTINGS', 'read_json_file'
 ]
 
 #: ``{image_id: tuple of bools in task order}``.
@@ -71,18 +71,47 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
             f'refusing to load global {module}.{name}')
 
 
+def read_json_file(path: str, what: str = 'JSON file') -> Any:
+    """``json.load`` of ``path`` with errors that name the file.
+
+    Raises:
+        ValueError: For bytes that are not UTF-8 text (e.g. a binary or
+            corrupt file with a ``.json`` name) or not valid JSON.
+    """
+    with open(path, 'rb') as f:
+        raw = f.read()
+    try:
+        text = raw.decode('utf-8-sig')
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f'{what} {path!r} is not UTF-8 text ({e}); is it a binary '
+            '(.npy / .pth) file with a .json name, or corrupt?') from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f'{what} {path!r} is not valid JSON: {e}') from None
+
+
 def _load_npy_object(path: str) -> Any:
     """Read a pickled (object dtype) ``.npy`` without arbitrary code."""
     with open(path, 'rb') as f:
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-        else:
-            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        try:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+            else:
+                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        except (ValueError, EOFError, SyntaxError) as e:
+            raise ValueError(f'label mapping {path!r} is not a readable .npy '
+                             f'file ({e})') from None
         if dtype != np.dtype(object):
             # A plain numeric array (e.g. an (N, T) 0/1 matrix).
             f.seek(0)
-            return np.load(f, allow_pickle=False)
+            try:
+                return np.load(f, allow_pickle=False)
+            except (ValueError, EOFError) as e:
+                raise ValueError(f'label mapping {path!r} is not a readable '
+                                 f'.npy file ({e})') from None
         try:
             arr = _NumpyOnlyUnpickler(f).load()
         except pickle.UnpicklingError as e:
@@ -90,6 +119,9 @@ def _load_npy_object(path: str) -> Any:
                 f'label mapping {path!r}: this .npy pickle needs more than '
                 f'numpy arrays ({e}); convert it once with {_CONVERTER} '
                 '(only for files you trust)') from None
+        except (EOFError, ValueError, TypeError, IndexError) as e:
+            raise ValueError(f'label mapping {path!r}: the .npy pickle is '
+                             f'truncated or corrupt ({e})') from None
     if isinstance(arr, np.ndarray) and arr.shape == ():
         return arr.item()
     return arr
@@ -235,15 +267,15 @@ def load_label_mapping(path: str,
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
-        ValueError: For unknown suffixes, unsafe pickles (pointing at the
-            converter) or content that does not match ``tasks``.
+        ValueError: For unknown suffixes, undecodable or corrupt files,
+            unsafe pickles (pointing at the converter) or content that does
+            not match ``tasks``, naming the file.
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'label mapping file not found: {path!r}')
     suffix = osp.splitext(path)[1].lower()
     if suffix == '.json':
-        with open(path) as f:
-            obj = json.load(f)
+        obj = read_json_file(path, 'label mapping')
         if not (isinstance(obj, dict) and 'tasks' in obj and 'labels' in obj):
             raise ValueError(f'label mapping {path!r}: a diffmtl JSON mapping '
                              'needs the keys "tasks" and "labels"')

@@ -1,11 +1,13 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """Base class of multi-task datasets with partially annotated images."""
+import logging
 import os.path as osp
 from typing import (Any, Dict, List, Mapping, Optional, Sequence, Tuple,
                     Union)
 
 import mmengine
 import numpy as np
+from mmengine.logging import print_log
 from mmseg.datasets import BaseSegDataset
 
 from diffmtl.registry import DATASETS
@@ -51,8 +53,15 @@ class MultiTaskPartialDataset(BaseSegDataset):
     (``{task: path or None}``, ``None`` for unlabelled tasks),
     ``ann_format`` (``{task: decoder}``, see
     :mod:`diffmtl.datasets.transforms.loading`), ``tasks``, ``task_mask``,
-    ``seg_fields=[]``, ``reduce_zero_label=False``, ``label_map`` plus
-    decode options (``depth_scale``, ``context_label_path``, ``img_format``).
+    ``num_classes`` (``{task: n}`` of the segmentation-kind tasks, for the
+    loader's label-range check), ``seg_fields=[]``,
+    ``reduce_zero_label=False``, ``label_map`` plus decode options
+    (``depth_scale``, ``context_label_path``, ``img_format``).
+
+    An empty split and a training set in which no image is labelled for any
+    task raise a ``ValueError`` when the data list is built (a task without
+    any labelled image only logs a warning here; the runner's
+    ``InputCheckHook`` refuses it when the model predicts that task).
 
     Used directly, it reads a generic layout: images
     ``data_root/<data_prefix['img_path']>/<id><img_suffix>``, the split file
@@ -245,8 +254,18 @@ class MultiTaskPartialDataset(BaseSegDataset):
         if not osp.isfile(path):
             raise FileNotFoundError(f'{type(self).__name__}: split file not '
                                     f'found: {path!r}')
-        with open(path) as f:
-            ids = [line.strip() for line in f if line.strip()]
+        with open(path, 'rb') as f:
+            raw = f.read()
+        try:
+            text = raw.decode('utf-8')
+        except UnicodeDecodeError as e:
+            raise ValueError(f'{type(self).__name__}: split file {path!r} is '
+                             f'not UTF-8 text ({e})') from None
+        ids = [line.strip() for line in text.splitlines() if line.strip()]
+        if not ids:
+            raise ValueError(f'{type(self).__name__}: split file {path!r} '
+                             'lists no image ids (it is empty); write one id '
+                             'per line')
         dup = sorted({i for i in ids if ids.count(i) > 1}) if len(
             set(ids)) != len(ids) else []
         if dup:
@@ -274,15 +293,19 @@ class MultiTaskPartialDataset(BaseSegDataset):
 
     def _task_mapping(self, ids: Sequence[str]) -> Dict[str, Tuple[bool]]:
         """Per-image flags (in ``self.tasks`` order) before file checks."""
+        self._mapping_source = f'label_setting={self.label_setting!r}'
         if self.test_mode or self.label_setting == 'full':
             return {i: (True, ) * len(self.tasks) for i in ids}
         path = self.label_mapping
         if isinstance(path, Mapping):
             path = path.get(self.label_setting)
         if path is None:
+            self._mapping_source += (' (mapping generated with mapping_seed='
+                                     f'{self.mapping_seed})')
             return generate_label_mapping(ids, self.tasks, self.label_setting,
                                           self.mapping_seed)
         path = self._resolve_mapping_path(path)
+        self._mapping_source += f' with label mapping {path!r}'
         mapping = load_label_mapping(
             path, self.tasks, file_tasks=self.label_mapping_tasks)
         check_mapping_matches_split(
@@ -297,11 +320,22 @@ class MultiTaskPartialDataset(BaseSegDataset):
             FileNotFoundError: Missing data root, split file, image or
                 annotation of a labelled task (``missing_ann='error'``),
                 naming the paths.
-            ValueError: Mapping ids that differ from the split ids.
+            ValueError: An empty split, mapping ids that differ from the
+                split ids, or a training set in which no image is labelled
+                for any task.
         """
         self._check_data_root()
         ids = [str(i) for i in self.list_ids()]
+        if not ids:
+            raise ValueError(
+                f'{type(self).__name__}: the split has no images (data_root '
+                f'{self.data_root!r}, ann_file {self.ann_file!r}, '
+                f'data_prefix {self.data_prefix!r})')
         mapping = self._task_mapping(ids)
+        num_classes = {
+            t: len(c)
+            for t, c in self._metainfo.get('task_classes', {}).items()
+        }
         data_list, missing = [], []
         for img_id in ids:
             info = self.sample_info(img_id)
@@ -329,6 +363,7 @@ class MultiTaskPartialDataset(BaseSegDataset):
                 img_id=img_id,
                 tasks=self.tasks,
                 task_mask=tuple(flags),
+                num_classes=num_classes,
                 seg_fields=[],
                 reduce_zero_label=False,
                 label_map=self.label_map)
@@ -342,7 +377,32 @@ class MultiTaskPartialDataset(BaseSegDataset):
                 f'{type(self).__name__}: {len(missing)} file(s) of listed '
                 f'samples are missing under {self.data_root!r}, e.g. '
                 f'{shown}{hint}')
+        if not self.test_mode:
+            self._check_labelled(data_list)
         return data_list
+
+    def _check_labelled(self, data_list: Sequence[dict]) -> None:
+        """Refuse a training set without labels; warn for unlabelled tasks.
+
+        A model would train on it at loss 0 and save checkpoints.
+        """
+        counts = [0] * len(self.tasks)
+        for info in data_list:
+            for k, flag in enumerate(info['task_mask']):
+                counts[k] += int(bool(flag))
+        source = getattr(self, '_mapping_source', '')
+        if not any(counts):
+            raise ValueError(
+                f'{type(self).__name__}: none of the {len(data_list)} '
+                f'training images is labelled for any of the tasks '
+                f'{list(self.tasks)} ({source}); check that the mapping '
+                'names these tasks and that their files exist')
+        empty = [t for t, c in zip(self.tasks, counts) if c == 0]
+        if empty:
+            print_log(
+                f'{type(self).__name__}: no training image is labelled for '
+                f'the tasks {empty} ({source}); a model predicting them '
+                'cannot learn them', logger='current', level=logging.WARNING)
 
     def label_stats(self) -> Dict[str, Any]:
         """Labelled counts of this dataset (see ``label_mapping_stats``)."""

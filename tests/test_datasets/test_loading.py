@@ -290,7 +290,7 @@ def test_load_annotations_fills_unlabelled(tmp_path):
 def test_load_annotations_resizes_and_remaps(tmp_path):
     seg = np.array([[1, 2], [3, 0]], dtype=np.uint8)
     ps = write_png(str(tmp_path / 'seg.png'), seg)
-    res = LoadMultiTaskAnnotations()(
+    res = LoadMultiTaskAnnotations(resize_mismatched=True)(
         dict(
             img_shape=(4, 4),
             tasks=('semseg', ),
@@ -314,3 +314,146 @@ def test_load_annotations_errors(tmp_path):
                  task_mask=(True, ),
                  ann_paths=dict(sal=osp.join(str(tmp_path), 'nofile.png')),
                  ann_format=dict(sal='label_png')))
+
+
+# ------------------------------------------------- bad inputs (issue 11)
+def _one_task_results(task, path, fmt, shape, **extra):
+    return dict(img_path='scene.png', img_shape=shape, tasks=(task, ),
+                task_mask=(True, ), ann_paths={task: path},
+                ann_format={task: fmt}, seg_fields=[], **extra)
+
+
+def test_uint16_label_png_is_not_wrapped(tmp_path):
+    lab = np.array([[258, 1], [2, 255]], dtype=np.uint16)
+    p = write_png(str(tmp_path / 'seg16.png'), lab)
+    with pytest.raises(ValueError) as err:
+        decode_annotation('label_png', p)
+    msg = str(err.value)
+    assert 'seg16.png' in msg and '[258]' in msg and '16-bit' in msg
+    with pytest.raises(ValueError, match=r'seg16\.png.*\[258\]'):
+        decode_annotation('label_png_minus1', p)
+    # a 16-bit PNG whose values all fit 0..255 is read exactly
+    ok = np.array([[0, 1], [2, 255]], dtype=np.uint16)
+    p = write_png(str(tmp_path / 'ok16.png'), ok)
+    out = decode_annotation('label_png', p)
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out, ok)
+
+
+def test_label_values_outside_classes_name_file_and_values(tmp_path):
+    seg = np.array([[0, 5, 255], [7, 1, 5]], dtype=np.uint8)
+    p = write_png(str(tmp_path / 'seg.png'), seg)
+    load = LoadMultiTaskAnnotations()
+    with pytest.raises(ValueError) as err:
+        load(_one_task_results('semseg', p, 'label_png', (2, 3),
+                               num_classes=dict(semseg=5)))
+    msg = str(err.value)
+    assert "task 'semseg'" in msg and 'seg.png' in msg
+    assert '[5, 7]' in msg and '[0, 5)' in msg and 'scene.png' in msg
+    # 255 (ignore) and in-range values pass
+    out = load(_one_task_results('semseg', p, 'label_png', (2, 3),
+                                 num_classes=dict(semseg=8)))
+    np.testing.assert_array_equal(out['gt_seg_map'], seg)
+    # saliency / boundary maps are 0/1 (+ 255)
+    sal = np.array([[0, 1, 2]], dtype=np.uint8)
+    p = write_png(str(tmp_path / 'sal.png'), sal)
+    with pytest.raises(ValueError, match=r"'sal'.*sal\.png.*\[2\]"):
+        load(_one_task_results('sal', p, 'label_png', (1, 3)))
+    # human parts use the spec's 7 default classes without num_classes
+    parts = np.array([[0, 6, 7]], dtype=np.uint8)
+    p = write_png(str(tmp_path / 'parts.png'), parts)
+    with pytest.raises(ValueError, match=r'parts\.png.*\[7\].*\[0, 7\)'):
+        load(_one_task_results('human_parts', p, 'label_png', (1, 3)))
+    # the check runs after label_map (mmseg class subsets)
+    p = write_png(str(tmp_path / 'm.png'), np.array([[0, 9]], np.uint8))
+    out = load(_one_task_results('semseg', p, 'label_png', (1, 2),
+                                 num_classes=dict(semseg=2),
+                                 label_map={9: 1}))
+    np.testing.assert_array_equal(out['gt_seg_map'], [[0, 1]])
+
+
+def test_greyscale_normals_png_is_refused(tmp_path):
+    grey = np.array([[0, 128], [255, 7]], dtype=np.uint8)
+    p = write_png(str(tmp_path / 'n_grey.png'), grey)
+    for fmt, results in (('normals_png', {}),
+                         ('pascal_normals',
+                          dict(context_label_path='unused.mat'))):
+        with pytest.raises(ValueError) as err:
+            decode_annotation(fmt, p, results)
+        msg = str(err.value)
+        assert 'n_grey.png' in msg and '3 channels' in msg
+        assert "mode 'L'" in msg
+    rgba = np.zeros((2, 2, 4), dtype=np.uint8)
+    p = write_png(str(tmp_path / 'n_rgba.png'), rgba)
+    with pytest.raises(ValueError, match=r"n_rgba\.png.*mode 'RGBA'"):
+        decode_annotation('normals_png', p)
+
+
+def test_depth_png_bit_depth_and_scale(tmp_path):
+    d8 = np.array([[0, 200], [255, 1]], dtype=np.uint8)
+    p = write_png(str(tmp_path / 'd8.png'), d8)
+    with pytest.raises(ValueError) as err:
+        decode_annotation('depth_png', p, dict(depth_scale=1000.))
+    msg = str(err.value)
+    assert 'd8.png' in msg and '16-bit' in msg and '8-bit uint8' in msg
+    d16 = np.array([[0, 1500]], dtype=np.uint16)
+    p = write_png(str(tmp_path / 'd16.png'), d16)
+    for bad in (0, -1., float('nan'), 'm'):
+        with pytest.raises(ValueError, match=r'd16\.png.*depth_scale'):
+            decode_annotation('depth_png', p, dict(depth_scale=bad))
+    np.testing.assert_allclose(
+        decode_annotation('depth_png', p, dict(depth_scale=1000.)),
+        [[0., 1.5]])
+    # integer depth .npy (millimetres?) is refused, float is read
+    p = write_npy(str(tmp_path / 'd_mm.npy'), d16.astype(np.int32))
+    with pytest.raises(ValueError, match=r'd_mm\.npy.*dtype int32'):
+        decode_annotation('depth_npy', p)
+
+
+def test_16bit_threshold_png_is_refused(tmp_path):
+    p = write_png(str(tmp_path / 'sal16.png'),
+                  np.array([[0, 40000]], dtype=np.uint16))
+    with pytest.raises(ValueError, match=r'sal16\.png.*8-bit.*16-bit'):
+        decode_annotation('threshold_png', p)
+
+
+@pytest.mark.parametrize('ann_shape', [(3, 4), (2, 5)])
+def test_size_mismatch_is_an_error_unless_resizing_is_allowed(
+        tmp_path, ann_shape):
+    seg = np.zeros(ann_shape, dtype=np.uint8)
+    seg[:, 1:] = 1
+    p = write_png(str(tmp_path / 'seg.png'), seg)
+    results = _one_task_results('semseg', p, 'label_png', (4, 6),
+                                num_classes=dict(semseg=2))
+    with pytest.raises(ValueError) as err:
+        LoadMultiTaskAnnotations()(dict(results))
+    msg = str(err.value)
+    assert 'seg.png' in msg and 'scene.png' in msg
+    assert f'{ann_shape[0]}x{ann_shape[1]} (HxW)' in msg and '4x6' in msg
+    assert 'resize_mismatched=True' in msg
+    out = LoadMultiTaskAnnotations(resize_mismatched=True)(dict(results))
+    assert out['gt_seg_map'].shape == (4, 6)
+    assert set(np.unique(out['gt_seg_map'])) == {0, 1}
+    # normals are resized bicubically to the image as well
+    n = np.zeros(ann_shape + (3, ), np.float32)
+    n[..., 2] = 1.
+    pn = write_npy(str(tmp_path / 'n.npy'), n)
+    out = LoadMultiTaskAnnotations(resize_mismatched=True)(
+        _one_task_results('normals', pn, 'normals_npy', (4, 6)))
+    assert out['gt_normal_map'].shape == (4, 6, 3)
+    np.testing.assert_allclose(out['gt_normal_map'][..., 2], 1., atol=1e-5)
+    assert 'resize_mismatched=True' in repr(
+        LoadMultiTaskAnnotations(resize_mismatched=True))
+
+
+def test_transposed_annotation_is_never_resized(tmp_path):
+    depth = np.ones((6, 4), dtype=np.float32)
+    p = write_npy(str(tmp_path / 'depth_t.npy'), depth)
+    results = _one_task_results('depth', p, 'depth_npy', (4, 6))
+    for load in (LoadMultiTaskAnnotations(),
+                 LoadMultiTaskAnnotations(resize_mismatched=True)):
+        with pytest.raises(ValueError) as err:
+            load(dict(results))
+        msg = str(err.value)
+        assert 'depth_t.npy' in msg and 'transposed' in msg
+        assert '6x4 (HxW)' in msg and '4x6' in msg

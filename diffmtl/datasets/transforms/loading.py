@@ -18,30 +18,40 @@ invalid, ``float32`` (H, W) for depth with 0 invalid.
 Built-in decoders:
 
 ==========================  ===================================================
-``label_png``               8-bit single-channel PNG of indices, 255 = ignore
-                            (palette PNGs are read as indices, never RGB).
+``label_png``               single-channel PNG of indices, 255 = ignore
+                            (palette PNGs are read as indices, never RGB; a
+                            16-bit PNG is accepted only when every value
+                            fits 0..255, it is never wrapped).
 ``label_png_minus1``        as ``label_png`` minus 1 with 0 -> 255 (NYUD-v2
                             40-class ATRC PNGs).
 ``threshold_png``           8-bit grey PNG, 1 where v / 255 > 0.5 else 0
-                            (PASCAL ``sal_distill``, ATRC NYUD ``edge``).
+                            (PASCAL ``sal_distill``, ATRC NYUD ``edge``);
+                            16-bit PNGs are refused.
 ``label_npy``               integer/float ``.npy`` (H, W) (or (1, H, W)),
                             -1 -> 255 (MTAN labels).
-``normals_png``             RGB PNG, n = 2 v / 255 - 1 per channel,
-                            (0, 0, 0) -> zero vector (invalid).
+``normals_png``             8-bit RGB PNG, n = 2 v / 255 - 1 per channel,
+                            (0, 0, 0) -> zero vector (invalid); greyscale,
+                            palette, RGBA or 16-bit PNGs are refused.
 ``pascal_normals``          PASCAL ``normals_distill`` PNG (2 v / 255 - 1)
                             zeroed outside the valid PASCAL-Context classes of
                             ``results['context_label_path']`` (``LabelMap``).
 ``normals_npy``             float ``.npy`` (H, W, 3) or (3, H, W), zero vector
                             invalid.
 ``depth_png``               16-bit PNG, value / ``results['depth_scale']``
-                            (default 1000), 0 = invalid.
+                            (default 1000, must be finite and > 0), 0 =
+                            invalid; 8-bit PNGs are refused.
 ``depth_npy``               float ``.npy`` (H, W), (H, W, 1) or (1, H, W);
-                            non-finite values -> 0 (invalid).
+                            non-finite values -> 0 (invalid); integer
+                            arrays (e.g. millimetres) are refused.
 ``pascal_parts_mat``        PASCAL-Part ``anno`` ``.mat`` -> 7 human-part
                             classes, all 255 without person parts.
 ``pascal_context_edge``     PASCAL-Context ``LabelMap`` ``.mat`` -> thinned
                             0/1 boundaries.
 ==========================  ===================================================
+
+Every decoder and :class:`LoadMultiTaskAnnotations` raise a ``ValueError``
+naming the file (and the task) for input that would otherwise be silently
+wrong: see :class:`LoadMultiTaskAnnotations` for the checks.
 """
 import io
 import os.path as osp
@@ -99,6 +109,63 @@ def _read_png(path: str, backend_args: Optional[dict], flag: str,
     return img
 
 
+def _open_pil(path: str, backend_args: Optional[dict]):
+    """The PIL image of a PNG file (to check its mode / bit depth)."""
+    from PIL import Image
+    try:
+        img = Image.open(io.BytesIO(_read_bytes(path, backend_args)))
+        img.load()
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ValueError(f'cannot decode image file {path!r}: {e}') from None
+    return img
+
+
+#: PIL modes of PNGs by what they hold (for error messages).
+_PIL_MODE_NAMES = {
+    '1': '1-bit black-and-white',
+    'L': '8-bit single-channel (greyscale)',
+    'LA': '8-bit greyscale + alpha',
+    'P': '8-bit palette',
+    'PA': '8-bit palette + alpha',
+    'I': '32-bit integer single-channel',
+    'I;16': '16-bit single-channel',
+    'I;16B': '16-bit single-channel',
+    'F': '32-bit float single-channel',
+    'RGB': '8-bit RGB',
+    'RGBA': '8-bit RGBA (4 channels)',
+}
+
+
+def _mode_name(mode: str) -> str:
+    return f'{_PIL_MODE_NAMES.get(mode, "unusual")} image, PIL mode {mode!r}'
+
+
+def _show_values(values: np.ndarray, limit: int = 10) -> str:
+    """``[258, 300, ...]`` of the first ``limit`` sorted unique values."""
+    values = np.unique(values)
+    shown = ', '.join(str(v) for v in values[:limit].tolist())
+    more = f', ... ({values.size} distinct)' if values.size > limit else ''
+    return f'[{shown}{more}]'
+
+
+def _labels_to_uint8(arr: np.ndarray, path: str) -> np.ndarray:
+    """Cast integer labels to uint8, refusing values that would wrap."""
+    if arr.dtype == np.uint8:
+        return arr
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f'{path!r}: label PNG of dtype {arr.dtype}; '
+                         'expected integer class ids')
+    bad = arr[(arr < 0) | (arr > 255)]
+    if bad.size:
+        raise ValueError(
+            f'{path!r}: {8 * arr.dtype.itemsize}-bit label PNG holds values '
+            f'{_show_values(bad)} outside 0..255; diffmtl label maps are '
+            'uint8 (class ids 0..254, 255 = ignore) and these would wrap '
+            'around (e.g. 258 -> 2). Re-encode the classes (or remap them) '
+            'to 0..254')
+    return arr.astype(np.uint8)
+
+
 def _read_npy(path: str, backend_args: Optional[dict]) -> np.ndarray:
     try:
         return np.load(
@@ -129,7 +196,7 @@ def _three_channel(arr: np.ndarray, path: str) -> np.ndarray:
 @register_ann_decoder('label_png')
 def _decode_label_png(path, results, backend_args=None):
     arr = _read_png(path, backend_args, 'unchanged', 'pillow')
-    return _single_channel(arr, path).astype(np.uint8)
+    return _labels_to_uint8(_single_channel(arr, path), path)
 
 
 @register_ann_decoder('label_png_minus1')
@@ -141,6 +208,10 @@ def _decode_label_png_minus1(path, results, backend_args=None):
 
 @register_ann_decoder('threshold_png')
 def _decode_threshold_png(path, results, backend_args=None):
+    mode = _open_pil(path, backend_args).mode
+    if mode in ('I', 'I;16', 'I;16B', 'F'):
+        raise ValueError(f'{path!r}: threshold_png expects an 8-bit PNG '
+                         f'(v / 255 > 0.5), got a {_mode_name(mode)}')
     arr = _read_png(path, backend_args, 'grayscale', 'pillow')
     arr = _single_channel(arr, path)
     return (arr.astype(np.float32) / 255. > 0.5).astype(np.uint8)
@@ -164,17 +235,26 @@ def _png_to_normals(rgb: np.ndarray, zero_invalid: bool) -> np.ndarray:
     return normals
 
 
+def _read_normals_rgb(path: str, backend_args: Optional[dict]) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a normals PNG; anything but 8-bit RGB is
+    refused (a greyscale map would become x = y = z)."""
+    img = _open_pil(path, backend_args)
+    if img.mode != 'RGB':
+        raise ValueError(
+            f'{path!r}: a normals PNG must be 8-bit RGB with 3 channels '
+            f'(R, G, B = x, y, z), got a {_mode_name(img.mode)}')
+    return np.asarray(img)
+
+
 @register_ann_decoder('normals_png')
 def _decode_normals_png(path, results, backend_args=None):
-    rgb = _three_channel(
-        _read_png(path, backend_args, 'color', 'pillow', 'rgb'), path)
+    rgb = _read_normals_rgb(path, backend_args)
     return _png_to_normals(rgb, zero_invalid=True)
 
 
 @register_ann_decoder('pascal_normals')
 def _decode_pascal_normals(path, results, backend_args=None):
-    rgb = _three_channel(
-        _read_png(path, backend_args, 'color', 'pillow', 'rgb'), path)
+    rgb = _read_normals_rgb(path, backend_args)
     normals = _png_to_normals(rgb, zero_invalid=False)
     label_path = results.get('context_label_path')
     if label_path is None:
@@ -198,15 +278,35 @@ def _decode_normals_npy(path, results, backend_args=None):
 
 @register_ann_decoder('depth_png')
 def _decode_depth_png(path, results, backend_args=None):
+    raw = results.get('depth_scale', 1000.)
+    try:
+        scale = float(raw)
+    except (TypeError, ValueError):
+        scale = float('nan')
+    if not np.isfinite(scale) or scale <= 0:
+        raise ValueError(f'{path!r}: depth_scale must be a finite number > '
+                         f'0 (depth = value / depth_scale), got {raw!r}')
     arr = _single_channel(
         _read_png(path, backend_args, 'unchanged', 'cv2'), path)
-    scale = float(results.get('depth_scale', 1000.))
+    if arr.dtype != np.uint16:
+        bits = 8 * arr.dtype.itemsize
+        raise ValueError(
+            f'{path!r}: depth_png expects a 16-bit single-channel PNG (value '
+            f'/ depth_scale={scale:g}), got a {bits}-bit {arr.dtype} PNG; an '
+            f'8-bit PNG holds at most {255 / scale:g} units and is usually '
+            'a visualisation, not depth. Convert it to 16 bits or to .npy')
     return arr.astype(np.float32) / scale
 
 
 @register_ann_decoder('depth_npy')
 def _decode_depth_npy(path, results, backend_args=None):
     arr = _single_channel(_read_npy(path, backend_args), path)
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise ValueError(
+            f'{path!r}: depth_npy expects a floating-point array in '
+            f'metres / dataset units, got dtype {arr.dtype} (integer depth '
+            'is usually millimetres): convert it to float, or store it as '
+            'a 16-bit PNG read by depth_png with its depth_scale')
     arr = arr.astype(np.float32)
     arr[~np.isfinite(arr)] = 0.
     return arr
@@ -330,8 +430,23 @@ class LoadMultiTaskAnnotations(BaseTransform):
     labelled, and otherwise materialised at image size filled with the
     spec's ``pad_value`` (255 for discrete tasks, zeros for normals and
     depth), so all fields stay aligned through the geometric transforms.
-    A map whose size differs from the image's is resized to it (nearest;
-    bicubic for 3-channel maps, as the reference loader).
+
+    Checks (each a ``ValueError`` naming the task and the file):
+
+    * the map has the image's size. With ``resize_mismatched=True`` a map
+      of another size is resized to it instead (nearest; bicubic for
+      3-channel maps, as the reference loaders do); a map of exactly the
+      transposed size (W, H) is refused either way, as it is almost
+      certainly rotated, not rescaled;
+    * discrete tasks hold only values in ``[0, n_classes)`` or the ignore
+      value (255); the offending values are listed. ``n_classes`` is
+      ``results['num_classes'][task]`` (set by the diffmtl datasets from
+      their classes), else 2 for saliency and boundary tasks and the
+      spec's default classes; the check runs after ``label_map``.
+
+    The decoders check the encodings themselves (16-bit label PNGs that
+    would wrap, greyscale normals, 8-bit depth PNGs, ...), see the module
+    docstring.
 
     Required Keys:
 
@@ -341,6 +456,7 @@ class LoadMultiTaskAnnotations(BaseTransform):
     - ann_paths (dict[str, str | None])
     - ann_format (dict[str, str])
     - label_map (optional): mmseg class remapping, applied to ``semseg``.
+    - num_classes (optional): ``{task: n}`` of segmentation-kind tasks.
     - depth_scale, context_label_path (optional decode options)
 
     Modified Keys:
@@ -354,10 +470,17 @@ class LoadMultiTaskAnnotations(BaseTransform):
       ``gt_sal_map``, ``gt_normal_map``, ``gt_edge_map``, ``gt_depth_map``).
 
     Args:
+        resize_mismatched (bool): Resize an annotation whose size differs
+            from the image's instead of raising. Defaults to False: none of
+            the reference layouts needs it, and a silently rescaled map is
+            usually the wrong file.
         backend_args (dict, optional): mmengine file backend arguments.
     """
 
-    def __init__(self, backend_args: Optional[dict] = None) -> None:
+    def __init__(self,
+                 resize_mismatched: bool = False,
+                 backend_args: Optional[dict] = None) -> None:
+        self.resize_mismatched = bool(resize_mismatched)
         self.backend_args = backend_args.copy() if backend_args else None
 
     @staticmethod
@@ -368,8 +491,8 @@ class LoadMultiTaskAnnotations(BaseTransform):
         size = (h, w) if spec.gt_channels == 1 else (h, w, spec.gt_channels)
         return np.full(size, spec.pad_value, dtype=np.float32)
 
-    @staticmethod
-    def _check(spec, arr: np.ndarray, path: str, shape) -> np.ndarray:
+    def _check(self, spec, arr: np.ndarray, path: str, shape,
+               img_path=None) -> np.ndarray:
         want_ndim = 2 if spec.gt_channels == 1 else 3
         if arr.ndim != want_ndim or (want_ndim == 3
                                      and arr.shape[-1] != spec.gt_channels):
@@ -379,10 +502,51 @@ class LoadMultiTaskAnnotations(BaseTransform):
         arr = arr.astype(np.uint8 if spec.discrete else np.float32,
                          copy=False)
         h, w = shape[:2]
-        if arr.shape[:2] != (h, w):
+        got = tuple(arr.shape[:2])
+        if got != (h, w):
+            where = (f'task {spec.name!r}: annotation {path!r} is '
+                     f'{got[0]}x{got[1]} (HxW) but its image '
+                     f'{img_path!r} is {h}x{w}')
+            if got == (w, h):
+                raise ValueError(
+                    f'{where}: the annotation is transposed (rotated by 90 '
+                    'degrees?); it is never resized. Fix the file')
+            if not self.resize_mismatched:
+                raise ValueError(
+                    f'{where}. Fix the file, or set LoadMultiTaskAnnotations'
+                    '(resize_mismatched=True) to resize such maps to the '
+                    'image (nearest; bicubic for normals)')
             interp = cv2.INTER_CUBIC if want_ndim == 3 else cv2.INTER_NEAREST
             arr = cv2.resize(arr, (w, h), interpolation=interp)
         return arr
+
+    @staticmethod
+    def _num_classes(spec, results: dict) -> Optional[int]:
+        n = (results.get('num_classes') or {}).get(spec.name)
+        if n is not None:
+            return int(n)
+        if spec.kind in ('saliency', 'boundary'):
+            return 2
+        if spec.default_classes:
+            return len(spec.default_classes)
+        return None
+
+    def _check_labels(self, spec, arr: np.ndarray, path: str,
+                      results: dict) -> None:
+        n = self._num_classes(spec, results)
+        if n is None:
+            return
+        ignore = spec.ignore_index
+        bad = arr[(arr >= n) & (arr != ignore)] if ignore is not None \
+            else arr[arr >= n]
+        if bad.size:
+            raise ValueError(
+                f'task {spec.name!r}: {path!r} holds label values '
+                f'{_show_values(bad)} outside [0, {n}) that are not the '
+                f'ignore value {ignore} (image '
+                f'{results.get("img_path")!r}). Fix the annotation, or the '
+                f'number of classes of {spec.name!r} (task_classes) if it '
+                'is wrong')
 
     def transform(self, results: dict) -> dict:
         tasks = tuple(results['tasks'])
@@ -406,12 +570,15 @@ class LoadMultiTaskAnnotations(BaseTransform):
                         'for it')
                 arr = decode_annotation(fmt, path, results,
                                         self.backend_args)
-                arr = self._check(spec, arr, path, shape)
+                arr = self._check(spec, arr, path, shape,
+                                  results.get('img_path'))
                 if task == 'semseg' and results.get('label_map'):
                     remapped = arr.copy()
                     for old, new in results['label_map'].items():
                         remapped[arr == old] = new
                     arr = remapped
+                if spec.discrete:
+                    self._check_labels(spec, arr, path, results)
             else:
                 arr = self._fill(spec, shape)
             results[spec.results_key] = arr
@@ -422,4 +589,6 @@ class LoadMultiTaskAnnotations(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(backend_args={self.backend_args})'
+        return (f'{self.__class__.__name__}('
+                f'resize_mismatched={self.resize_mismatched}, '
+                f'backend_args={self.backend_args})')
