@@ -263,8 +263,36 @@ def drop_training(cfg: Config) -> Config:
     return cfg
 
 
+# --- input checks (issue 11): InputCheckHook in every tool runner -------
+def add_input_check_hook(cfg: Config) -> Config:
+    """Add ``InputCheckHook`` to ``cfg.custom_hooks`` (once).
+
+    The hook (:mod:`diffmtl.engine.hooks.input_check_hook`) refuses, before
+    the first training iteration, a model that predicts a task the
+    training set lacks or that no training image is labelled for. A config
+    that lists it already (e.g. with ``allow_unlabelled_tasks=True``) is
+    kept as is. Without a training loop it does nothing.
+
+    Args:
+        cfg (Config): The config, modified in place.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    # Imported here (registers the hook): diffmtl.engine imports utils.
+    import diffmtl.engine.hooks.input_check_hook  # noqa: F401
+    custom_hooks = list(cfg.get('custom_hooks') or [])
+    if not any(
+            isinstance(h, dict) and h.get('type') == 'InputCheckHook'
+            for h in custom_hooks):
+        custom_hooks.append(dict(type='InputCheckHook'))
+    cfg.custom_hooks = custom_hooks
+    return cfg
+
+
 def build_runner(cfg: Config) -> Runner:
     """Build the runner (``cfg.runner_type`` from ``RUNNERS`` if set)."""
+    add_input_check_hook(cfg)  # input checks (issue 11)
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)
     from diffmtl.registry import RUNNERS

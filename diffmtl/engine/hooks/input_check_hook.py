@@ -1,0 +1,162 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+"""Refuse a model / training-set task mismatch before the first iteration.
+
+The dataset refuses its own bad inputs (files, mappings, a training set
+labelled for no task; see :mod:`diffmtl.datasets`). What only the runner
+sees is the pair: a model that predicts a task the dataset does not have
+trains that task's branch on nothing (every image counts as unlabelled for
+it), and so does a model task that no training image is labelled for. Both
+would run to the end, at a loss that ignores the task, and save
+checkpoints. :class:`InputCheckHook` raises in ``before_train`` instead,
+before any iteration or checkpoint.
+
+``tools/train.py`` adds it by default
+(:func:`diffmtl.utils.tool_cfg.add_input_check_hook`); other runners add
+``dict(type='InputCheckHook')`` to ``custom_hooks``.
+"""
+import logging
+from typing import Dict, List, Sequence, Tuple
+
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+
+from diffmtl.registry import HOOKS
+
+__all__ = ['InputCheckHook', 'check_model_dataset_tasks', 'task_label_counts']
+
+
+def _leaf_datasets(dataset) -> List:
+    """The datasets holding samples under mmengine / torch wrappers."""
+    if hasattr(dataset, 'datasets'):  # ConcatDataset
+        return [d for sub in dataset.datasets for d in _leaf_datasets(sub)]
+    inner = getattr(dataset, 'dataset', None)  # RepeatDataset & co.
+    if inner is not None:
+        return _leaf_datasets(inner)
+    return [dataset]
+
+
+def _dataset_tasks(dataset) -> Tuple[str, ...]:
+    meta = getattr(dataset, 'metainfo', None) or {}
+    return tuple(meta.get('tasks') or ())
+
+
+def task_label_counts(dataset) -> Tuple[Dict[str, int], int]:
+    """Labelled training images per task, and the number of images.
+
+    Reads ``get_task_mask()`` of diffmtl datasets, else ``task_mask`` /
+    ``tasks`` of every ``get_data_info(i)`` (a sample without
+    ``task_mask`` counts as labelled for all tasks of its dataset). Datasets
+    under ``ConcatDataset`` / ``RepeatDataset`` wrappers are added up.
+
+    Returns:
+        tuple: ``({task: count}, num_images)``.
+    """
+    counts: Dict[str, int] = {}
+    total = 0
+    for leaf in _leaf_datasets(dataset):
+        tasks = _dataset_tasks(leaf)
+        for t in tasks:
+            counts.setdefault(t, 0)
+        if hasattr(leaf, 'get_task_mask'):
+            rows = [(tasks, m) for m in leaf.get_task_mask().values()]
+        else:
+            rows = []
+            for i in range(len(leaf)):
+                info = leaf.get_data_info(i)
+                names = tuple(info.get('tasks') or tasks)
+                rows.append(
+                    (names, info.get('task_mask', (True, ) * len(names))))
+        for names, mask in rows:
+            total += 1
+            for t, flag in zip(names, mask):
+                counts[t] = counts.get(t, 0) + int(bool(flag))
+    return counts, total
+
+
+def check_model_dataset_tasks(model_tasks: Sequence[str],
+                              dataset,
+                              allow_unlabelled_tasks: bool = False) -> None:
+    """Raise if the training set cannot train every task of the model.
+
+    Args:
+        model_tasks (Sequence[str]): ``model.tasks``.
+        dataset: The training dataset (``metainfo['tasks']`` and per-image
+            task masks; wrappers are looked through).
+        allow_unlabelled_tasks (bool): Only warn for a model task no image
+            is labelled for (the dataset still needs to have it).
+
+    Raises:
+        ValueError: Naming the model tasks the dataset lacks, or those no
+            training image is labelled for (with the per-task counts).
+    """
+    name = type(dataset).__name__
+    model_tasks = tuple(model_tasks)
+    have = set()
+    for leaf in _leaf_datasets(dataset):
+        have.update(_dataset_tasks(leaf))
+    if not have:
+        print_log(
+            f'InputCheckHook: the training dataset {name} has no '
+            "metainfo['tasks']; the model/dataset task check is skipped",
+            logger='current',
+            level=logging.WARNING)
+        return
+    missing = [t for t in model_tasks if t not in have]
+    if missing:
+        raise ValueError(
+            f'InputCheckHook: the model predicts the tasks {missing} that '
+            f'the training dataset {name} does not have (its tasks: '
+            f'{sorted(have)}); these branches would train on nothing. Set '
+            'model.tasks to tasks of the dataset, or add the tasks to the '
+            'dataset')
+    counts, total = task_label_counts(dataset)
+    per_task = {t: counts.get(t, 0) for t in model_tasks}
+    if not any(per_task.values()):
+        raise ValueError(
+            f'InputCheckHook: none of the {total} training images of {name} '
+            f'is labelled for any model task {list(model_tasks)}; training '
+            'would run at loss 0. Check label_setting / label_mapping and '
+            'missing_ann of the dataset')
+    empty = [t for t, c in per_task.items() if c == 0]
+    if empty:
+        msg = (f'InputCheckHook: no training image of {name} ({total} '
+               f'images) is labelled for the model tasks {empty}; labelled '
+               f'images per task: {per_task}')
+        if not allow_unlabelled_tasks:
+            raise ValueError(
+                f'{msg}. The model would never learn them: check '
+                'label_setting / label_mapping, or remove them from '
+                'model.tasks (InputCheckHook(allow_unlabelled_tasks=True) '
+                'only warns)')
+        print_log(msg, logger='current', level=logging.WARNING)
+
+
+@HOOKS.register_module()
+class InputCheckHook(Hook):
+    """Check the model's tasks against the training set in ``before_train``.
+
+    Raises (see :func:`check_model_dataset_tasks`) when the model predicts
+    a task the training dataset lacks, when no training image is labelled
+    for one of the model's tasks, or for none of them. Models without a
+    ``tasks`` attribute are not checked. Runs at ``VERY_HIGH`` priority,
+    before anything is written.
+
+    Args:
+        allow_unlabelled_tasks (bool): Only warn for model tasks without
+            any labelled training image. Defaults to False.
+    """
+    priority = 'VERY_HIGH'
+
+    def __init__(self, allow_unlabelled_tasks: bool = False) -> None:
+        self.allow_unlabelled_tasks = allow_unlabelled_tasks
+
+    def before_train(self, runner) -> None:
+        model = runner.model
+        if is_model_wrapper(model):
+            model = model.module
+        tasks = getattr(model, 'tasks', None)
+        if tasks is None:
+            return
+        check_model_dataset_tasks(tasks, runner.train_dataloader.dataset,
+                                  self.allow_unlabelled_tasks)
