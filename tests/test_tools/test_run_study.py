@@ -1,0 +1,215 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+"""``tools/analysis_tools/run_study.py`` on tiny arms with 2 seeds: every
+run trains and tests, a finished run is never re-run, a run killed
+mid-training continues from its checkpoint, and the summary's means and
+standard deviations are those of the per-seed results."""
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from diffmtl.datasets.synthetic import generate_synthetic_scenes
+from diffmtl.utils.study import (format_options, load_study, mean_std,
+                                 plan_runs, train_command)
+from tool_runner import REPO, tool_env
+
+RUN_STUDY = REPO / 'tools' / 'analysis_tools' / 'run_study.py'
+MAX_ITERS = 12
+
+STUDY = '''
+tasks = ['semseg', 'human_parts', 'sal', 'normals', 'edge', 'depth']
+seeds = [0, 1]
+input_shape = (96, 128)
+reference = 'base'
+_small = {{
+    'model.backbone.stem_channels': 8, 'model.backbone.base_channels': 8,
+    'model.neck.in_channels': [8, 16, 32, 64],
+    'model.neck.out_channels': 16, 'model.channels': 16}}
+_loader = {{'num_workers': 0, 'persistent_workers': False,
+           'dataset.data_root': '{root}'}}
+train_options = {{
+    'train_cfg.max_iters': {iters}, 'train_cfg.val_interval': 100000,
+    'val_cfg': None, 'val_dataloader': None, 'val_evaluator': None,
+    'param_scheduler': None, 'train_dataloader.batch_size': 2,
+    'default_hooks.checkpoint.interval': 2,
+    'default_hooks.logger.interval': 1,
+    'default_hooks.checkpoint.max_keep_ckpts': 2,
+    **{{'train_dataloader.' + k: v for k, v in _loader.items()}}}}
+test_options = {{
+    'test_dataloader.dataset.split': 'test',
+    'test_dataloader.batch_size': 2,
+    **{{'test_dataloader.' + k: v for k, v in _loader.items()}}}}
+arms = [
+    dict(name='feat', config='configs/diffmtl/synthetic_one_r18.py',
+         cfg_options=dict(_small, **{{'model.denoiser.num_blocks': 1,
+                                      'model.denoiser.head_convs': 1}})),
+    dict(name='base',
+         config='configs/baselines/mtl_baseline_synthetic_one_r18.py',
+         cfg_options=dict(_small, **{{'model.num_blocks': 1}})),
+    dict(name='feat_off', eval_of='feat',
+         test_options={{'model.inference_noise': False}}),
+]
+'''
+
+
+@pytest.fixture(scope='module')
+def study_file(tmp_path_factory):
+    base = tmp_path_factory.mktemp('study')
+    root = base / 'scenes'
+    generate_synthetic_scenes(
+        str(root), num_train=6, num_val=1, num_test=3, seed=2, workers=1)
+    path = base / 'tiny_study.py'
+    path.write_text(STUDY.format(root=root, iters=MAX_ITERS))
+    return path
+
+
+def _cmd(study_file, work, *extra):
+    return [
+        sys.executable,
+        str(RUN_STUDY),
+        str(study_file), '--work-dir',
+        str(work), '--results',
+        str(work / 'results'), *extra
+    ]
+
+
+def _run(cmd, cwd):
+    env = tool_env()
+    proc = subprocess.run(cmd, cwd=str(cwd), env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    return proc.stdout
+
+
+def test_plan_and_options(study_file, tmp_path):
+    study = load_study(str(study_file))
+    runs = plan_runs(study, str(tmp_path))
+    # seed by seed; trained arms before the eval arm; eval reuses feat
+    assert [(r['arm'], r['seed']) for r in runs] == [
+        ('feat', 0), ('base', 0), ('feat_off', 0), ('feat', 1),
+        ('base', 1), ('feat_off', 1)
+    ]
+    off = runs[2]
+    assert off['kind'] == 'test'
+    assert off['ckpt_dir'] == str(tmp_path / 'feat' / 'seed_0')
+    assert off['test_options']['model.inference_noise'] is False
+    assert off['test_options']['model.channels'] == 16  # arm's own model
+    assert runs[0]['cfg_options']['randomness.seed'] == 0
+    assert runs[3]['cfg_options']['randomness.seed'] == 1
+    # no checkpoint yet: no --resume; one there: --resume
+    assert '--resume' not in train_command(runs[0])
+    os.makedirs(runs[0]['ckpt_dir'])
+    open(os.path.join(runs[0]['ckpt_dir'], 'iter_2.pth'), 'w').close()
+    assert '--resume' in train_command(runs[0])
+    assert format_options({'a': None, 'b': False, 'c': [1, 2], 'd': (3, ),
+                           'e': 'x'}) == [
+                               'a=None', 'b=False', 'c=[1,2]', 'd=(3,)',
+                               'e=x'
+                           ]
+    with pytest.raises(ValueError, match='unknown arms'):
+        plan_runs(study, str(tmp_path), only=['nope'])
+
+
+def test_bad_study_files(tmp_path):
+    bad = tmp_path / 'bad.py'
+    bad.write_text("seeds = [0]\narms = [dict(name='a', eval_of='b')]\n")
+    with pytest.raises(ValueError, match="eval_of 'b'"):
+        load_study(str(bad))
+    bad.write_text("seeds = []\narms = []\n")
+    with pytest.raises(ValueError, match='seeds'):
+        load_study(str(bad))
+    bad.write_text("seeds = [0]\narms = [dict(name='a', config='x.py')]\n")
+    with pytest.raises(FileNotFoundError, match="'x.py'"):
+        load_study(str(bad))
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        load_study(str(tmp_path / 'missing.py'))
+
+
+def test_mean_std():
+    assert mean_std([1.0]) == (1.0, None)
+    m, s = mean_std([1.0, 2.0, 4.0])
+    assert m == pytest.approx(7 / 3)
+    assert s == pytest.approx(math.sqrt(((1 - 7 / 3)**2 + (2 - 7 / 3)**2 +
+                                         (4 - 7 / 3)**2) / 2))
+
+
+def test_killed_run_resumes_finished_runs_are_skipped(study_file, tmp_path):
+    work = tmp_path / 'work'
+    first = work / 'feat' / 'seed_0'
+    # 1. kill the study (its whole process group) once the first run has
+    #    written a checkpoint but not finished training
+    proc = subprocess.Popen(
+        _cmd(study_file, work), cwd=str(tmp_path), env=tool_env(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        start_new_session=True)
+    deadline = time.time() + 300
+    try:
+        while not (first / 'iter_4.pth').exists():
+            assert proc.poll() is None, 'the study ended before a checkpoint'
+            assert time.time() < deadline, 'no checkpoint within 300 s'
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not (first / 'train.done.json').exists()
+
+    # 2. the same command finishes the study; the killed run resumed
+    out = _run(_cmd(study_file, work), tmp_path)
+    assert 'study tiny_study: 6 runs, 0 finished, 6 to do' in out
+    log = (first / 'study_train.log').read_text()
+    commands = [ln for ln in log.splitlines() if ln.startswith('$ ')]
+    assert len(commands) == 2 and '--resume' in commands[1]
+    assert '--resume' not in commands[0]
+    second = log[log.index(commands[1]):]
+    assert f'Iter(train) [{MAX_ITERS}/{MAX_ITERS}]' in second
+    assert f'Iter(train) [ 1/{MAX_ITERS}]' not in second
+    assert json.loads((first / 'train.done.json').read_text())['resumed']
+    for arm in ('feat', 'base', 'feat_off'):
+        for seed in (0, 1):
+            assert (work / arm / f'seed_{seed}' / 'test.done.json').is_file()
+
+    # 3. again: nothing to do, no run repeated
+    stamps = {
+        p: p.stat().st_mtime_ns
+        for p in work.rglob('*.done.json')
+    }
+    out = _run(_cmd(study_file, work), tmp_path)
+    assert '6 runs, 6 finished, 0 to do' in out
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+    # 4. the summary: per-seed values, their mean and sample std
+    summary = json.loads((work / 'results' / 'summary.json').read_text())
+    assert (work / 'results' / 'summary.md').is_file()
+    assert (work / 'results' / 'summary.png').stat().st_size > 1000
+    arms = {a['name']: a for a in summary['arms']}
+    assert set(arms) == {'feat', 'base', 'feat_off'}
+    for name, arm in arms.items():
+        assert arm['n'] == 2 and arm['seeds'] == [0, 1]
+        recs = [
+            json.loads((work / name / f'seed_{s}' /
+                        'test.done.json').read_text())['metrics']
+            for s in (0, 1)
+        ]
+        for key in ('semseg/mIoU', 'depth/absErr', 'normals/mErr'):
+            vals = [r[key] for r in recs]
+            stat = arm['metrics'][key]
+            assert stat['values'] == vals
+            assert stat['mean'] == pytest.approx(sum(vals) / 2)
+            assert stat['std'] == pytest.approx(abs(vals[0] - vals[1]) /
+                                                math.sqrt(2))
+        assert 'initial/semseg/mIoU' in arm['metrics'] or name == 'base'
+        assert arm['params'] > 0 and arm['macs'] > 0
+    # delta-m against the reference arm's mean: the reference's own mean
+    # delta-m is 0 by construction
+    assert arms['base']['metrics']['delta_m']['mean'] == pytest.approx(
+        0, abs=1e-9)
+    assert arms['feat_off']['params'] == arms['feat']['params']
+    assert arms['feat_off']['test_options'] == {
+        'model.inference_noise': False
+    }
