@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
@@ -29,11 +30,15 @@ from diffmtl.visualization.task_tiles import resize_map, voc_palette
 
 __all__ = [
     'init_model', 'inference_multitask', 'inference_denoising_process',
-    'build_inference_pipeline', 'model_tasks'
+    'build_inference_pipeline', 'model_tasks', 'MIN_INPUT_SIZE'
 ]
 
 ImageType = Union[str, Path, np.ndarray]
 ImagesType = Union[ImageType, Sequence[ImageType]]
+
+#: Smallest input side (px) the models take: the output stride of diffmtl's
+#: backbones (ResNet, MiT, Swin: 32). Smaller inputs are padded up to it.
+MIN_INPUT_SIZE = 32
 
 
 def _strip_pretrained(cfg) -> None:
@@ -170,8 +175,86 @@ def build_inference_pipeline(cfg: Config, from_array: bool) -> Compose:
     return Compose(pipeline)
 
 
+def _min_input_size(model) -> int:
+    """:data:`MIN_INPUT_SIZE`, or the data preprocessor's (training or
+    test) ``size_divisor`` when larger."""
+    pre = getattr(model, 'data_preprocessor', None)
+    sizes = [MIN_INPUT_SIZE]
+    for div in (getattr(pre, 'size_divisor', None),
+                (getattr(pre, 'test_cfg', None) or {}).get('size_divisor')):
+        if div:
+            sizes.append(int(div))
+    return max(sizes)
+
+
+def _test_padded_size(model, h: int, w: int) -> Tuple[int, int]:
+    """Size the data preprocessor pads an (h, w) test input to."""
+    test_cfg = getattr(getattr(model, 'data_preprocessor', None), 'test_cfg',
+                       None) or {}
+    size, div = test_cfg.get('size'), test_cfg.get('size_divisor')
+    if size is not None:
+        return max(h, int(size[-2])), max(w, int(size[-1]))
+    if div and int(div) > 1:
+        div = int(div)
+        return -(-h // div) * div, -(-w // div) * div
+    return h, w
+
+
+def _fit_input(model, packed: dict, name: str) -> dict:
+    """Refuse non-finite inputs; pad inputs below the model's minimum size.
+
+    An input whose side is under :func:`_min_input_size` (and that the data
+    preprocessor's test padding does not bring up to it) is zero-padded at
+    the bottom/right; the padding is added to ``padding_size`` /
+    ``img_padding_size`` (so the model crops it off) and recorded as
+    ``metainfo['min_size_padding'] = (bottom, right)``.
+    """
+    inputs = packed['inputs']
+    if inputs.is_floating_point() and not bool(torch.isfinite(inputs).all()):
+        bad = int((~torch.isfinite(inputs)).sum())
+        raise ValueError(f'{name}: the image holds {bad} non-finite values '
+                         '(NaN or inf) after the test pipeline; inference '
+                         'needs finite pixel values')
+    h, w = (int(v) for v in inputs.shape[-2:])
+    min_side = _min_input_size(model)
+    th, tw = _test_padded_size(model, h, w)
+    bottom = max(0, min_side - h) if th < min_side else 0
+    right = max(0, min_side - w) if tw < min_side else 0
+    if not (bottom or right):
+        return packed
+    packed['inputs'] = F.pad(inputs, (0, right, 0, bottom), value=0)
+    sample = packed['data_samples']
+    left0, right0, top0, bottom0 = (
+        int(p) for p in (sample.metainfo.get('padding_size') or (0, ) * 4))
+    total = (left0, right0 + right, top0, bottom0 + bottom)
+    sample.set_metainfo(
+        dict(padding_size=total,
+             img_padding_size=total,
+             pad_shape=(h + bottom, w + right),
+             min_size_padding=(bottom, right)))
+    return packed
+
+
+def _check_padding_kept(model, sample: SegDataSample, name: str) -> None:
+    """Raise if the preprocessor dropped the padding :func:`_fit_input`
+    added (the maps would be stretched instead of cropped)."""
+    added = sample.metainfo.get('min_size_padding')
+    if not added:
+        return
+    pad = sample.metainfo.get('img_padding_size',
+                              sample.metainfo.get('padding_size'))
+    if pad is None or int(pad[3]) < added[0] or int(pad[1]) < added[1]:
+        raise RuntimeError(
+            f'{name} is smaller than the model input minimum of '
+            f'{_min_input_size(model)} px and was padded, but the data '
+            'preprocessor overwrote the recorded padding, so its maps '
+            'cannot be cropped back; use MultiTaskDataPreProcessor or set '
+            'its test_cfg=dict(size_divisor=32)')
+
+
 def _prepare(model, image: ImageType, index: int) -> dict:
-    """Run one image through the test pipeline; returns a packed item."""
+    """Run one image through the test pipeline; returns a packed item
+    (checked and padded by :func:`_fit_input`)."""
     cfg = model.cfg
     from_array = isinstance(image, np.ndarray)
     pipeline = build_inference_pipeline(cfg, from_array)
@@ -187,10 +270,22 @@ def _prepare(model, image: ImageType, index: int) -> dict:
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError('images must be (H, W, 3) BGR arrays, got shape '
                              f'{image.shape}')
+        if image.size == 0:
+            raise ValueError(f'image array {index} is empty (shape '
+                             f'{image.shape})')
+        if not np.issubdtype(image.dtype, np.integer):
+            finite = np.isfinite(image)
+            if not finite.all():
+                raise ValueError(
+                    f'image array {index} holds {int((~finite).sum())} '
+                    f'non-finite values (NaN or inf) of {image.size}; '
+                    'inference needs finite pixel values')
         results.update(img=image, img_id=f'array{index}')
+        name = f'image array {index}'
     else:
         results.update(img_path=str(image), img_id=Path(image).stem)
-    return pipeline(results)
+        name = repr(str(image))
+    return _fit_input(model, pipeline(results), name)
 
 
 def _to_original(task: str, pred: torch.Tensor,
@@ -247,12 +342,26 @@ def inference_multitask(
     the pipeline / data preprocessor pad them to the model's size or size
     divisor and the result is brought back to the original size.
 
+    Small images: an input (after the test pipeline) with a side below the
+    model's minimum, :data:`MIN_INPUT_SIZE` (32 px, the backbones' output
+    stride) or the data preprocessor's ``size_divisor`` when larger, is
+    zero-padded at the bottom/right up to it unless the preprocessor's own
+    test padding reaches it, and the predictions are cropped back: an 8x8
+    image gives 8x8 maps, those of the top-left 8x8 block of the padded
+    32x32 input. ``metainfo['min_size_padding']`` records the
+    ``(bottom, right)`` pixels added.
+
     Args:
         model (nn.Module): Model from :func:`init_model` (needs ``cfg``).
         images (str | Path | ndarray | sequence of them): Image files or
             (H, W, 3) BGR ``uint8`` arrays.
         return_datasamples (bool): Return the model's ``SegDataSample``
             instead of plain maps.
+
+    Raises:
+        ValueError: For an array that is not (H, W, 3), is empty or holds
+            NaN / inf values, and for a file image with non-finite values
+            (``.npy``), naming the image.
 
     Returns:
         For one image a dict ``{task: map}`` (a list of them for a
@@ -272,6 +381,7 @@ def inference_multitask(
         sample = model.test_step(
             dict(inputs=[packed['inputs']],
                  data_samples=[packed['data_samples']]))[0]
+        _check_padding_kept(model, sample, f'image {index}')
         if return_datasamples:
             outputs.append(sample)
             continue

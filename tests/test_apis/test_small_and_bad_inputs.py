@@ -1,0 +1,164 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+"""inference_multitask with the real (tiny) DiffusionMTL on images smaller
+than the model's stride, and on non-finite input (issue 11)."""
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+
+from diffmtl.apis import (inference_denoising_process, inference_multitask,
+                          init_model)
+from diffmtl.apis.inference import MIN_INPUT_SIZE
+
+TASKS = ('semseg', 'human_parts', 'sal', 'normals', 'edge', 'depth')
+
+CONFIG = f"""
+default_scope = 'mmseg'
+custom_imports = dict(imports=['diffmtl'], allow_failed_imports=False)
+norm_cfg = dict(type='BN', requires_grad=True)
+model = dict(
+    type='DiffusionMTL',
+    data_preprocessor=dict(
+        type='MultiTaskDataPreProcessor', mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375], bgr_to_rgb=True, size_divisor=32),
+    tasks={TASKS!r},
+    num_classes=dict(semseg=6, human_parts=7),
+    mode='prediction',
+    backbone=dict(
+        type='ResNet', depth=18, base_channels=8, num_stages=4,
+        out_indices=(0, 1, 2, 3), strides=(1, 2, 2, 2),
+        dilations=(1, 1, 1, 1), norm_cfg=norm_cfg),
+    neck=dict(type='StageFusionNeck', in_channels=[8, 16, 32, 64],
+              out_channels=16, ref_index=0, scale=0.5),
+    channels=16, decoder_blocks=1, norm_cfg=norm_cfg, num_steps=2,
+    denoiser=dict(num_blocks=1, num_heads=1, step_freq_dim=16),
+    test_cfg=dict(mode='whole'))
+test_pipeline = [
+    dict(type='LoadMultiTaskImageFromFile'),
+    dict(type='LoadMultiTaskAnnotations'),
+    dict(type='PackMultiTaskInputs'),
+]
+"""
+
+
+@pytest.fixture(scope='module')
+def model(tmp_path_factory):
+    torch.set_num_threads(1)
+    path = osp.join(tmp_path_factory.mktemp('small'), 'cfg.py')
+    with open(path, 'w') as f:
+        f.write(CONFIG)
+    torch.manual_seed(0)
+    return init_model(path)
+
+
+def _image(h, w, seed=0):
+    rng = np.random.RandomState(seed)
+    return rng.randint(0, 256, (h, w, 3)).astype(np.uint8)
+
+
+def _predict(model, image):
+    torch.manual_seed(3)
+    return inference_multitask(model, image)
+
+
+@pytest.mark.parametrize('h,w', [(8, 8), (20, 30), (31, 40)])
+def test_small_image_is_padded_and_cropped_back(model, h, w):
+    assert MIN_INPUT_SIZE == 32
+    img = _image(h, w)
+    maps = _predict(model, img)
+    assert set(maps) == set(TASKS)
+    for task, arr in maps.items():
+        assert arr.shape[:2] == (h, w), task
+        assert np.isfinite(arr).all(), task
+    assert maps['normals'].shape == (h, w, 3)
+    np.testing.assert_allclose(np.linalg.norm(maps['normals'], axis=-1), 1.,
+                               atol=1e-4)
+    # the maps are the top-left block of the zero-padded input's maps
+    ph, pw = max(h, 32), max(w, 32)
+    padded = np.zeros((ph, pw, 3), np.uint8)
+    padded[:h, :w] = img
+    ref = _predict(model, padded)
+    for task in TASKS:
+        if task in ('semseg', 'human_parts'):
+            np.testing.assert_array_equal(maps[task], ref[task][:h, :w])
+        else:
+            np.testing.assert_allclose(maps[task], ref[task][:h, :w],
+                                       atol=1e-4, err_msg=task)
+    sample = inference_multitask(model, img, return_datasamples=True)
+    assert sample.metainfo['min_size_padding'] == (ph - h, pw - w)
+    assert sample.ori_shape == (h, w)
+
+
+def test_large_enough_images_are_not_padded(model):
+    sample = inference_multitask(model, _image(32, 33),
+                                 return_datasamples=True)
+    assert 'min_size_padding' not in sample.metainfo
+    assert sample.pred_sem_seg.data.shape[-2:] == (32, 33)
+
+
+def test_small_image_file_and_denoising_process(model, tmp_path):
+    import mmcv
+    img = _image(8, 8, seed=1)
+    path = str(tmp_path / 'tiny.png')
+    mmcv.imwrite(img, path)
+    from_file = _predict(model, path)
+    from_array = _predict(model, img)
+    np.testing.assert_array_equal(from_file['semseg'], from_array['semseg'])
+    process = inference_denoising_process(model, img, seed=0)
+    for task, stages in process.items():
+        for stage, arr in stages:
+            assert arr.shape[:2] == (8, 8), (task, stage)
+
+
+@pytest.mark.parametrize('bad', ['nan', 'inf', 'one_nan'])
+def test_non_finite_arrays_are_refused(model, bad):
+    img = np.full((40, 40, 3), 100., np.float32)
+    if bad == 'nan':
+        img[:] = np.nan
+    elif bad == 'inf':
+        img[0, 0, 0] = np.inf
+    else:
+        img[5, 7, 1] = np.nan
+    with pytest.raises(ValueError) as err:
+        inference_multitask(model, img)
+    n = img.size if bad == 'nan' else 1
+    assert str(err.value) == (
+        f'image array 0 holds {n} non-finite values (NaN or inf) of '
+        f'{img.size}; inference needs finite pixel values')
+    # the index names the offending image of a batch
+    with pytest.raises(ValueError, match='^image array 1 holds'):
+        inference_multitask(model, [_image(40, 40), img])
+
+
+def test_non_finite_npy_image_file_is_refused(model, tmp_path):
+    arr = np.full((36, 36, 3), 0.5, np.float32)
+    arr[3, 4] = np.nan
+    path = str(tmp_path / 'scene.npy')
+    np.save(path, arr)
+    with pytest.raises(ValueError) as err:
+        inference_multitask(model, path)
+    assert 'scene.npy' in str(err.value)
+    assert 'holds 3 non-finite values' in str(err.value)
+
+
+def test_empty_array_is_refused(model):
+    with pytest.raises(ValueError, match='image array 0 is empty'):
+        inference_multitask(model, np.zeros((0, 5, 3), np.uint8))
+
+
+def test_preprocessor_that_drops_the_padding_is_reported(model):
+    """mmseg's SegDataPreProcessor with a small test divisor overwrites the
+    recorded padding: refused instead of returning stretched maps."""
+    from diffmtl.registry import MODELS
+    original = model.data_preprocessor
+    model.data_preprocessor = MODELS.build(
+        dict(type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
+             std=[58.395, 57.12, 57.375], bgr_to_rgb=True,
+             test_cfg=dict(size_divisor=8)))
+    try:
+        with pytest.raises(RuntimeError, match='overwrote the recorded '
+                           'padding'):
+            inference_multitask(model, _image(8, 8))
+    finally:
+        model.data_preprocessor = original
