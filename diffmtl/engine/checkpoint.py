@@ -26,12 +26,18 @@ of ``tools/train.py`` / ``tools/test.py``, or
 
 ``torchvision://`` and ``open-mmlab://`` URLs resolve to ``http(s)://``
 URLs inside mmengine and so reach the safe HTTP loader as well.
+
+A file that is empty, truncated or not a PyTorch checkpoint at all (random
+bytes, text) is reported as :class:`CorruptCheckpointError` naming the
+file, never as an unsafe pickle: the ``--trust-checkpoint`` opt-in cannot
+repair such a file.
 """
 import logging
 import os
 import os.path as osp
 import pickle
 import re
+import zipfile
 from typing import Any, Callable, List, Optional, Tuple, Union
 
 import numpy as np
@@ -42,8 +48,8 @@ from mmengine.runner import CheckpointLoader
 
 __all__ = [
     'TRUSTED_CHECKPOINTS_ENV', 'UnsafeCheckpointError',
-    'checkpoint_safe_globals', 'checkpoints_trusted', 'load_checkpoint_file',
-    'load_from_local', 'load_from_http'
+    'CorruptCheckpointError', 'checkpoint_safe_globals', 'checkpoints_trusted',
+    'load_checkpoint_file', 'load_from_local', 'load_from_http'
 ]
 
 #: Environment variable that opts in to ``weights_only=False`` loading.
@@ -65,6 +71,68 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
         super().__init__(message)
         self.filename = filename
         self.unsafe_globals = unsafe_globals
+
+
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint file is empty, truncated or not a checkpoint.
+
+    Attributes:
+        filename (str): The checkpoint file.
+        reason (str): What is wrong with it.
+    """
+
+    def __init__(self, filename: str, reason: str):
+        super().__init__(
+            f'Checkpoint {filename} is unreadable: {reason}. The file is '
+            'damaged (for example a write that was interrupted) or is not '
+            'a PyTorch checkpoint; --trust-checkpoint cannot help. Use '
+            'another checkpoint.')
+        self.filename = filename
+        self.reason = reason
+
+
+#: First bytes of a zip archive (torch >= 1.6 checkpoints).
+_ZIP_MAGIC = b'PK\x03\x04'
+#: First bytes of a legacy (non-zip) ``torch.save`` file: pickle protocol 2
+#: and the LONG1 opcode of torch's magic number.
+_LEGACY_MAGIC = b'\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19'
+
+
+def _structure_problem(filename: str) -> Optional[str]:
+    """Why a local file cannot be a complete checkpoint, or None.
+
+    Cheap checks only: the file size, the first bytes and, for zip files,
+    that the central directory at the end of the archive is there (it is
+    written last, so a truncated file lacks it).
+    """
+    size = osp.getsize(filename)
+    if size == 0:
+        return 'the file is empty (0 bytes)'
+    with open(filename, 'rb') as f:
+        head = f.read(len(_LEGACY_MAGIC))
+    if head.startswith(_ZIP_MAGIC):
+        if not zipfile.is_zipfile(filename):
+            return (f'the zip archive is truncated ({size} bytes, no '
+                    'central directory)')
+        return None
+    if head.startswith(_LEGACY_MAGIC):
+        return None
+    return (f'it is not a PyTorch checkpoint ({size} bytes; neither a zip '
+            'archive nor the legacy torch.save format)')
+
+
+def _zip_member_problem(filename: str) -> Optional[str]:
+    """A CRC or zip-structure error of a zip checkpoint, or None."""
+    if not zipfile.is_zipfile(filename):
+        return None
+    try:
+        with zipfile.ZipFile(filename) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        return f'the zip archive is damaged ({err})'
+    if bad is not None:
+        return f'the zip member {bad!r} fails its CRC check'
+    return None
 
 
 #: HistoryBuffer methods a pickled buffer refers to (its default statistics).
@@ -212,10 +280,17 @@ def load_checkpoint_file(filename: Union[str, os.PathLike, Any],
     Raises:
         UnsafeCheckpointError: If the file pickles a global outside the
             allow-list and loading is not trusted.
+        CorruptCheckpointError: If the file is empty, truncated, damaged
+            or not a PyTorch checkpoint.
     """
     name = (
         os.fspath(filename) if isinstance(filename,
                                           (str, os.PathLike)) else '<buffer>')
+    local = isinstance(filename, (str, os.PathLike)) and osp.isfile(name)
+    if local:
+        problem = _structure_problem(name)
+        if problem is not None:
+            raise CorruptCheckpointError(name, problem)
     if trusted is None:
         trusted = checkpoints_trusted()
     if trusted:
@@ -226,14 +301,21 @@ def load_checkpoint_file(filename: Union[str, os.PathLike, Any],
             'this for files you trust.',
             logger='current',
             level=logging.WARNING)
-        return torch.load(
-            filename, map_location=map_location, weights_only=False)
+        try:
+            return torch.load(
+                filename, map_location=map_location, weights_only=False)
+        except Exception as err:  # noqa: BLE001
+            _raise_if_corrupt(name, local, err)
+            raise
     try:
         with torch.serialization.safe_globals(checkpoint_safe_globals()):
             return torch.load(
                 filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         message = str(err)
+        damaged = _zip_member_problem(name) if local else None
+        if damaged is not None:
+            raise CorruptCheckpointError(name, damaged) from err
         offending = _unsafe_globals_in(filename, message)
         if offending:
             what = ('pickles objects outside diffmtl\'s allow-list of '
@@ -249,6 +331,39 @@ def load_checkpoint_file(filename: Union[str, os.PathLike, Any],
             'diffmtl.engine.load_checkpoint_file(..., trusted=True)); '
             'better, re-save its tensors as a plain state dict.', name,
             offending) from None
+    except Exception as err:  # noqa: BLE001
+        _raise_if_corrupt(name, local, err)
+        raise
+
+
+#: ``torch.load`` errors that mean a damaged or foreign file.
+_CORRUPT_ERRORS = (EOFError, KeyError, zipfile.BadZipFile,
+                   pickle.UnpicklingError)
+#: ``torch.load`` messages that mean a damaged or foreign file.
+_CORRUPT_RE = re.compile(
+    r'PytorchStreamReader|zip archive|central directory|corrupt|'
+    r'magic number|invalid load key|unexpected EOF|Ran out of input',
+    re.IGNORECASE)
+
+
+def _raise_if_corrupt(name: str, local: bool, err: Exception) -> None:
+    """Raise :class:`CorruptCheckpointError` when ``err`` means damage.
+
+    ``torch.load`` reports damaged files as ``EOFError``, ``KeyError``
+    (legacy magic number), ``zipfile.BadZipFile``, unpickling errors or a
+    ``RuntimeError`` from its zip reader. Other errors (for example a CUDA
+    ``map_location`` on a CPU host) are left to the caller to re-raise.
+    """
+    if isinstance(err, (CorruptCheckpointError, UnsafeCheckpointError)):
+        return
+    damaged = _zip_member_problem(name) if local else None
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    described = f'{type(err).__name__}: {lines[0] if lines else repr(err)}'
+    if damaged is None and (isinstance(err, _CORRUPT_ERRORS)
+                            or _CORRUPT_RE.search(str(err))):
+        damaged = described
+    if damaged is not None:
+        raise CorruptCheckpointError(name, damaged) from err
 
 
 @CheckpointLoader.register_scheme(prefixes='', force=True)

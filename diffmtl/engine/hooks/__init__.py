@@ -1,4 +1,9 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
+from .atomic_checkpoint_hook import RNG_STATES_KEY, AtomicCheckpointHook
+from .checkpoint_match_hook import CheckpointMatchHook
 from .input_check_hook import InputCheckHook
 
-__all__ = ['InputCheckHook']
+__all__ = [
+    'AtomicCheckpointHook', 'CheckpointMatchHook', 'RNG_STATES_KEY',
+    'InputCheckHook'
+]
