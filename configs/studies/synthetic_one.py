@@ -24,3 +24,19 @@ arms = [
     dict(name='feature_noise_off', eval_of='feature',
          test_options={'model.inference_noise': False}),
 ]
+# Diagnostics (own table, no delta-m): the Feature checkpoints scored on
+# the (image, task) pairs they were trained on -- the one-label training
+# images, each only for its labelled task. Initial vs final there against
+# initial vs final on test tells whether the denoiser's refinement fits the
+# few labels of a task without generalising.
+arms.append(
+    dict(name='feature_train_labelled', eval_of='feature', diagnostic=True,
+         note='scored on the training split, each image only for the task '
+         'it is labelled for (onelabel.json), test pipeline',
+         test_options={
+             'test_dataloader.dataset.split': 'train',
+             'test_dataloader.dataset.test_mode': False,
+             'test_dataloader.dataset.label_setting': 'one',
+             'test_dataloader.dataset.label_mapping':
+             'mappings/onelabel.json',
+         }))

@@ -13,7 +13,14 @@ A *study file* is a Python file (read with ``mmengine.Config``) holding::
              cfg_options={...}),           # trained arm
         dict(name='feature_noise_off', eval_of='feature',
              test_options={'model.inference_noise': False}),  # eval-only
+        dict(name='feature_train', eval_of='feature', diagnostic=True,
+             note='scored on the training split',
+             test_options={'test_dataloader.dataset.split': 'train'}),
     ]
+
+A ``diagnostic`` arm (evaluation on other data, explained by its
+``note``) is listed in its own table of ``summary.md``, without delta-m,
+and left out of the chart.
 
 For each trained arm and seed, :func:`run_study` runs ``tools/train.py``
 in ``<work_dir>/<arm>/seed_<seed>`` with ``randomness.seed=<seed>`` (and
@@ -98,6 +105,8 @@ def load_study(path: str) -> dict:
                                         f'config {cfg_path!r} not found')
         arm.setdefault('cfg_options', {})
         arm.setdefault('test_options', {})
+        arm.setdefault('diagnostic', False)
+        arm.setdefault('note', '')
     reference = cfg.get('reference')
     if reference is not None and reference not in names:
         raise ValueError(f'{path}: reference {reference!r} is not an arm')
@@ -478,6 +487,8 @@ def summarise_study(study: dict,
             cfg_options=src['cfg_options'],
             test_options=arm['test_options'],
             eval_of=arm.get('eval_of'),
+            diagnostic=bool(arm.get('diagnostic', False)),
+            note=arm.get('note', ''),
             seeds=seeds,
             n=len(seeds),
             metrics=metrics)
@@ -530,19 +541,34 @@ def summary_markdown(summary: dict, tasks: Sequence[str]) -> str:
     head = ['arm', 'n'] + [f'{k} {a}' for k, a in zip(keys, arrows)] + [
         'Δm % ↑', 'params (M)', 'GMACs', 'train min'
     ]
-    lines += ['| ' + ' | '.join(head) + ' |',
-              '|' + '---|' * len(head)]
-    for arm in summary['arms']:
-        m = arm['metrics']
-        digits = [4 if k == 'depth/absErr' else 2 for k in keys]
-        row = [arm['name'], str(arm['n'])]
-        row += [_pm(m.get(k), d) for k, d in zip(keys, digits)]
-        row.append(_pm(m.get('delta_m')))
-        row.append(f'{arm["params"] / 1e6:.2f}' if 'params' in arm else '-')
-        row.append(f'{arm["macs"] / 1e9:.2f}' if 'macs' in arm else '-')
-        row.append(f'{arm["train_seconds"]["mean"] / 60:.1f}'
-                   if 'train_seconds' in arm else '-')
-        lines.append('| ' + ' | '.join(row) + ' |')
+    digits = [4 if k == 'depth/absErr' else 2 for k in keys]
+    for diagnostic in (False, True):
+        arms = [a for a in summary['arms']
+                if bool(a.get('diagnostic')) == diagnostic]
+        if not arms:
+            continue
+        if diagnostic:
+            lines += [
+                '', '## Diagnostics', '',
+                'Evaluation-only arms on other data (their `note`); not '
+                'comparable with the test-split table, so no delta-m.', ''
+            ]
+        lines += ['| ' + ' | '.join(head) + ' |',
+                  '|' + '---|' * len(head)]
+        for arm in arms:
+            m = arm['metrics']
+            row = [arm['name'], str(arm['n'])]
+            row += [_pm(m.get(k), d) for k, d in zip(keys, digits)]
+            row.append('-' if diagnostic else _pm(m.get('delta_m')))
+            row.append(f'{arm["params"] / 1e6:.2f}' if 'params' in arm
+                       else '-')
+            row.append(f'{arm["macs"] / 1e9:.2f}' if 'macs' in arm else '-')
+            row.append(f'{arm["train_seconds"]["mean"] / 60:.1f}'
+                       if 'train_seconds' in arm else '-')
+            lines.append('| ' + ' | '.join(row) + ' |')
+        for arm in arms:
+            if arm.get('note'):
+                lines.append(f'\n`{arm["name"]}`: {arm["note"]}')
     staged = [a for a in summary['arms']
               if any(k.startswith('initial/') for k in a['metrics'])]
     if staged:
@@ -592,7 +618,8 @@ def summary_chart(summary: dict, tasks: Sequence[str], path: str) -> None:
     from diffmtl.evaluation.functional.delta_m import primary_metric_key
     from diffmtl.structures import get_task_spec
     keys = [primary_metric_key(t) for t in tasks] + ['delta_m']
-    arms = [a for a in summary['arms'] if a['n']]
+    arms = [a for a in summary['arms']
+            if a['n'] and not a.get('diagnostic')]
     cols = 4
     rows = -(-len(keys) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows),
