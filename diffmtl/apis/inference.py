@@ -19,9 +19,9 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from mmseg.structures import SegDataSample
 
+from diffmtl.engine import load_model_checkpoint
 from diffmtl.registry import MODELS
 from diffmtl.structures import get_task_spec
 from diffmtl.visualization.denoising_process import run_denoising_process
@@ -104,9 +104,13 @@ def init_model(config: Union[str, Path, Config],
 
     Args:
         config (str | Path | Config): Config file or object (not modified).
-        checkpoint (str, optional): Checkpoint path or URL, loaded through
-            :func:`mmengine.runner.load_checkpoint` (diffmtl's safe local
-            loader). None keeps the initial weights.
+        checkpoint (str, optional): Checkpoint path or URL, loaded with
+            :func:`diffmtl.engine.load_model_checkpoint` (diffmtl's safe
+            local loader). A checkpoint whose keys or shapes do not match
+            the model raises ``CheckpointMismatchError`` unless
+            ``cfg_options=dict(allow_partial_checkpoint=True)`` (or the
+            config) allows partial loading. None keeps the initial
+            weights.
         device (str): Device to put the model on. Defaults to 'cpu'.
         cfg_options (dict, optional): Overrides merged into the config.
 
@@ -132,7 +136,14 @@ def init_model(config: Union[str, Path, Config],
     model = MODELS.build(config.model)
     dataset_meta = None
     if checkpoint is not None:
-        ckpt = load_checkpoint(model, str(checkpoint), map_location='cpu')
+        # Refuses checkpoints that do not fit the model (names the keys)
+        # unless the config sets allow_partial_checkpoint = True.
+        ckpt = load_model_checkpoint(
+            model,
+            str(checkpoint),
+            map_location='cpu',
+            allow_partial=bool(config.get('allow_partial_checkpoint',
+                                          False)))
         dataset_meta = (ckpt.get('meta') or {}).get('dataset_meta')
     model.dataset_meta = dict(dataset_meta) if dataset_meta else \
         _default_dataset_meta(model)
