@@ -20,6 +20,10 @@ arms = [
     dict(name='feature_wo_mtcond',
          config='configs/diffmtl/synthetic_one_r18.py',
          cfg_options={'model.multi_task_condition': False}),
+    # token-grid ablation: the 3x4 = 12 tokens of the earlier demo scale
+    dict(name='feature_tokens_3x4',
+         config='configs/diffmtl/synthetic_one_r18.py',
+         cfg_options={'model.denoiser.token_scale': 0.25}),
     # the Feature checkpoints again, with the noise-free reverse process
     dict(name='feature_noise_off', eval_of='feature',
          test_options={'model.inference_noise': False}),
