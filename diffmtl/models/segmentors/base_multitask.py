@@ -5,6 +5,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.logging import MessageHub
 from mmengine.structures import PixelData
 from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.structures import SegDataSample
@@ -213,7 +214,61 @@ class BaseMultiTaskSegmentor(BaseSegmentor):
                 'Check the learning rate and the ground truth of these '
                 'tasks (the run stopped before the optimizer step; set '
                 'train_cfg=dict(check_finite_loss=False) to keep going).')
+        self.update_task_loss_logs(log_vars)
         return loss, log_vars
+
+    #: Message-hub runtime-info key of the hidden per-task loss histories.
+    HIDDEN_LOSS_LOGS = 'diffmtl_hidden_task_losses'
+
+    def _is_task_loss_key(self, name: str) -> bool:
+        task, sep, term = name.partition('.')
+        return bool(sep) and task in self.tasks and 'loss' in term
+
+    def update_task_loss_logs(self, log_vars: Dict[str, Tensor]) -> None:
+        """Make the logged per-task losses cover only batches with the task.
+
+        mmengine's ``RuntimeInfoHook`` adds every ``log_vars`` key to the
+        message hub as ``train/<key>`` (count 1) and ``LogProcessor`` shows
+        a loss key as the mean of its last ``window_size`` entries. A task
+        absent from a batch has no key, so its history did not move: the
+        log kept repeating its last value and its window reached back to
+        batches long gone.
+
+        In training, for each ``'<task>.loss*'`` key that this model logged
+        before and that is absent from ``log_vars`` now, this appends a
+        *skip* entry (value 0, count 0) to the key's history, so its window
+        spans the same iterations as the total ``loss`` while its mean
+        (sum / count) averages only the batches that had the task, and it
+        hides the key from the hub until the task is back (the history is
+        kept in the hub's runtime info ``HIDDEN_LOSS_LOGS``, not saved in
+        checkpoints). An iteration whose batch lacks the task thus logs no
+        value for it: neither its last loss nor 0 / 0. ``log_vars``, the
+        total loss and the gradients are unchanged.
+
+        Args:
+            log_vars (dict[str, Tensor]): Output of :meth:`parse_losses`.
+        """
+        if not self.training:
+            return
+        hub = MessageHub.get_current_instance()
+        scalars = hub.log_scalars
+        hidden = hub.get_info(self.HIDDEN_LOSS_LOGS)
+        if hidden is None:
+            hidden = {}
+            hub.update_info(self.HIDDEN_LOSS_LOGS, hidden, resumed=False)
+        prefix = 'train/'
+        keys = dict.fromkeys(
+            k for k in list(scalars) + list(hidden)
+            if k.startswith(prefix) and self._is_task_loss_key(
+                k[len(prefix):]))
+        for key in keys:
+            if key[len(prefix):] in log_vars:
+                if key in hidden:  # the task is back: restore its history
+                    scalars[key] = hidden.pop(key)
+                continue
+            buffer = scalars.pop(key) if key in scalars else hidden[key]
+            buffer.update(0., 0)
+            hidden[key] = buffer
 
     # ------------------------------------------------------------------
     # inference
