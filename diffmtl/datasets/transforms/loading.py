@@ -136,8 +136,15 @@ _PIL_MODE_NAMES = {
 }
 
 
+def _article(words: str) -> str:
+    """``'a 16-bit ...'`` / ``'an 8-bit ...'``."""
+    return ('an ' if words[:1] in '8aeiou' and not words.startswith(
+        ('1-', '16', '32')) else 'a ') + words
+
+
 def _mode_name(mode: str) -> str:
-    return f'{_PIL_MODE_NAMES.get(mode, "unusual")} image, PIL mode {mode!r}'
+    return _article(f'{_PIL_MODE_NAMES.get(mode, "unusual")} image, PIL '
+                    f'mode {mode!r}')
 
 
 def _show_values(values: np.ndarray, limit: int = 10) -> str:
@@ -211,7 +218,7 @@ def _decode_threshold_png(path, results, backend_args=None):
     mode = _open_pil(path, backend_args).mode
     if mode in ('I', 'I;16', 'I;16B', 'F'):
         raise ValueError(f'{path!r}: threshold_png expects an 8-bit PNG '
-                         f'(v / 255 > 0.5), got a {_mode_name(mode)}')
+                         f'(v / 255 > 0.5), got {_mode_name(mode)}')
     arr = _read_png(path, backend_args, 'grayscale', 'pillow')
     arr = _single_channel(arr, path)
     return (arr.astype(np.float32) / 255. > 0.5).astype(np.uint8)
@@ -242,7 +249,7 @@ def _read_normals_rgb(path: str, backend_args: Optional[dict]) -> np.ndarray:
     if img.mode != 'RGB':
         raise ValueError(
             f'{path!r}: a normals PNG must be 8-bit RGB with 3 channels '
-            f'(R, G, B = x, y, z), got a {_mode_name(img.mode)}')
+            f'(R, G, B = x, y, z), got {_mode_name(img.mode)}')
     return np.asarray(img)
 
 
@@ -292,7 +299,8 @@ def _decode_depth_png(path, results, backend_args=None):
         bits = 8 * arr.dtype.itemsize
         raise ValueError(
             f'{path!r}: depth_png expects a 16-bit single-channel PNG (value '
-            f'/ depth_scale={scale:g}), got a {bits}-bit {arr.dtype} PNG; an '
+            f'/ depth_scale={scale:g}), got '
+            f'{_article(f"{bits}-bit {arr.dtype}")} PNG; an '
             f'8-bit PNG holds at most {255 / scale:g} units and is usually '
             'a visualisation, not depth. Convert it to 16 bits or to .npy')
     return arr.astype(np.float32) / scale
