@@ -8,6 +8,7 @@ from typing import (Any, Dict, List, Mapping, Optional, Sequence, Tuple,
 import mmengine
 import numpy as np
 from mmengine.logging import print_log
+from mmengine.registry import DefaultScope
 from mmseg.datasets import BaseSegDataset
 
 from diffmtl.registry import DATASETS
@@ -163,7 +164,11 @@ class MultiTaskPartialDataset(BaseSegDataset):
 
         meta = self._build_task_meta(task_classes, task_palettes)
         meta.update(metainfo or {})
-        super().__init__(metainfo=meta, **kwargs)
+        # The transforms live in mmseg's registry: outside a Runner (no
+        # default scope set) the pipeline is built in mmseg's scope.
+        scope = None if DefaultScope.get_current_instance() else 'mmseg'
+        with DefaultScope.overwrite_default_scope(scope):
+            super().__init__(metainfo=meta, **kwargs)
         if any(get_task_spec(t).kind == 'depth' for t in self.tasks):
             self._metainfo['depth_unit'] = depth_unit
         self._metainfo['label_setting'] = label_setting
