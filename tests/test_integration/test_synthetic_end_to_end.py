@@ -87,7 +87,9 @@ def train_log(data_root, work_dir):
 
 
 def _logged(log, key):
-    values = re.findall(re.escape(key) + r': (-?[\d.]+)', log)
+    # not the 'initial/<key>' of the stage metrics
+    values = re.findall(r'(?<![\w/])' + re.escape(key) + r': (-?[\d.]+)',
+                        log)
     assert values, f'{key} not in log:\n{log[-4000:]}'
     return float(values[-1])
 
