@@ -6,7 +6,10 @@ Examples:
     python tools/test.py CFG CKPT --out results/ --show-dir vis/
     bash tools/dist_test.sh CFG CKPT 4
 
-The command line matches MMSegmentation's ``tools/test.py``. ``--show-dir``
+The command line matches MMSegmentation's ``tools/test.py``. A checkpoint
+whose keys or shapes do not match the model (another config's) is an error
+naming the keys, unless ``--allow-partial-checkpoint``; a truncated or
+damaged file is an error naming the file. ``--show-dir``
 draws every test image (visualization hook interval 1; override with
 ``--cfg-options default_hooks.visualization.interval=N``) into
 ``<show-dir>/vis_data/vis_image/``.

@@ -8,7 +8,13 @@ Examples:
 
 The command line matches MMSegmentation's ``tools/train.py``. On a host
 without CUDA, ``--launcher pytorch`` runs with the gloo backend and CPU DDP
-automatically (see :mod:`diffmtl.utils.launch`).
+automatically (see :mod:`diffmtl.utils.launch`). Checkpoints are written
+atomically with every rank's RNG states (``AtomicCheckpointHook`` replaces
+``CheckpointHook``, see :mod:`diffmtl.engine.hooks`): a job killed at any
+moment resumes with ``--resume`` from the last complete checkpoint and, on
+the same hardware, continues bit-identically to an uninterrupted run. A
+``load_from`` checkpoint that does not fit the model is an error unless
+``--allow-partial-checkpoint``.
 """
 import argparse
 import os.path as osp
@@ -33,8 +39,11 @@ def parse_args(argv=None):
         '--resume',
         action='store_true',
         default=False,
-        help='resume from the latest checkpoint in the work_dir '
-        '(or from cfg.load_from when it is set)')
+        help='resume from the latest checkpoint in the work_dir (or from '
+        'cfg.load_from when it is set). A missing, empty or damaged '
+        'last_checkpoint or checkpoint is skipped with a warning for the '
+        'newest loadable one; model, optimizer, schedulers, iteration and '
+        'RNG states continue bit-identically')
     parser.add_argument(
         '--amp',
         action='store_true',

@@ -21,7 +21,7 @@ from .launch import (LAUNCHERS, cuda_available, set_local_rank_env,
 __all__ = [
     'add_common_args', 'load_tool_config', 'set_work_dir', 'enable_amp',
     'enable_visualization', 'set_test_output', 'enable_tta',
-    'drop_training', 'build_runner'
+    'drop_training', 'enable_safe_checkpoints', 'build_runner'
 ]
 
 #: Config keys only training needs (mmengine wants the first three all set
@@ -34,8 +34,9 @@ def add_common_args(
         parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the options ``tools/train.py`` and ``tools/test.py`` share.
 
-    ``--trust-checkpoint``, ``--cfg-options``, ``--launcher`` and
-    ``--local_rank`` / ``--local-rank``. Each tool adds its own positional
+    ``--trust-checkpoint``, ``--allow-partial-checkpoint``,
+    ``--cfg-options``, ``--launcher`` and ``--local_rank`` /
+    ``--local-rank``. Each tool adds its own positional
     arguments and ``--work-dir`` (whose meaning differs between them).
 
     Args:
@@ -51,6 +52,14 @@ def add_common_args(
         help='load checkpoints with weights_only=False (runs code from the '
         'pickle; only for files you trust). Same as '
         'DIFFMTL_TRUSTED_CHECKPOINTS=1')
+    parser.add_argument(
+        '--allow-partial-checkpoint',
+        action='store_true',
+        default=False,
+        help='load a checkpoint whose keys or shapes do not all match the '
+        'model (the rest keeps its initial values); without it such a '
+        'checkpoint is an error. Same as allow_partial_checkpoint=True in '
+        'the config')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -76,9 +85,10 @@ def load_tool_config(args: argparse.Namespace) -> Config:
 
     In order: ``--trust-checkpoint`` sets ``DIFFMTL_TRUSTED_CHECKPOINTS=1``,
     ``--local-rank`` is exported (:func:`set_local_rank_env`), the config
-    is read and ``--cfg-options`` merged into it, then ``--launcher``
-    (:func:`setup_launcher`) and ``--work-dir`` (:func:`set_work_dir`) are
-    applied.
+    is read and ``--cfg-options`` merged into it,
+    ``--allow-partial-checkpoint`` sets ``allow_partial_checkpoint=True``,
+    then ``--launcher`` (:func:`setup_launcher`) and ``--work-dir``
+    (:func:`set_work_dir`) are applied.
 
     Args:
         args (argparse.Namespace): Parsed arguments with ``config``,
@@ -95,6 +105,9 @@ def load_tool_config(args: argparse.Namespace) -> Config:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    if getattr(args, 'allow_partial_checkpoint', False):
+        from diffmtl.engine import ALLOW_PARTIAL_KEY
+        cfg[ALLOW_PARTIAL_KEY] = True
     setup_launcher(cfg, args.launcher)
     set_work_dir(cfg, args.work_dir, args.config)
     return cfg
@@ -263,6 +276,50 @@ def drop_training(cfg: Config) -> Config:
     return cfg
 
 
+#: ``default_hooks.checkpoint`` types replaced by ``AtomicCheckpointHook``.
+_PLAIN_CHECKPOINT_HOOKS = ('CheckpointHook', 'mmengine.CheckpointHook')
+
+
+def enable_safe_checkpoints(cfg: Config) -> Config:
+    """Use diffmtl's checkpoint hooks (see :mod:`diffmtl.engine.hooks`).
+
+    * ``default_hooks.checkpoint`` of type ``CheckpointHook`` becomes an
+      ``AtomicCheckpointHook`` with the same arguments (atomic writes,
+      pruning after the new file is complete, RNG states for bit-identical
+      resume); other types are kept, with a warning;
+    * ``CheckpointMatchHook`` is added to ``custom_hooks`` (mismatched
+      checkpoints are an error unless ``allow_partial_checkpoint``).
+
+    Args:
+        cfg (Config): The config, modified in place.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    hooks = cfg.get('default_hooks') or {}
+    hook = hooks.get('checkpoint')
+    if isinstance(hook, dict):
+        hook_type = hook.get('type')
+        plain = hook_type in _PLAIN_CHECKPOINT_HOOKS or getattr(
+            hook_type, '__name__', None) == 'CheckpointHook'
+        if plain:
+            hook['type'] = 'AtomicCheckpointHook'
+        elif hook_type != 'AtomicCheckpointHook':
+            print_log(
+                f'default_hooks.checkpoint is {hook_type!r}, not '
+                'CheckpointHook: kept as is, so checkpoints are not written '
+                'atomically and hold no RNG states.',
+                logger='current',
+                level=logging.WARNING)
+    custom_hooks = list(cfg.get('custom_hooks') or [])
+    if not any(
+            isinstance(h, dict) and h.get('type') == 'CheckpointMatchHook'
+            for h in custom_hooks):
+        custom_hooks.append(dict(type='CheckpointMatchHook'))
+    cfg.custom_hooks = custom_hooks
+    return cfg
+
+
 # --- input checks (issue 11): InputCheckHook in every tool runner -------
 def add_input_check_hook(cfg: Config) -> Config:
     """Add ``InputCheckHook`` to ``cfg.custom_hooks`` (once).
@@ -291,7 +348,15 @@ def add_input_check_hook(cfg: Config) -> Config:
 
 
 def build_runner(cfg: Config) -> Runner:
-    """Build the runner (``cfg.runner_type`` from ``RUNNERS`` if set)."""
+    """Build the runner (``cfg.runner_type`` from ``RUNNERS`` if set).
+
+    First applies :func:`enable_safe_checkpoints` and, for ``resume=True``
+    without ``load_from``, :func:`diffmtl.engine.resolve_resume` (choose a
+    loadable checkpoint, falling back past a damaged pointer or file).
+    """
+    from diffmtl.engine import resolve_resume
+    enable_safe_checkpoints(cfg)
+    resolve_resume(cfg)
     add_input_check_hook(cfg)  # input checks (issue 11)
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)

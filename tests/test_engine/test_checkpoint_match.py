@@ -142,9 +142,10 @@ def test_init_model_names_a_damaged_file(toy_ckpts, tmp_path, kind):
     good, _ = toy_ckpts
     data = good.read_bytes()
     path = tmp_path / f'{kind}.pth'
-    damaged = data[:len(data) //
-                   2] if kind == 'truncated' else os.urandom(len(data))
-    path.write_bytes(damaged)
+    if kind == 'truncated':
+        path.write_bytes(data[:len(data) // 2])
+    else:
+        path.write_bytes(os.urandom(len(data)))
     with pytest.raises(CorruptCheckpointError, match=str(path)):
         init_model(str(TOY_CFG), str(path))
 
