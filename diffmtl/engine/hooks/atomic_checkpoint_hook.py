@@ -38,7 +38,9 @@ and the process-global RNG streams (this hook). Not covered: generators a
 component creates itself without a seed, ``torch.utils.data.RandomSampler``
 without a generator, non-deterministic GPU kernels, and hooks that draw
 random numbers in ``after_train_iter`` after this one (``VERY_LOW``
-priority).
+priority). ``save_best`` checkpoints are written atomically too, but
+mmengine's logic still deletes the previous best file before writing the
+new one (they are not used for resuming).
 """
 import contextlib
 import logging
