@@ -44,3 +44,8 @@ arms.append(
              'test_dataloader.dataset.label_mapping':
              'mappings/onelabel.json',
          }))
+# XTC* (projects/xtc): the capacity-matched baseline plus the training-only
+# cross-task mappers and consistency loss (same inference path and MACs).
+arms.append(
+    dict(name='xtc',
+         config='projects/xtc/configs/xtc_synthetic_one_r18_matched.py'))

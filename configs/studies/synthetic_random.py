@@ -9,4 +9,8 @@ arms = [
     dict(name='feature', config='configs/diffmtl/synthetic_random_r18.py'),
     dict(name='mtl_baseline_matched',
          config='configs/baselines/mtl_baseline_synthetic_random_r18_matched.py'),
+    # XTC* (projects/xtc): the matched baseline plus the training-only
+    # cross-task mappers and consistency loss
+    dict(name='xtc',
+         config='projects/xtc/configs/xtc_synthetic_random_r18_matched.py'),
 ]
