@@ -6,7 +6,8 @@ write stop half-way for a while, so the test can poll for the temporary
 file and SIGKILL the job exactly in the middle of writing ``iter_8.pth``
 or the ``last_checkpoint`` pointer. With ``max_keep_ckpts=1`` mmengine's
 own hook has already deleted ``iter_4.pth`` at that moment; here the
-previous checkpoint must still be complete and named by the pointer.
+previous checkpoint must still be complete and named by the pointer;
+with all checkpoints kept, no truncated ``iter_8.pth`` may appear.
 """
 import random
 import time
@@ -32,8 +33,9 @@ def _resume_to_the_end(cfg, work_dir, from_iter):
     return proc
 
 
-def test_kill_mid_checkpoint_write_keeps_previous(tmp_path):
-    cfg = write_noisy_cfg(tmp_path / 'cfg.py', max_keep_ckpts=1)
+@pytest.mark.parametrize('max_keep_ckpts', [1, -1])
+def test_kill_mid_checkpoint_write_keeps_previous(tmp_path, max_keep_ckpts):
+    cfg = write_noisy_cfg(tmp_path / 'cfg.py', max_keep_ckpts=max_keep_ckpts)
     work_dir = tmp_path / 'work'
     proc = start_train(cfg, work_dir, env={SLOW_WRITE_ENV: '3'})
     try:
@@ -52,7 +54,12 @@ def test_kill_mid_checkpoint_write_keeps_previous(tmp_path):
     assert load(work_dir / 'iter_4.pth')['meta']['iter'] == 4
     resumed = _resume_to_the_end(cfg, work_dir, from_iter=4)
     assert 'partial checkpoint write of an interrupted run' in resumed.stdout
-    assert checkpoint_names(work_dir) == ['iter_12.pth']  # max_keep_ckpts=1
+    if max_keep_ckpts == 1:
+        assert checkpoint_names(work_dir) == ['iter_12.pth']
+    else:
+        assert checkpoint_names(work_dir) == [
+            'iter_12.pth', 'iter_4.pth', 'iter_8.pth'
+        ]
 
 
 def test_kill_mid_pointer_write_keeps_both(tmp_path):
