@@ -21,9 +21,64 @@ def test_two_step_constants_match_reference_table():
 
 
 def test_three_step_betas():
-    s = DiffusionSchedule(num_steps=3)
+    with pytest.warns(UserWarning, match='beta_schedule'):
+        s = DiffusionSchedule(num_steps=3)
     assert s.betas.tolist() == pytest.approx([0.001, 0.00433114, 0.01],
                                              rel=1e-5)
+
+
+def test_schedule_names_follow_the_reference_s3():
+    """'linear' = linear in sqrt(beta) (the reference's / LDM's default),
+    'sqrt_linear' = linear in beta; S = 3, betas by hand."""
+    import math
+    lo, hi = math.sqrt(1e-3), math.sqrt(1e-2)
+    linear = [lo**2, ((lo + hi) / 2)**2, hi**2]  # 0.001, 0.0043311, 0.01
+    sqrt_linear = [1e-3, (1e-3 + 1e-2) / 2, 1e-2]  # 0.001, 0.0055, 0.01
+    assert linear[1] == pytest.approx(0.00433114, rel=1e-6)
+    with pytest.warns(UserWarning, match="swapped"):
+        s = DiffusionSchedule(num_steps=3, beta_schedule='linear')
+    assert s.betas.tolist() == pytest.approx(linear, rel=1e-6)
+    with pytest.warns(UserWarning, match="'sqrt_linear' meant what is now "
+                      "'linear'"):
+        s = DiffusionSchedule(num_steps=3, beta_schedule='sqrt_linear')
+    assert s.betas.tolist() == pytest.approx(sqrt_linear, rel=1e-6)
+    assert s.betas[1].item() == pytest.approx(0.0055, rel=1e-6)
+    assert "beta_schedule='sqrt_linear'" in repr(s)
+    with pytest.raises(ValueError, match='linear in sqrt'):
+        DiffusionSchedule(beta_schedule='quadratic')
+
+
+def test_default_schedule_is_bit_identical_and_s2_names_agree():
+    """The rename changes no default: the betas every config gets (S = 2,
+    default / 'linear') are bit-identical to the previous default formula
+    linspace(sqrt(b0), sqrt(b1), S) ** 2, and with S = 2 both names give
+    the same float32 buffers (no warning)."""
+    import warnings
+
+    import numpy as np
+    old = np.linspace(1e-3**0.5, 1e-2**0.5, 2, dtype=np.float64)**2
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        default = DiffusionSchedule()
+        named = DiffusionSchedule(num_steps=2, beta_schedule='linear')
+        other = DiffusionSchedule(num_steps=2, beta_schedule='sqrt_linear')
+    ref = torch.tensor(old, dtype=torch.float32)
+    assert torch.equal(default.betas, ref) and torch.equal(named.betas, ref)
+    for name, buf in default.named_buffers():
+        assert torch.equal(buf, dict(other.named_buffers())[name]), name
+    # the model default and the shipped configs name the same schedule
+    import inspect
+    import os.path as osp
+
+    from mmengine.config import Config
+
+    from diffmtl.models.segmentors.diffusion_mtl import DiffusionMTL
+    sig = inspect.signature(DiffusionMTL.__init__)
+    assert sig.parameters['beta_schedule'].default == 'linear'
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    cfg = Config.fromfile(
+        osp.join(repo, 'configs', '_base_', 'models', 'diffmtl_r18.py'))
+    assert cfg.model.beta_schedule == 'linear' and cfg.model.num_steps == 2
 
 
 def test_q_sample_and_posterior():

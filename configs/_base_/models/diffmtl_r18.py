@@ -10,7 +10,7 @@ model = dict(
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True,
         size=(512, 512),  # experiment configs set their crop size
-        pad_val=0),
+        pad_val=0),  # after normalisation: the mean colour
     tasks=('semseg', 'human_parts', 'sal', 'normals', 'edge'),
     num_classes=dict(semseg=21, human_parts=7),
     mode='feature',
@@ -35,11 +35,12 @@ model = dict(
     channels=512,
     decoder_blocks=2,
     norm_cfg=norm_cfg,
-    # diffusion: S steps, 'linear in sqrt(beta)' schedule, x0 prediction
+    # diffusion: S steps, x0 prediction; 'linear' = linear in sqrt(beta), the
+    # reference's (LDM's) name ('sqrt_linear' = linear in beta)
     num_steps=2,
     beta_start=1e-3,
     beta_end=1e-2,
-    beta_schedule='sqrt_linear',
+    beta_schedule='linear',
     denoiser=dict(
         num_blocks=4,
         num_heads=4,

@@ -1,5 +1,6 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """The Gaussian diffusion schedule of DiffusionMTL (x0-parameterised)."""
+import warnings
 from typing import Optional
 
 import numpy as np
@@ -9,21 +10,87 @@ from torch import Tensor
 
 from diffmtl.registry import MODELS
 
+__all__ = ['DiffusionSchedule', 'BETA_SCHEDULES', 'make_betas']
+
+#: ``beta_schedule`` names, as the reference (LDM's ``make_beta_schedule``):
+#: ``'linear'`` is linear in ``sqrt(beta)`` (the default), ``'sqrt_linear'``
+#: is linear in ``beta``. Earlier diffmtl versions had the two names the
+#: other way round (the default is unchanged: only its name is). With
+#: ``num_steps <= 2`` both give ``[beta_start, beta_end]`` (up to float64
+#: rounding), so the old spelling of an S = 2 config keeps its schedule.
+BETA_SCHEDULES = ('linear', 'sqrt_linear')
+
+
+def make_betas(num_steps: int, beta_start: float, beta_end: float,
+               beta_schedule: str = 'linear') -> np.ndarray:
+    """Betas of a schedule, in float64 (the reference's names).
+
+    Args:
+        num_steps (int): Number of steps S.
+        beta_start (float): First beta.
+        beta_end (float): Last beta.
+        beta_schedule (str): ``'linear'``:
+            ``linspace(sqrt(beta_start), sqrt(beta_end), S) ** 2`` (the
+            reference's default, "linear" in the LDM sense);
+            ``'sqrt_linear'``: ``linspace(beta_start, beta_end, S)``.
+
+    Returns:
+        np.ndarray: (S,) float64 betas.
+    """
+    if beta_schedule == 'linear':
+        return np.linspace(
+            beta_start**0.5, beta_end**0.5, num_steps, dtype=np.float64)**2
+    if beta_schedule == 'sqrt_linear':
+        return np.linspace(beta_start, beta_end, num_steps, dtype=np.float64)
+    raise ValueError(f'DiffusionSchedule: unknown beta_schedule '
+                     f'{beta_schedule!r}; expected one of {BETA_SCHEDULES} '
+                     "('linear' = linear in sqrt(beta), the reference's "
+                     "default; 'sqrt_linear' = linear in beta)")
+
+
+def _warn_renamed(num_steps: int, beta_start: float, beta_end: float,
+                  beta_schedule: str) -> None:
+    """Warn where the renaming changes the betas a name gives (S >= 3)."""
+    other = 'sqrt_linear' if beta_schedule == 'linear' else 'linear'
+    if num_steps < 3 or beta_start == beta_end:
+        return
+    warnings.warn(
+        f'DiffusionSchedule: beta_schedule={beta_schedule!r} with '
+        f'num_steps={num_steps} gives betas '
+        f'{make_betas(num_steps, beta_start, beta_end, beta_schedule)}. '
+        "The names follow the reference now ('linear' = linear in "
+        "sqrt(beta), the default; 'sqrt_linear' = linear in beta); earlier "
+        f'diffmtl versions swapped them: in a config written for those, '
+        f'{beta_schedule!r} meant what is now {other!r}. Both names give '
+        'the same betas with num_steps <= 2.',
+        UserWarning,
+        stacklevel=3)
+
 
 @MODELS.register_module()
 class DiffusionSchedule(nn.Module):
     """Noise schedule, forward noising and posterior step.
 
     ``beta_t = linspace(sqrt(beta_start), sqrt(beta_end), S)_t ** 2``
-    (``'sqrt_linear'``, "linear" in the LDM sense) or plain ``'linear'``,
-    computed in float64 and stored as float32 buffers. Step indices are
-    0-based (``t = 0..S-1``).
+    (``'linear'``, "linear" in the LDM sense and the reference's default)
+    or ``linspace(beta_start, beta_end, S)_t`` (``'sqrt_linear'``), named
+    as the reference's (LDM's) ``make_beta_schedule``; computed in float64
+    and stored as float32 buffers. Step indices are 0-based
+    (``t = 0..S-1``).
+
+    Earlier diffmtl versions swapped the two names (their default was
+    spelled ``'sqrt_linear'``); the default schedule is unchanged. With
+    S <= 2 both schedules give ``[beta_start, beta_end]`` (up to float64
+    rounding), so an old S = 2 config keeps its schedule whatever it
+    spells; with S >= 3, where they differ, a ``UserWarning`` names the
+    betas used and the old meaning of the name (docs/en/models.md).
 
     Args:
         num_steps (int): Number of diffusion steps S. Defaults to 2.
         beta_start (float): First beta. Defaults to 1e-3.
         beta_end (float): Last beta. Defaults to 1e-2.
-        beta_schedule (str): ``'sqrt_linear'`` or ``'linear'``.
+        beta_schedule (str): ``'linear'`` or ``'sqrt_linear'``. Defaults
+            to 'linear'.
 
     Buffers (all (S,)): ``betas``, ``alphas_cumprod``,
     ``alphas_cumprod_prev``, ``sqrt_alphas_cumprod``,
@@ -36,22 +103,15 @@ class DiffusionSchedule(nn.Module):
                  num_steps: int = 2,
                  beta_start: float = 1e-3,
                  beta_end: float = 1e-2,
-                 beta_schedule: str = 'sqrt_linear'):
+                 beta_schedule: str = 'linear'):
         super().__init__()
         if num_steps < 1:
             raise ValueError(f'DiffusionSchedule: num_steps must be >= 1, got '
                              f'{num_steps}')
         self.num_steps = int(num_steps)
-        if beta_schedule == 'sqrt_linear':
-            betas = np.linspace(
-                beta_start**0.5, beta_end**0.5, num_steps,
-                dtype=np.float64)**2
-        elif beta_schedule == 'linear':
-            betas = np.linspace(
-                beta_start, beta_end, num_steps, dtype=np.float64)
-        else:
-            raise ValueError(f'DiffusionSchedule: unknown beta_schedule '
-                             f'{beta_schedule!r} (sqrt_linear or linear)')
+        self.beta_schedule = beta_schedule
+        betas = make_betas(num_steps, beta_start, beta_end, beta_schedule)
+        _warn_renamed(num_steps, beta_start, beta_end, beta_schedule)
         alphas = 1.0 - betas
         ac = np.cumprod(alphas)
         ac_prev = np.append(1.0, ac[:-1])
@@ -108,4 +168,5 @@ class DiffusionSchedule(nn.Module):
         return out
 
     def extra_repr(self) -> str:
-        return f'num_steps={self.num_steps}'
+        return (f'num_steps={self.num_steps}, '
+                f'beta_schedule={self.beta_schedule!r}')

@@ -88,7 +88,10 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
         norm_cfg (dict, optional): Norm of the decoders.
         num_steps (int): Diffusion steps S. Defaults to 2.
         beta_start, beta_end (float): Schedule ends. Defaults 1e-3 / 1e-2.
-        beta_schedule (str): ``'sqrt_linear'`` or ``'linear'``.
+        beta_schedule (str): ``'linear'`` (linear in sqrt(beta), the
+            reference's default) or ``'sqrt_linear'`` (linear in beta),
+            the reference's names (see :class:`DiffusionSchedule`).
+            Defaults to 'linear'.
         denoiser (dict, optional): Extra ``MultiTaskDenoiser`` kwargs
             (``num_blocks=4, num_heads=4, mlp_ratio=4, token_scale=0.25,
             head_convs=3, step_freq_dim=256``).
@@ -138,7 +141,7 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
                  num_steps: int = 2,
                  beta_start: float = 1e-3,
                  beta_end: float = 1e-2,
-                 beta_schedule: str = 'sqrt_linear',
+                 beta_schedule: str = 'linear',
                  denoiser: Optional[dict] = None,
                  use_diffusion: bool = True,
                  multi_task_condition: bool = True,
