@@ -3,12 +3,20 @@
 import os.path as osp
 from typing import List, Optional, Sequence, Union
 
+import numpy as np
+from mmengine.logging import print_log
+
 from diffmtl.registry import DATASETS
 from diffmtl.structures import get_task_spec
 from diffmtl.structures.task_spec import HUMAN_PART_CLASSES
 from .multitask_partial import KIND_FORMATS, MultiTaskPartialDataset
+from .transforms.loading import (_mode_name, _open_pil, _png_to_normals,
+                                 register_ann_decoder)
 
-__all__ = ['PascalContextMTDataset', 'VOC_CLASSES', 'voc_palette']
+__all__ = [
+    'PascalContextMTDataset', 'VOC_CLASSES', 'voc_palette',
+    'CONVERTED_FORMATS'
+]
 
 VOC_CLASSES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat',
                'bottle', 'bus', 'car', 'cat', 'chair', 'cow', 'diningtable',
@@ -17,6 +25,10 @@ VOC_CLASSES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat',
 
 #: Tasks whose raw annotation can be replaced by a converter PNG.
 CONVERTIBLE_TASKS = ('human_parts', 'normals', 'edge')
+
+#: Decoders of the converter's PNGs that differ from the task kind's
+#: default (``KIND_FORMATS``): normals are RGBA, alpha = validity.
+CONVERTED_FORMATS = dict(normals='normals_rgba_png')
 
 #: Folder of the PASCAL-Context ``LabelMap`` files under ``data_root``.
 CONTEXT_LABEL_DIR = ('pascal-context', 'trainval')
@@ -40,6 +52,45 @@ RAW_LAYOUT = dict(
         dirs=[CONTEXT_LABEL_DIR], suffix='.mat',
         format='pascal_context_edge'),
 )
+
+
+_LEGACY_WARNED = set()
+
+
+@register_ann_decoder('normals_rgba_png')
+def _decode_normals_rgba_png(path, results, backend_args=None):
+    """Normals PNG with validity in alpha (the PASCAL converter's output).
+
+    ``n = 2 v / 255 - 1`` from R, G, B (x, y, z) for every pixel, exactly
+    as the raw ``pascal_normals`` decoder, then the zero vector where
+    alpha is 0, so a valid pixel stored as (0, 0, 0) stays (-1, -1, -1).
+    An RGB file (written by an earlier converter, (0, 0, 0) = invalid) is
+    read the old way with a warning: re-run the converter with
+    ``--overwrite`` to get arrays identical to the raw files.
+    """
+    img = _open_pil(path, backend_args)
+    if img.mode == 'RGB':
+        folder = osp.dirname(path)
+        if folder not in _LEGACY_WARNED:
+            _LEGACY_WARNED.add(folder)
+            print_log(
+                f'{path!r} is an RGB normals PNG of an earlier PASCAL '
+                'converter: (0, 0, 0) is read as invalid, so a valid '
+                '(0, 0, 0) pixel is lost; re-run tools/dataset_converters/'
+                'pascal_context_mt.py with --overwrite (RGBA, alpha = '
+                'validity)',
+                logger='current',
+                level=30)
+        rgb = np.asarray(img)
+        return _png_to_normals(rgb, zero_invalid=True)
+    if img.mode != 'RGBA':
+        raise ValueError(
+            f'{path!r}: a converted normals PNG must be 8-bit RGBA (R, G, '
+            f'B = x, y, z; alpha 0 = invalid), got a {_mode_name(img.mode)}')
+    rgba = np.asarray(img)
+    normals = _png_to_normals(rgba[..., :3], zero_invalid=False)
+    normals[rgba[..., 3] == 0] = 0.
+    return normals
 
 
 def voc_palette(num_classes: int) -> List[List[int]]:
@@ -72,6 +123,8 @@ class PascalContextMTDataset(MultiTaskPartialDataset):
         pascal-context/trainval/<id>.mat           # `LabelMap` (1..459)
         converted/{human_parts,edge,normals}/<id>.png   # optional, written
                                                    # by the converter
+                                                   # (normals: RGBA,
+                                                   # alpha = validity)
 
     Decoding: semseg 21 VOC classes (255 void); human parts 7 classes from
     the PASCAL-Part masks (all 255 when the image has no person part);
@@ -79,7 +132,11 @@ class PascalContextMTDataset(MultiTaskPartialDataset):
     classes; edges = thinned ``|Laplacian(LabelMap)| > 0``. The ``.mat``
     files are decoded at load time unless the one-time converter
     (``tools/dataset_converters/pascal_context_mt.py``) wrote PNGs under
-    ``converted/``.
+    ``converted/``; converted and raw files give identical arrays.
+
+    Each data info also carries ``all_ann_paths`` (every task's file, also
+    where the task is unlabelled and ``ann_paths`` holds None), read only by
+    ``MultiTaskRandomCrop(cat_labels='all')``.
 
     Args:
         split (str): ``'train'`` or ``'val'`` (``ImageSets/Context/<split>
@@ -147,7 +204,8 @@ class PascalContextMTDataset(MultiTaskPartialDataset):
             if self._converted.get(t) and (self.use_converted is True
                                            or osp.isfile(conv)):
                 path = conv
-                fmt = KIND_FORMATS[get_task_spec(t).kind]['.png']
+                fmt = CONVERTED_FORMATS.get(
+                    t, KIND_FORMATS[get_task_spec(t).kind]['.png'])
             else:
                 layout = RAW_LAYOUT[t]
                 # The first existing candidate folder wins (semseg: VOC12).
@@ -163,4 +221,8 @@ class PascalContextMTDataset(MultiTaskPartialDataset):
                         path = context_mat  # reported as the missing file
             info['ann_paths'][t] = path
             info['ann_format'][t] = fmt
+        # Every task's file, kept also where the task is unlabelled (the
+        # loader never reads it): MultiTaskRandomCrop(cat_labels='all')
+        # reproduces the reference's crop check on unlabelled semseg.
+        info['all_ann_paths'] = dict(info['ann_paths'])
         return info

@@ -33,6 +33,7 @@ def _expected(idx):
     label[:, W // 2:] = 1  # 1 invalidates normals
     label[H // 2:, :2] = 427
     rgb = rng.integers(1, 256, (H, W, 3), dtype=np.uint8)
+    rgb[0, 0] = 0  # a *valid* pixel stored as (0, 0, 0): n = (-1, -1, -1)
     normals = rgb.astype(np.float32) * 2 / 255 - 1
     normals[label == 1] = 0
     sal = rng.integers(0, 256, (H, W), dtype=np.uint8)
@@ -193,13 +194,14 @@ def test_converter_gives_identical_maps(pascal):
     info = ds.get_data_info(0)
     assert info['ann_format'] == dict(
         semseg='label_png', human_parts='label_png', sal='threshold_png',
-        normals='normals_png', edge='label_png')
+        normals='normals_rgba_png', edge='label_png')
     assert 'converted' in info['ann_paths']['edge']
     for i in range(3):
         a, b = raw[i], ds[i]
         for key in a['seg_fields']:
-            np.testing.assert_allclose(a[key], b[key], atol=1e-6,
-                                       err_msg=key)
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+        # the valid (0, 0, 0) pixel survives the conversion
+        assert b['gt_normal_map'][0, 0].tolist() == [-1., -1., -1.]
     # The val split was not converted: 'auto' falls back to the raw files,
     # use_converted=True reports the 2 x 3 missing PNGs.
     val = PascalContextMTDataset(data_root=root, split='val', test_mode=True)
@@ -214,7 +216,63 @@ def test_converter_gives_identical_maps(pascal):
     # 'auto' falls back to the raw LabelMap for edges only.
     ds = PascalContextMTDataset(data_root=root)
     assert ds.get_data_info(0)['ann_format']['edge'] == 'pascal_context_edge'
-    assert ds.get_data_info(0)['ann_format']['normals'] == 'normals_png'
+    assert ds.get_data_info(0)['ann_format']['normals'] == 'normals_rgba_png'
+
+
+def _converter():
+    spec = importlib.util.spec_from_file_location(
+        'pascal_conv',
+        osp.join(REPO, 'tools', 'dataset_converters', 'pascal_context_mt.py'))
+    conv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conv)
+    return conv
+
+
+def test_converter_normals_round_trip_every_value(tmp_path):
+    """Every 8-bit value in every channel, (0, 0, 0) on valid and invalid
+    pixels: converted and raw decoding give identical arrays."""
+    from diffmtl.datasets.transforms import decode_annotation
+    root, img_id = str(tmp_path / 'P'), '2008_000001'
+    h, w = 16, 32  # 512 pixels
+    i = np.arange(h * w)
+    rgb = np.stack([i % 256, (i * 7 + 3) % 256, (i * 13 + 5) % 256],
+                   axis=-1).reshape(h, w, 3).astype(np.uint8)
+    for c in range(3):
+        assert set(np.unique(rgb[..., c])) == set(range(256))
+    label = np.full((h, w), 3, np.int32)  # valid class
+    label[:, w // 2:] = 1  # invalid class
+    rgb[0, 0] = rgb[0, -1] = 0  # (0, 0, 0): valid / invalid pixel
+    src = write_png(osp.join(root, 'normals_distill', img_id + '.png'), rgb)
+    mat = write_label_map_mat(
+        osp.join(root, 'pascal-context', 'trainval', img_id + '.mat'), label)
+    out = str(tmp_path / 'conv')
+    os.makedirs(osp.join(out, 'normals'))
+    conv = _converter()
+    conv.convert_one((root, out, img_id, ('normals', ), False))
+    dst = osp.join(out, 'normals', img_id + '.png')
+    from PIL import Image
+    with Image.open(dst) as im:
+        assert im.mode == 'RGBA'
+    raw = decode_annotation('pascal_normals', src,
+                            dict(context_label_path=mat))
+    got = decode_annotation('normals_rgba_png', dst)
+    assert got.dtype == raw.dtype == np.float32
+    np.testing.assert_array_equal(got, raw)
+    assert got[0, 0].tolist() == [-1., -1., -1.]  # valid, kept
+    assert got[0, -1].tolist() == [0., 0., 0.]  # invalid
+    np.testing.assert_array_equal(got[:, :w // 2],
+                                  rgb[:, :w // 2] * np.float32(2 / 255) - 1)
+    # A PNG of the earlier converter (RGB, (0, 0, 0) = invalid) still
+    # decodes, the old way; other modes are refused.
+    legacy = rgb.copy()
+    legacy[label == 1] = 0
+    old = write_png(str(tmp_path / 'legacy' / 'a.png'), legacy)
+    dec = decode_annotation('normals_rgba_png', old)
+    assert dec[0, 0].tolist() == [0., 0., 0.]
+    np.testing.assert_array_equal(dec[1:, :w // 2], raw[1:, :w // 2])
+    grey = write_png(str(tmp_path / 'legacy' / 'g.png'), legacy[..., 0])
+    with pytest.raises(ValueError, match='RGBA'):
+        decode_annotation('normals_rgba_png', grey)
 
 
 def test_clear_errors(pascal, tmp_path):

@@ -7,8 +7,13 @@ Writes, for every id of the given splits, under ``<root>/converted/``:
   all 255 when the image has no person part) from ``human_parts/<id>.mat``;
 * ``edge/<id>.png``: 0/1 boundaries (thinned ``|Laplacian(LabelMap)| > 0``)
   from ``pascal-context/trainval/<id>.mat``;
-* ``normals/<id>.png``: ``normals_distill/<id>.png`` with the pixels outside
-  the 170 valid PASCAL-Context classes set to (0, 0, 0) (= invalid).
+* ``normals/<id>.png``: RGBA; R, G, B = ``normals_distill/<id>.png``
+  unchanged (0 on invalid pixels), alpha = 255 on the 170 valid
+  PASCAL-Context classes and 0 elsewhere (= invalid). Validity lives in
+  alpha, so a valid pixel stored as (0, 0, 0) stays valid: the converted
+  and the raw files decode to identical arrays (decoder
+  ``normals_rgba_png``). PNGs of earlier versions (RGB, (0, 0, 0) =
+  invalid) are still read, with a warning; re-run with ``--overwrite``.
 
 ``PascalContextMTDataset(use_converted='auto')`` then reads these PNGs
 instead of decoding ``.mat`` files in the data loader. Example::
@@ -65,8 +70,10 @@ def convert_one(args: Tuple[str, str, str, Sequence[str], bool]) -> str:
             if valid.shape != rgb.shape[:2]:
                 raise ValueError(f'{src!r} has size {rgb.shape[:2]} but its '
                                  f'LabelMap has size {valid.shape}')
-            rgb[~valid] = 0
-            Image.fromarray(rgb).save(dst)
+            rgba = np.zeros(rgb.shape[:2] + (4, ), np.uint8)
+            rgba[valid, :3] = rgb[valid]
+            rgba[valid, 3] = 255
+            Image.fromarray(rgba).save(dst)  # (H, W, 4) uint8: RGBA
         else:
             raise ValueError(f'unknown task {task!r}; choose from {TASKS}')
     return img_id
