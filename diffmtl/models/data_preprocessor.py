@@ -26,8 +26,8 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
 
     * moves the data to the device, optionally swaps BGR/RGB, casts the
       images to float and normalises them with ``mean`` / ``std``;
-    * in training, pads each image bottom/right with ``pad_val`` to
-      ``size`` or to the batch's largest size rounded up to
+    * in training, pads each (normalised) image bottom/right with
+      ``pad_val`` to ``size`` or to the batch's largest size rounded up to
       ``size_divisor`` (neither: the largest size), and pads **every**
       task's ground truth the same way with that task's own
       ``TaskSpec.pad_value`` (255 for discrete maps, 0 for normals and
@@ -44,6 +44,14 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
       cropped back to the unpadded region, the size the model restores its
       predictions to.
 
+    Image padding happens **after** normalisation, so ``pad_val=0`` fills
+    with the mean colour, as the reference (which normalises, then pads
+    with 0). Padding done earlier by the pipeline (``MultiTaskPad``) is in
+    pixel space and is normalised here with the image: such a pad matches
+    the reference only with ``pad_val`` = the mean colour (in the
+    pipeline's channel order), see :class:`MultiTaskPad` and
+    ``docs/en/datasets.md`` (image padding).
+
     Each sample's metainfo gets ``img_shape`` (before this padding),
     ``pad_shape`` and ``padding_size`` ``(left, right, top, bottom)``: the
     total padding, i.e. this padding plus any recorded by a pipeline pad
@@ -58,7 +66,8 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
         size (tuple[int, int], optional): Fixed ``(h, w)`` of training
             batches.
         size_divisor (int, optional): Pad training batches to a multiple.
-        pad_val (float): Image padding value. Defaults to 0.
+        pad_val (float): Image padding value, in normalised units (0 =
+            the mean colour when ``mean`` is given). Defaults to 0.
         gt_pad_val (dict, optional): ``{task: value}`` overriding
             ``TaskSpec.pad_value``.
         seg_pad_val (float, optional): mmseg's argument, kept so that

@@ -485,6 +485,133 @@ def test_crop_check_same_for_uint8_and_wider_label_maps():
         assert box8 == box64 and box8[2] >= 3
 
 
+def _unlabelled_crop_results(tmp_path, write=True):
+    """``_crop_results`` with semseg unlabelled (all 255 in results) but
+    its labels on disk, as ``PascalContextMTDataset`` records them."""
+    import os.path as osp
+
+    from PIL import Image
+    seg = _crop_results()[key('semseg')]
+    res = make_results(h=10, w=20, seed=2, mask=(False, ) + (True, ) * 5)
+    assert (res[key('semseg')] == 255).all()
+    path = str(tmp_path / 'seg.png')
+    if write:
+        Image.fromarray(seg).save(path)
+    res['all_ann_paths'] = {t: None for t in ALL_TASKS}
+    res['all_ann_paths']['semseg'] = path
+    res['ann_paths'] = {t: None for t in ALL_TASKS}
+    res['ann_format'] = {t: 'label_png' for t in ALL_TASKS}
+    assert osp.isfile(path) == write
+    return res, seg
+
+
+def _passes(seg, bbox, ratio=0.75):
+    y1, y2, x1, x2 = bbox
+    win = seg[y1:y2, x1:x2]
+    _, cnt = np.unique(win[win != 255], return_counts=True)
+    return len(cnt) > 1 and cnt.max() / cnt.sum() < ratio
+
+
+def test_crop_cat_labels_default_skips_unlabelled_reference_reads_them(
+        tmp_path):
+    # default ('labelled', diffmtl): the unlabelled map is all 255, so no
+    # window is checked and dominated windows occur
+    t = _CountingCrop(crop_size=(10, 10), cat_max_ratio=0.75)
+    assert t.cat_labels == 'labelled'
+    starts = []
+    for seed in range(60):
+        np.random.seed(seed)
+        t.calls = 0
+        res, _ = _unlabelled_crop_results(tmp_path)
+        out = t(res)
+        assert t.calls == 1
+        starts.append(out['crop_bbox'][2])
+        assert (out[key('semseg')] == 255).all()
+    assert min(starts) < 3
+    # 'all' (reference): the labels on disk are checked, as for a
+    # labelled map, and the results map stays all-ignore
+    t = MultiTaskRandomCrop(crop_size=(10, 10), cat_max_ratio=0.75,
+                            cat_labels='all')
+    labelled = MultiTaskRandomCrop(crop_size=(10, 10), cat_max_ratio=0.75)
+    for seed in range(60):
+        res, seg = _unlabelled_crop_results(tmp_path)
+        np.random.seed(seed)
+        out = t(res)
+        assert _passes(seg, out['crop_bbox']) and out['crop_bbox'][2] >= 3
+        assert (out[key('semseg')] == 255).all()
+        # the same windows as the check on a labelled map
+        np.random.seed(seed)
+        assert labelled(_crop_results())['crop_bbox'] == out['crop_bbox']
+    # a labelled image reads its own map in both modes
+    for seed in range(10):
+        np.random.seed(seed)
+        a = t(_crop_results())['crop_bbox']
+        np.random.seed(seed)
+        assert labelled(_crop_results())['crop_bbox'] == a
+    assert "cat_labels='all'" in repr(t)
+    with pytest.raises(ValueError, match='cat_labels'):
+        MultiTaskRandomCrop(crop_size=4, cat_labels='some')
+
+
+def test_crop_cat_labels_all_replays_resize_and_refuses_bad_input(
+        tmp_path):
+    from diffmtl.datasets.transforms.field_utils import resize_map
+    t = MultiTaskRandomCrop(crop_size=(10, 10), cat_max_ratio=0.75,
+                            cat_labels='all')
+    resize = MultiTaskRandomResize(ratio_range=(1.5, 1.5))
+    for seed in range(20):
+        res, seg = _unlabelled_crop_results(tmp_path)
+        np.random.seed(seed)
+        res = resize(res)
+        assert res['img'].shape[:2] == (15, 30)
+        out = t(res)
+        big = resize_map(seg, (15, 30), 'nearest')
+        assert _passes(big, out['crop_bbox'])
+    # no file for this image: cropped unchecked, like the default
+    counting = _CountingCrop(crop_size=(10, 10), cat_max_ratio=0.75,
+                             cat_labels='all')
+    res, _ = _unlabelled_crop_results(tmp_path / 'x', write=False)
+    counting(res)
+    assert counting.calls == 1
+    res, _ = _unlabelled_crop_results(tmp_path)
+    res['all_ann_paths']['semseg'] = None
+    counting.calls = 0
+    counting(res)
+    assert counting.calls == 1
+    # a dataset that does not record the paths, or a flip before the crop
+    res, _ = _unlabelled_crop_results(tmp_path)
+    del res['all_ann_paths']
+    with pytest.raises(KeyError, match='all_ann_paths'):
+        t(res)
+    res, _ = _unlabelled_crop_results(tmp_path)
+    res = MultiTaskRandomFlip(prob=1.0)(res)
+    with pytest.raises(ValueError, match='before any crop or flip'):
+        t(res)
+
+
+def test_pad_with_the_mean_colour_makes_a_float_image():
+    mean_bgr = [103.53, 116.28, 123.675]
+    res = make_results(h=5, w=6)
+    orig = copy.deepcopy(res)
+    out = MultiTaskPad(size=(8, 10), center=True, pad_val=mean_bgr)(res)
+    img = out['img']
+    assert img.dtype == np.float32 and img.shape == (8, 10, 3)
+    np.testing.assert_array_equal(img[1:6, 2:8], orig['img'])
+    expected = np.asarray(mean_bgr, np.float32)
+    assert (img[0] == expected).all() and (img[:, :2] == expected).all()
+    # the preprocessor's float32 mean equals the padded value exactly
+    mean = torch.tensor(mean_bgr[::-1])
+    rgb = torch.from_numpy(img[..., ::-1].copy())
+    assert ((rgb[0] - mean) == 0).all()
+    # one dtype for every sample, padded or not; integer values keep uint8
+    same = MultiTaskPad(size=(5, 6), pad_val=mean_bgr)(make_results(h=5, w=6))
+    assert same['img'].dtype == np.float32
+    assert MultiTaskPad(size=(8, 8), pad_val=(1, 2, 3))(
+        make_results(h=5, w=6))['img'].dtype == np.uint8
+    assert MultiTaskPad(size=(8, 8), pad_val=300)(
+        make_results(h=5, w=6))['img'].dtype == np.float32
+
+
 # -------------------------------------------------------------- ignore
 def test_ignore_empty_maps_per_crop():
     from diffmtl.datasets.transforms import MultiTaskIgnoreEmptyMaps

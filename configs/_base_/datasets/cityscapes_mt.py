@@ -4,6 +4,9 @@ dataset_type = 'CityscapesMTDataset'
 data_root = 'data/cityscapes2'
 tasks = ('semseg', 'depth')
 crop_size = (128, 256)  # the arrays' own size: no crop or pad needed
+# Padding: no pipeline pad. Anything padded (a smaller array) is padded by the
+# data preprocessor after normalisation with pad_val=0, i.e. with the mean
+# colour, the reference's convention (docs/en/datasets.md, "Image padding").
 
 # MTPSL one-label tensor (row i = train/*/<i>.npy, columns semseg, depth).
 # With two tasks a random subset that is never "all tasks" is one label per

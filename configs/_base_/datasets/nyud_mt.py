@@ -6,6 +6,9 @@ dataset_type = 'NYUDMTDataset'
 data_root = 'data/nyuv2'
 tasks = ('semseg', 'depth', 'normals')
 crop_size = (288, 384)  # the arrays' own size: no crop or pad needed
+# Padding: no pipeline pad. Anything padded (a smaller array) is padded by the
+# data preprocessor after normalisation with pad_val=0, i.e. with the mean
+# colour, the reference's convention (docs/en/datasets.md, "Image padding").
 
 # MTPSL mapping tensors (row i = train/*/<i>.npy, columns semseg, depth,
 # normals).

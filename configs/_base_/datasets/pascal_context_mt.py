@@ -18,9 +18,20 @@ label_mapping = dict(
     random='data/ssl_mapping/pascal/randomlabels.npy',
     full=None)
 
+# Image padding as the reference: it normalises, then pads with 0, i.e. with
+# the mean colour. diffmtl pads in pixel space (the data preprocessor
+# normalises later), so the pad value is the preprocessor's ImageNet mean in
+# the pipeline's BGR order: padded pixels normalise to exactly 0 (the image
+# becomes float32 for that, losslessly). Keep it equal to
+# model.data_preprocessor.mean (RGB) reversed.
+img_pad_val = [103.53, 116.28, 123.675]
+
 # Reference (ATRC) augmentation: continuous scale 0.5-2, 512 crop with
 # cat_max_ratio 0.75, flip (normals x negated), photometric distortion,
-# centred padding to 512 (image 0, labels 255, normals 0).
+# centred padding to 512 (image: mean colour, labels 255, normals 0).
+# The crop check reads only labelled semseg maps (diffmtl); the reference
+# also reads the semseg labels of images not labelled for semseg:
+# MultiTaskRandomCrop(cat_labels='all') reproduces that (docs/en/datasets.md).
 train_pipeline = [
     dict(type='LoadMultiTaskImageFromFile'),
     dict(type='LoadMultiTaskAnnotations'),
@@ -30,14 +41,20 @@ train_pipeline = [
     dict(type='MultiTaskIgnoreEmptyMaps', tasks=('human_parts', )),
     dict(type='MultiTaskRandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
-    dict(type='MultiTaskPad', size=crop_size, center=True),
+    dict(type='MultiTaskPad', size=crop_size, center=True,
+         pad_val=img_pad_val),
     dict(type='PackMultiTaskInputs'),
 ]
-# Test: no resize, every image (<= 500 px) padded to 512x512.
+# Test: no resize, every image (<= 500 px) padded to 512x512 (mean colour).
 test_pipeline = [
     dict(type='LoadMultiTaskImageFromFile'),
     dict(type='LoadMultiTaskAnnotations'),
-    dict(type='MultiTaskPad', size=crop_size, center=True, pad_gt=False),
+    dict(
+        type='MultiTaskPad',
+        size=crop_size,
+        center=True,
+        pad_val=img_pad_val,
+        pad_gt=False),
     dict(type='PackMultiTaskInputs'),
 ]
 # Test-time augmentation (`tools/test.py --tta`): the plain and the mirrored
@@ -51,8 +68,14 @@ tta_pipeline = [
         transforms=[[
             dict(type='MultiTaskRandomFlip', prob=0.),
             dict(type='MultiTaskRandomFlip', prob=1.)
-        ], [dict(type='MultiTaskPad', size=crop_size, center=True,
-                 pad_gt=False)], [dict(type='PackMultiTaskInputs')]])
+        ], [
+            dict(
+                type='MultiTaskPad',
+                size=crop_size,
+                center=True,
+                pad_val=img_pad_val,
+                pad_gt=False)
+        ], [dict(type='PackMultiTaskInputs')]])
 ]
 
 train_dataloader = dict(

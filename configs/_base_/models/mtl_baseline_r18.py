@@ -9,7 +9,7 @@ model = dict(
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True,
         size=(512, 512),  # experiment configs set their crop size
-        pad_val=0),
+        pad_val=0),  # after normalisation: the mean colour
     tasks=('semseg', 'human_parts', 'sal', 'normals', 'edge'),
     num_classes=dict(semseg=21, human_parts=7),
     backbone=dict(

@@ -25,7 +25,8 @@ from mmcv.transforms.utils import cache_randomness
 
 from diffmtl.registry import TRANSFORMS
 from .field_utils import (cast_like, check_interp, check_label_interp,
-                          iter_seg_fields, pad_map, resize_map, resolve_interp)
+                          field_spec, iter_seg_fields, pad_map, resize_map,
+                          resolve_interp)
 
 __all__ = [
     'MultiTaskRandomResize', 'MultiTaskRandomCrop', 'MultiTaskPad',
@@ -220,14 +221,35 @@ class MultiTaskRandomCrop(BaseTransform):
     ``ignore_index`` and the most frequent one covers less than
     ``cat_max_ratio`` of those pixels; up to ``max_tries`` windows are
     checked and the next one is then used unchecked (reference and mmseg
-    behaviour). When the whole map has fewer than two labels (e.g. an
-    unlabelled, all-ignore semseg map) no window can pass, so the check is
-    skipped.
+    behaviour). When the whole map has fewer than two labels no window can
+    pass, so the check is skipped.
+
+    Which labels the check reads (``cat_labels``):
+
+    * ``'labelled'`` (default, diffmtl): the map in ``results[cat_key]``.
+      For an image whose ``cat_key`` task is not labelled (``task_mask``)
+      that map is all ``ignore_index`` (``LoadMultiTaskAnnotations`` fills
+      it), so the check is skipped: the crop of such an image depends on no
+      label it is not supposed to have.
+    * ``'all'`` (the reference's behaviour): for such an image the task's
+      real annotation is decoded from ``results['all_ann_paths'][task]``
+      (with ``results['ann_format'][task]``; ``PascalContextMTDataset``
+      records both for every task) and brought to the current image size
+      with the spec's interpolation (nearest for semseg), i.e. the
+      reference's label leak: its crop check reads the semantic labels of
+      every training image, labelled for semseg or not. The decoded map is
+      used for the check only; ``results[cat_key]`` stays all-ignore. It
+      reproduces the reference pipeline (a resize, then this crop): resizes
+      before the crop are replayed as one resize from the original size,
+      and a crop or flip before it is refused. An image without such a
+      file (no path, or a missing file) is cropped unchecked.
 
     Required Keys:
 
     - img
     - seg_fields and the keys it lists
+    - tasks, task_mask, ann_format, all_ann_paths, label_map (optional;
+      read only with ``cat_labels='all'``)
 
     Modified Keys:
 
@@ -246,22 +268,36 @@ class MultiTaskRandomCrop(BaseTransform):
         cat_key (str): Results key of the map checked. Defaults to
             'gt_seg_map' (semseg).
         max_tries (int): Windows checked before giving up. Defaults to 10.
+        cat_labels (str): ``'labelled'`` or ``'all'``, see above. Defaults
+            to 'labelled'.
+        backend_args (dict, optional): mmengine file backend arguments of
+            the annotation read with ``cat_labels='all'``. Defaults to None.
     """
+
+    CAT_LABELS = ('labelled', 'all')
 
     def __init__(self,
                  crop_size: Union[int, Tuple[int, int]],
                  cat_max_ratio: float = 1.0,
                  ignore_index: int = 255,
                  cat_key: str = 'gt_seg_map',
-                 max_tries: int = 10) -> None:
-        self.crop_size = _pair(crop_size, f'{type(self).__name__}.crop_size')
+                 max_tries: int = 10,
+                 cat_labels: str = 'labelled',
+                 backend_args: Optional[dict] = None) -> None:
+        name = type(self).__name__
+        self.crop_size = _pair(crop_size, f'{name}.crop_size')
         if min(self.crop_size) <= 0:
-            raise ValueError(f'{type(self).__name__}: crop_size must be '
-                             f'positive, got {self.crop_size}')
+            raise ValueError(f'{name}: crop_size must be positive, got '
+                             f'{self.crop_size}')
+        if cat_labels not in self.CAT_LABELS:
+            raise ValueError(f'{name}: cat_labels must be one of '
+                             f'{self.CAT_LABELS}, got {cat_labels!r}')
         self.cat_max_ratio = cat_max_ratio
         self.ignore_index = ignore_index
         self.cat_key = cat_key
         self.max_tries = max_tries
+        self.cat_labels = cat_labels
+        self.backend_args = backend_args.copy() if backend_args else None
 
     @cache_randomness
     def _random_bbox(self, h: int, w: int) -> Tuple[int, int, int, int]:
@@ -285,11 +321,66 @@ class MultiTaskRandomCrop(BaseTransform):
         cnt = self._counts(seg[y1:y2, x1:x2])
         return len(cnt) > 1 and cnt.max() / cnt.sum() < self.cat_max_ratio
 
+    def _unlabelled_cat_map(self, results: dict,
+                            seg: np.ndarray) -> Optional[np.ndarray]:
+        """The real annotation of an unlabelled ``cat_key`` task, at the
+        current image size (``cat_labels='all'``), or None if it has no
+        file."""
+        name = type(self).__name__
+        spec = field_spec(self.cat_key, name)
+        if 'all_ann_paths' not in results:
+            raise KeyError(
+                f"{name}(cat_labels='all'): task {spec.name!r} is not "
+                f'labelled for {results.get("img_path")!r} and results has '
+                "no 'all_ann_paths' to read its labels from; use a dataset "
+                "that records them (PascalContextMTDataset) or "
+                "cat_labels='labelled'")
+        path = (results['all_ann_paths'] or {}).get(spec.name)
+        fmt = (results.get('ann_format') or {}).get(spec.name)
+        if path is None or fmt is None:
+            return None
+        if results.get('crop_bbox') is not None or results.get('flip'):
+            raise ValueError(
+                f"{name}(cat_labels='all') must come before any crop or "
+                'flip of the pipeline: it reads the unlabelled labels from '
+                'the file and can only replay resizes')
+        from .loading import decode_annotation
+        try:
+            arr = decode_annotation(fmt, path, results, self.backend_args)
+        except FileNotFoundError:
+            return None
+        arr = np.asarray(arr)
+        if spec.discrete:
+            arr = arr.astype(np.uint8, copy=False)
+        if spec.name == 'semseg' and results.get('label_map'):
+            remapped = arr.copy()
+            for old, new in results['label_map'].items():
+                remapped[arr == old] = new
+            arr = remapped
+        h, w = seg.shape[:2]
+        if arr.shape[:2] != (h, w):
+            arr = resize_map(arr, (h, w), check_interp(spec.interp, name))
+        return arr
+
+    def _cat_map(self, results: dict) -> Optional[np.ndarray]:
+        """The map the category check reads (see ``cat_labels``)."""
+        seg = results.get(self.cat_key)
+        if self.cat_labels == 'labelled' or seg is None:
+            return seg
+        spec = field_spec(self.cat_key, type(self).__name__)
+        labelled = dict(
+            zip(results.get('tasks', ()), results.get('task_mask', ())))
+        if labelled.get(spec.name, True):
+            return seg
+        return self._unlabelled_cat_map(results, seg)
+
     def _choose_bbox(self, results: dict) -> Tuple[int, int, int, int]:
         h, w = results['img'].shape[:2]
         bbox = self._random_bbox(h, w)
-        seg = results.get(self.cat_key)
-        if self.cat_max_ratio >= 1 or seg is None:
+        if self.cat_max_ratio >= 1:
+            return bbox
+        seg = self._cat_map(results)
+        if seg is None:
             return bbox
         if len(self._counts(seg)) < 2:
             return bbox
@@ -312,7 +403,8 @@ class MultiTaskRandomCrop(BaseTransform):
         return (f'{type(self).__name__}(crop_size={self.crop_size}, '
                 f'cat_max_ratio={self.cat_max_ratio}, '
                 f'ignore_index={self.ignore_index}, '
-                f'cat_key={self.cat_key!r}, max_tries={self.max_tries})')
+                f'cat_key={self.cat_key!r}, max_tries={self.max_tries}, '
+                f'cat_labels={self.cat_labels!r})')
 
 
 @TRANSFORMS.register_module()
@@ -321,11 +413,24 @@ class MultiTaskPad(BaseTransform):
 
     The image is padded with ``pad_val``; a task map with its spec's
     ``pad_value`` (255 for discrete tasks, the zero vector for normals, 0
-    for depth) unless ``seg_pad_val`` names the task. The padding is placed
-    at the bottom/right (mmseg) or split around the image
-    (``center=True``: the image starts at ``(dh // 2, dw // 2)``, as the
-    reference's ``PadImage``). It is recorded in ``padding_size`` so that
-    predictions can be cropped back; pads already recorded there by an
+    for depth) unless ``seg_pad_val`` names the task.
+
+    The image is padded in pixel space (the data preprocessor normalises it
+    later), in the pipeline's channel order (BGR for diffmtl's loaders).
+    The reference normalises first and pads with 0, i.e. with the mean
+    colour: give the preprocessor's ``mean`` in BGR order
+    (``pad_val=[103.53, 116.28, 123.675]`` for the ImageNet mean and
+    ``bgr_to_rgb=True``) and the padded pixels normalise to exactly 0. A
+    value the image's dtype cannot hold exactly (such as 123.675 for a
+    ``uint8`` image) turns the image into ``float32`` (lossless, and
+    also when nothing needs padding, so that every sample has one dtype;
+    the preprocessor casts to float anyway). ``pad_val=0`` pads black,
+    about (-2.1, -2.0, -1.8) after ImageNet normalisation.
+
+    The padding is placed at the bottom/right (mmseg) or split around the
+    image (``center=True``: the image starts at ``(dh // 2, dw // 2)``, as
+    the reference's ``PadImage``). It is recorded in ``padding_size`` so
+    that predictions can be cropped back; pads already recorded there by an
     earlier pad are added to it. Maps are never cropped: a side longer than
     ``size`` stays as it is.
 
@@ -341,7 +446,8 @@ class MultiTaskPad(BaseTransform):
 
     Modified Keys:
 
-    - img, img_shape (the padded shape, as mmcv's ``Pad``)
+    - img (``float32`` when ``pad_val`` does not fit its dtype), img_shape
+      (the padded shape, as mmcv's ``Pad``)
     - every key of seg_fields (unless ``pad_gt=False``)
 
     Added Keys:
@@ -353,8 +459,9 @@ class MultiTaskPad(BaseTransform):
         size (int | tuple[int, int], optional): Target ``(h, w)``.
         size_divisor (int, optional): Pad each side to a multiple of it.
             Exactly one of ``size`` and ``size_divisor`` must be given.
-        pad_val (float | sequence): Image fill value (per channel if a
-            sequence). Defaults to 0.
+        pad_val (float | sequence): Image fill value in pixel space (per
+            channel, in the image's channel order, if a sequence). Defaults
+            to 0.
         seg_pad_val (dict, optional): ``{task name: value}`` overriding the
             specs' ``pad_value``. Defaults to None.
         center (bool): Centre the image instead of padding bottom/right.
@@ -396,10 +503,23 @@ class MultiTaskPad(BaseTransform):
             top, left = 0, 0
         return left, dw - left, top, dh - top
 
+    def _image_for_pad(self, img: np.ndarray) -> np.ndarray:
+        """``img``, as ``float32`` if its dtype cannot hold ``pad_val``."""
+        if not np.issubdtype(img.dtype, np.integer):
+            return img
+        value = np.asarray(self.pad_val, dtype=np.float64)
+        info = np.iinfo(img.dtype)
+        if (np.all(value == np.round(value)) and value.min() >= info.min
+                and value.max() <= info.max):
+            return img
+        return img.astype(np.float32)
+
     def transform(self, results: dict) -> dict:
         h, w = results['img'].shape[:2]
         padding = self._padding(h, w)
-        results['img'] = pad_map(results['img'], padding, self.pad_val)
+        # cast even when nothing is padded: one dtype for every sample
+        img = self._image_for_pad(results['img'])
+        results['img'] = pad_map(img, padding, self.pad_val)
         for key, spec in iter_seg_fields(results, type(self).__name__):
             if not self.pad_gt:
                 continue
