@@ -109,9 +109,74 @@ def test_registered_and_tasks_from_constructor():
     metric.process({}, simple_samples())
     res = metric.evaluate(2)
     assert set(res) == {
-        'semseg/mIoU', 'semseg/mAcc', 'semseg/aAcc', 'depth/absErr',
-        'depth/rmse', 'depth/absRel', 'depth/sqRel', 'depth/logRMSE'
+        'semseg/mIoU', 'semseg/mAcc', 'semseg/aAcc', 'semseg/IoU.0',
+        'semseg/IoU.1', 'semseg/IoU.2', 'depth/absErr', 'depth/rmse',
+        'depth/absRel', 'depth/sqRel', 'depth/logRMSE'
     }
+    off = METRICS.build(
+        dict(type='MultiTaskMetric', tasks=['semseg'], per_class_iou=False,
+             num_classes=dict(semseg=3)))
+    off.process({}, simple_samples())
+    assert set(off.evaluate(2)) == {'semseg/mIoU', 'semseg/mAcc',
+                                    'semseg/aAcc'}
+
+
+def test_per_class_iou_is_returned():
+    metric = MultiTaskMetric(edge_thresholds=[0.5])
+    metric.dataset_meta = META
+    metric.process({}, simple_samples())
+    res = metric.evaluate(2)
+    # semseg: classes bg / a IoU 1/3, b absent -> 0 (see the hand values)
+    assert res['semseg/IoU.bg'] == pytest.approx(100 / 3)
+    assert res['semseg/IoU.a'] == pytest.approx(100 / 3)
+    assert res['semseg/IoU.b'] == 0.0
+    assert res['semseg/mIoU'] == pytest.approx(
+        np.mean([res[f'semseg/IoU.{c}'] for c in ('bg', 'a', 'b')]))
+    assert res['human_parts/IoU.background'] == pytest.approx(100.0)
+    assert res['human_parts/IoU.head'] == 0.0
+    per_class = [k for k in res if '/IoU.' in k]
+    assert len(per_class) == 3 + 7  # one key per class, nothing else
+    assert all(type(res[k]) is float for k in per_class)
+    # the keys keep the <task>/<metric> shape the study summary splits
+    assert {k.split('/')[0] for k in per_class} == {'semseg', 'human_parts'}
+    assert all(k.count('/') == 1 for k in per_class)
+
+
+def test_per_class_key_names():
+    from diffmtl.evaluation.metrics.multitask_metric import per_class_keys
+    assert per_class_keys(['bg', 'potted plant', 'a/b', 'bg', '']) == [
+        'IoU.bg', 'IoU.potted_plant', 'IoU.a_b', 'IoU.bg.3', 'IoU.4'
+    ]
+
+
+def test_tables_only_when_asked_or_through_a_runner_logger(capsys):
+    from mmengine.logging import MMLogger
+
+    def run(**kw):
+        metric = MultiTaskMetric(tasks=['semseg'],
+                                 num_classes=dict(semseg=3), **kw)
+        metric.process({}, simple_samples())
+        metric.evaluate(2)
+        out = capsys.readouterr()
+        return out.out + out.err
+
+    saved = dict(MMLogger._instance_dict)
+    try:
+        # a bare evaluate() (only mmengine's fallback logger): silent
+        MMLogger._instance_dict.clear()
+        assert 'IoU' not in run() and 'Multi-task summary' not in run()
+        text = run(print_tables=True)
+        assert '| Class |' in text and 'Multi-task summary' in text
+        # a Runner's logger (any named MMLogger): logged at INFO
+        MMLogger.get_instance('metric_tables_test', log_level='INFO')
+        text = run()
+        assert '| Class |' in text and 'Multi-task summary' in text
+        assert run(print_tables=False) == ''
+    finally:
+        MMLogger._instance_dict.clear()
+        MMLogger._instance_dict.update(saved)
+    with pytest.raises(ValueError, match='print_tables'):
+        MultiTaskMetric(print_tables='yes')
 
 
 def test_export_and_metrics_json(tmp_path):

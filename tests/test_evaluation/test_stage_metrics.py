@@ -81,6 +81,25 @@ def test_initial_and_final_keys_have_their_own_values():
     assert not any(k.startswith('final/') for k in keys)
 
 
+def test_per_class_iou_of_each_stage():
+    metric = build()
+    metric.process({}, hand_samples())
+    res = metric.evaluate(2)
+    assert res['semseg/IoU.a'] == pytest.approx(100.0)
+    assert res['semseg/IoU.b'] == pytest.approx(100.0)
+    # initial: class a IoU = 12/24, class b IoU = 0
+    assert res['initial/semseg/IoU.a'] == pytest.approx(50.0)
+    assert res['initial/semseg/IoU.b'] == 0.0
+    assert sorted(k for k in res if 'IoU.' in k) == [
+        'initial/semseg/IoU.a', 'initial/semseg/IoU.b', 'semseg/IoU.a',
+        'semseg/IoU.b'
+    ]
+    assert all(type(v) is float for v in res.values())
+    # delta-m reads only the primary metrics
+    assert res['initial/delta_m'] == pytest.approx(
+        100 * ((25 - 50) / 50 - (1.5 - 1) / 1) / 2)
+
+
 def test_without_stages_no_initial_keys():
     samples = hand_samples()
     for s in samples:

@@ -1,8 +1,10 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """``MultiTaskMetric``: every task's metric plus Delta-m in one evaluator."""
 import json
+import logging
 import os
 import os.path as osp
+import re
 import warnings
 from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional, Sequence, Union
@@ -10,7 +12,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union
 import numpy as np
 from mmengine.dist import is_main_process
 from mmengine.evaluator import BaseMetric
-from mmengine.logging import print_log
+from mmengine.logging import MMLogger, print_log
 from prettytable import PrettyTable
 
 from diffmtl.registry import METRICS
@@ -23,7 +25,7 @@ from ..functional.dense_stats import (SAL_THRESHOLDS, depth_metrics,
                                       normals_stats, sal_metrics, sal_stats,
                                       seg_metrics, seg_stats, sum_stats)
 
-__all__ = ['MultiTaskMetric']
+__all__ = ['MultiTaskMetric', 'per_class_keys']
 
 
 def _to_numpy(x) -> np.ndarray:
@@ -42,6 +44,29 @@ def _field(ds: dict, name: str):
     elif hasattr(v, 'data') and not hasattr(v, 'shape'):
         v = v.data  # a PixelData passed without to_dict()
     return None if v is None else _to_numpy(v)
+
+
+def per_class_keys(names: Sequence[str]) -> List[str]:
+    """Metric-key suffixes of per-class values: ``'IoU.<class>'``.
+
+    Slashes and whitespace in a class name become ``'_'`` (a ``'/'`` would
+    read as another level of the ``<task>/<metric>`` key); a name that is
+    then repeated gets ``'.<index>'`` appended.
+
+    Args:
+        names (sequence of str): Class names, in class-index order.
+
+    Returns:
+        list[str]: One suffix per class, e.g. ``'IoU.diningtable'``.
+    """
+    keys, seen = [], set()
+    for i, name in enumerate(names):
+        key = 'IoU.' + (re.sub(r'[/\s]+', '_', str(name)) or str(i))
+        if key in seen:
+            key = f'{key}.{i}'
+        seen.add(key)
+        keys.append(key)
+    return keys
 
 
 def _maxpool(x: np.ndarray, k: int, fill: float = 0) -> np.ndarray:
@@ -69,7 +94,9 @@ class MultiTaskMetric(BaseMetric):
 
     Metric keys (all plain floats; percentages in [0, 100]):
 
-    * segmentation: ``<task>/mIoU``, ``<task>/mAcc``, ``<task>/aAcc``;
+    * segmentation: ``<task>/mIoU``, ``<task>/mAcc``, ``<task>/aAcc`` and,
+      with ``per_class_iou``, one ``<task>/IoU.<class>`` per class (e.g.
+      ``semseg/IoU.diningtable``; see :func:`per_class_keys`);
     * saliency: ``sal/maxF`` (paper-compatible, sigmoid quirk, beta^2 =
       0.3) and ``sal/maxF_corrected`` (no sigmoid);
     * normals: ``normals/mErr``, ``normals/medianErr``, ``normals/rmse``
@@ -81,8 +108,16 @@ class MultiTaskMetric(BaseMetric):
     * for each extra prediction stage ``s`` a model wrote (its samples'
       ``pred_stages``, from ``model.test_cfg.eval_stages``, e.g.
       DiffusionMTL's ``'initial'``): the same keys prefixed ``'<s>/'``
-      (``initial/semseg/mIoU``, ``initial/delta_m``), computed from the
-      ``stage_field(pred_field, s)`` predictions of the same images.
+      (``initial/semseg/mIoU``, ``initial/semseg/IoU.<class>``,
+      ``initial/delta_m``), computed from the ``stage_field(pred_field,
+      s)`` predictions of the same images.
+
+    The per-task tables (segmentation: per-class IoU / Acc) and the
+    one-line summary are logged at INFO through the runner's logger, i.e.
+    inside a Runner (``tools/test.py``, validation during training) they
+    land in its log; a plain ``evaluate()`` call outside one prints nothing
+    unless ``print_tables=True``. ``metrics.json`` (with ``output_dir``)
+    keeps the per-class IoUs under ``per_class`` as well.
 
     Args:
         tasks (sequence of str, optional): Tasks to evaluate; default
@@ -132,6 +167,14 @@ class MultiTaskMetric(BaseMetric):
         collect_device (str): ``'cpu'`` or ``'gpu'``.
         prefix (str, optional): Prefix of the metric keys.
         collect_dir (str, optional): Shared tmp dir for ``'cpu'`` collect.
+        per_class_iou (bool): Return each segmentation class's IoU (%) as
+            ``<task>/IoU.<class>`` (also for extra stages). Defaults to
+            True.
+        print_tables (bool, optional): Log the per-task tables and the
+            summary line: True always (through the current logger, which
+            outside a Runner is mmengine's console logger), False never,
+            None (default) only through a logger someone created (the
+            Runner's), i.e. silent in a bare ``evaluate()`` call.
     """
     # '' (not None): keys stay 'semseg/mIoU' and mmengine does not warn
     default_prefix: Optional[str] = ''
@@ -160,6 +203,8 @@ class MultiTaskMetric(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  collect_dir: Optional[str] = None,
+                 per_class_iou: bool = True,
+                 print_tables: Optional[bool] = None,
                  **kwargs) -> None:
         super().__init__(
             collect_device=collect_device,
@@ -210,6 +255,11 @@ class MultiTaskMetric(BaseMetric):
                              'output_dir')
         if self.output_dir and is_main_process():
             os.makedirs(self.output_dir, exist_ok=True)
+        self.per_class_iou = bool(per_class_iou)
+        if print_tables not in (None, True, False):
+            raise ValueError('MultiTaskMetric: print_tables must be None, '
+                             f'True or False, got {print_tables!r}')
+        self.print_tables = print_tables
         self._warned = set()
 
     # ------------------------------------------------------------------
@@ -243,6 +293,15 @@ class MultiTaskMetric(BaseMetric):
         if task in self.num_classes:
             return int(self.num_classes[task])
         return len(self._class_names(task))
+
+    def _log_table(self, msg: str) -> None:
+        """Log a table / the summary line as ``print_tables`` says."""
+        if self.print_tables is False:
+            return
+        if self.print_tables is None and (
+                MMLogger.get_current_instance().instance_name == 'mmengine'):
+            return  # only mmengine's fallback logger: no Runner
+        print_log(msg, logger='current', level=logging.INFO)
 
     def _warn_once(self, msg: str) -> None:
         if msg not in self._warned:
@@ -411,9 +470,12 @@ class MultiTaskMetric(BaseMetric):
                 for k, v in res.items():
                     stage_metrics[f'{task}/{k}'] = v
                 if 'per_class' in table:
-                    per_class[prefix + task] = table.pop('per_class')
-                print_log(f'\n{prefix}{task} ({len(recs)} images):\n' +
-                          table['table'], logger='current')
+                    per_class[prefix + task] = table['per_class']
+                if self.per_class_iou:
+                    for k, v in table.get('per_class_keys', {}).items():
+                        stage_metrics[f'{task}/{k}'] = v
+                self._log_table(f'\n{prefix}{task} ({len(recs)} images):'
+                                f'\n{table["table"]}')
                 primary = get_task_spec(task).primary_metric
                 if primary in res:
                     summary.append(f'{prefix}{task}/{primary}: '
@@ -425,8 +487,7 @@ class MultiTaskMetric(BaseMetric):
                     summary.append(f'{prefix}delta_m: {dm:.4f}')
             for k, v in stage_metrics.items():
                 metrics[prefix + k] = v
-        print_log('Multi-task summary: ' + ', '.join(summary),
-                  logger='current')
+        self._log_table('Multi-task summary: ' + ', '.join(summary))
         if self.output_dir and is_main_process():
             dump = dict(metrics)
             dump['per_class'] = per_class
@@ -461,6 +522,9 @@ class MultiTaskMetric(BaseMetric):
                 n: float(i * 100)
                 for n, i in zip(names, m['IoU'])
             }
+            extra['per_class_keys'] = OrderedDict(
+                (k, float(i * 100))
+                for k, i in zip(per_class_keys(names), m['IoU']))
             res = OrderedDict(mIoU=m['mIoU'], mAcc=m['mAcc'], aAcc=m['aAcc'])
         elif kind == 'saliency':
             m = sal_metrics(sum_stats(recs), self.sal_beta2)
