@@ -114,3 +114,24 @@ def test_resolve_reference_from_preset_dict_and_json(tmp_path):
     assert resolve_reference(str(path)) == {'semseg/mIoU': 41.5}
     with pytest.raises(ValueError, match='neither a preset'):
         resolve_reference('no_such_preset')
+
+
+def test_stage_prefixed_keys_never_replace_the_final_ones(tmp_path):
+    """A metrics.json with 'initial/' stage keys: the reference and
+    delta-m use its final 'semseg/mIoU', whatever the key order."""
+    import json
+    from diffmtl.evaluation.functional.delta_m import (delta_m,
+                                                       resolve_reference)
+    metrics = {'semseg/mIoU': 50.0, 'initial/semseg/mIoU': 25.0,
+               'initial/depth/absErr': 2.0, 'depth/absErr': 1.0}
+    path = tmp_path / 'metrics.json'
+    path.write_text(json.dumps(metrics))
+    ref = resolve_reference(str(path))
+    assert ref == {'semseg/mIoU': 50.0, 'depth/absErr': 1.0}
+    assert delta_m(metrics, ref) == 0.0
+    # a prefixed key alone still counts (e.g. 'val/semseg/mIoU')
+    assert resolve_reference({'val/semseg/mIoU': 40.0}) == {
+        'semseg/mIoU': 40.0
+    }
+    assert delta_m({'val/semseg/mIoU': 60.0}, {'semseg/mIoU': 50.0}) == \
+        pytest.approx(20.0)

@@ -98,14 +98,23 @@ def resolve_reference(
             raise ValueError('delta-m reference JSON must hold an object of '
                              'metric key -> value')
     out = {}
+    prefixed = {}
     for k, v in reference.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             continue
-        if '/' in k:
-            out['/'.join(k.split('/')[-2:])] = float(v)
+        parts = k.split('/')
+        if len(parts) == 2:
+            out[k] = float(v)
+        elif len(parts) > 2:
+            # 'val/semseg/mIoU'; never overrides a plain 'semseg/mIoU', so
+            # the 'initial/<task>/<metric>' stage keys of a metrics.json do
+            # not replace its final metrics
+            prefixed.setdefault('/'.join(parts[-2:]), float(v))
         elif k in TASK_SPECS:
             out[primary_metric_key(k)] = float(v)
         # other bare keys (e.g. a stored 'delta_m') are not references
+    for k, v in prefixed.items():
+        out.setdefault(k, v)
     return out
 
 
@@ -117,7 +126,8 @@ def delta_m(metrics: Mapping[str, float],
     Args:
         metrics (dict): Metric key -> value, e.g. ``{'semseg/mIoU': 57.8}``
             (a key may carry a prefix such as ``'val/'``; only the last two
-            path parts are used).
+            path parts are used, and a plain ``'<task>/<metric>'`` key wins
+            over prefixed ones such as the ``'initial/'`` stage metrics).
         reference (dict): Resolved reference (:func:`resolve_reference`).
         tasks (sequence of str, optional): Tasks to include; default: every
             task whose primary metric is in both dicts.
@@ -125,7 +135,10 @@ def delta_m(metrics: Mapping[str, float],
     Returns:
         float or None: Delta-m in percent, None when no task is shared.
     """
-    flat = {'/'.join(k.split('/')[-2:]): v for k, v in metrics.items()}
+    flat = {k: v for k, v in metrics.items() if k.count('/') == 1}
+    for k, v in metrics.items():  # 'val/semseg/mIoU': only if no plain key
+        if k.count('/') > 1:
+            flat.setdefault('/'.join(k.split('/')[-2:]), v)
     if tasks is None:
         tasks = []
         for k in reference:
