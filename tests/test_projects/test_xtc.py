@@ -17,8 +17,8 @@ from projects.xtc.xtc import (FiLM, FiLMResNetMapper, XTCMultiTaskBaseline,
                               encode_prediction, pair_code)
 
 sys.path.insert(
-    0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                'test_models'))
+    0,
+    osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'test_models'))
 from _mtl_model_utils import make_batch, tiny_baseline_cfg  # noqa: E402
 
 torch.set_num_threads(1)
@@ -28,21 +28,20 @@ T = len(TASKS)
 NUM_CLASSES = dict(semseg=5, human_parts=3)
 SIZE = (32, 48)
 XTC_KEYS = dict(
-    mapper=dict(
-        type='FiLMResNetMapper', stem_channels=8, base_channels=8))
+    mapper=dict(type='FiLMResNetMapper', stem_channels=8, base_channels=8))
 
 
 def tiny_xtc_cfg(**kwargs):
-    cfg = tiny_baseline_cfg(tasks=TASKS, type='XTCMultiTaskBaseline',
-                            **XTC_KEYS)
+    cfg = tiny_baseline_cfg(
+        tasks=TASKS, type='XTCMultiTaskBaseline', **XTC_KEYS)
     cfg['loss_weights'] = dict(cfg['loss_weights'], depth=1.0)
     cfg.update(kwargs)
     return cfg
 
 
 def batch(masks, seed=0):
-    return make_batch(masks, tasks=TASKS, size=SIZE, seed=seed,
-                      num_classes=NUM_CLASSES)
+    return make_batch(
+        masks, tasks=TASKS, size=SIZE, seed=seed, num_classes=NUM_CLASSES)
 
 
 # ---------------------------------------------------------------------------
@@ -97,8 +96,10 @@ def reference_xtc(model, inputs, samples, masks, xtc_weight, reg_weight,
     con_total, reg_total = 0.0, 0.0
     for b, sample in enumerate(samples):
         feat = model.extract_feat(inputs[b:b + 1])
-        gts = {t: sample.get(model.task_specs[t].gt_field).data[None]
-               for t in TASKS}
+        gts = {
+            t: sample.get(model.task_specs[t].gt_field).data[None]
+            for t in TASKS
+        }
         labelled = [i for i in range(T) if masks[b][i]]
         unlabelled = [i for i in range(T) if not masks[b][i]] or labelled
         pairs = [(s, t) for s in unlabelled for t in labelled
@@ -109,10 +110,12 @@ def reference_xtc(model, inputs, samples, masks, xtc_weight, reg_weight,
         for s, t in pairs:
             ts, tt = TASKS[s], TASKS[t]
             code = torch.tensor([ORDERED_PAIRS.index((s, t))])
-            logit = F.interpolate(model.decoders[ts](feat), size=SIZE,
-                                  mode='bilinear', align_corners=False)
-            mp = model.mapper({ts: ref_encode_pred(ts, logit)},
-                              {ts: code})[ts]
+            logit = F.interpolate(
+                model.decoders[ts](feat),
+                size=SIZE,
+                mode='bilinear',
+                align_corners=False)
+            mp = model.mapper({ts: ref_encode_pred(ts, logit)}, {ts: code})[ts]
             mg = model.mapper({tt: ref_encode_gt(tt, gts[tt].float())},
                               {tt: code})[tt]
             w = xtc_weight * c_b / batch_size
@@ -144,8 +147,11 @@ def test_pair_loss_matches_per_image_reference(reduction, xtc_weight,
                                                reg_weight):
     torch.manual_seed(0)
     model = MODELS.build(
-        tiny_xtc_cfg(xtc_weight=xtc_weight, reg_weight=reg_weight,
-                     pair_reduction=reduction, seg_encoding='softmax'))
+        tiny_xtc_cfg(
+            xtc_weight=xtc_weight,
+            reg_weight=reg_weight,
+            pair_reduction=reduction,
+            seg_encoding='softmax'))
     model.eval()  # norms on running statistics: rows are independent
     # non-trivial FiLM parameters, so that a wrong pair code shows
     with torch.no_grad():
@@ -174,9 +180,7 @@ def test_supervised_terms_equal_the_baseline():
     torch.manual_seed(0)
     model = MODELS.build(tiny_xtc_cfg(seg_encoding='softmax'))
     base = MODELS.build(
-        tiny_baseline_cfg(
-            tasks=TASKS,
-            loss_weights=dict(model.loss_weights)))
+        tiny_baseline_cfg(tasks=TASKS, loss_weights=dict(model.loss_weights)))
     missing, unexpected = base.load_state_dict(
         model.state_dict(), strict=False)
     assert not missing
@@ -199,12 +203,10 @@ def test_pair_selection_and_weights():
     pairs, weight = model.select_pairs(mask, valid)
     rows = [tuple(r) for r in pairs.tolist()]
     assert rows[:5] == [(0, s, 0) for s in range(1, 6)]
-    assert [r for r in rows if r[0] == 1] == [
-        (1, s, t) for s in (0, 3, 4) for t in (1, 2, 5)
-    ]
+    assert [r for r in rows if r[0] == 1] == [(1, s, t) for s in (0, 3, 4)
+                                              for t in (1, 2, 5)]
     assert len([r for r in rows if r[0] == 2]) == 30
-    assert [r for r in rows if r[0] == 4] == [(4, s, 3)
-                                              for s in (0, 2, 4, 5)]
+    assert [r for r in rows if r[0] == 4] == [(4, s, 3) for s in (0, 2, 4, 5)]
     counts = {0: 5, 1: 9, 2: 30, 4: 4}
     for (b, _, _), w in zip(rows, weight.tolist()):
         assert w == pytest.approx(2.0 * 2.0 / counts[b] / 5)
@@ -268,9 +270,8 @@ def test_gradients_reach_only_what_xtc_says():
     mask = model.labelled_mask(samples, inputs.device)
     gts = model._labelled_gt(samples, mask, SIZE, inputs.device)
     terms = model.xtc_pair_terms(feats, logits, mask, gts, SIZE)
-    assert [tuple(r) for r in terms['pairs'].tolist()] == [
-        (b, s, 0) for b in (0, 1) for s in range(1, T)
-    ]
+    assert [tuple(r) for r in terms['pairs'].tolist()
+            ] == [(b, s, 0) for b in (0, 1) for s in range(1, T)]
     named = list(model.named_parameters())
     sources = TASKS[1:]
 
@@ -298,8 +299,8 @@ def test_gradients_reach_only_what_xtc_says():
     for s in sources:
         assert _total(reg_gt, f'mapper.stems.{s}.') == 0
     # FiLM: only the rows of the pairs in the batch
-    used = set(pair_code(terms['pairs'][:, 1], terms['pairs'][:, 2],
-                         T).tolist())
+    used = set(
+        pair_code(terms['pairs'][:, 1], terms['pairs'][:, 2], T).tolist())
     assert used == {s * (T - 1) + 0 for s in range(1, T)}
     film = model.mapper.stages[0][0].film1
     loss = (terms['con'] + terms['reg_pred'] + terms['reg_gt']).sum()
@@ -329,8 +330,7 @@ def test_mappers_absent_from_inference():
     torch.manual_seed(0)
     model = MODELS.build(tiny_xtc_cfg())
     base = MODELS.build(
-        tiny_baseline_cfg(tasks=TASKS, loss_weights=dict(
-            model.loss_weights)))
+        tiny_baseline_cfg(tasks=TASKS, loss_weights=dict(model.loss_weights)))
     base.load_state_dict(model.state_dict(), strict=False)
     model.eval()
     base.eval()
@@ -340,10 +340,8 @@ def test_mappers_absent_from_inference():
         with torch.no_grad():
             ours = model._forward(inputs)
             ref = base._forward(inputs)
-            preds = model.predict(inputs, batch(
-                [(1, ) * T, (1, ) * T])[1])
-            ref_preds = base.predict(inputs, batch(
-                [(1, ) * T, (1, ) * T])[1])
+            preds = model.predict(inputs, batch([(1, ) * T, (1, ) * T])[1])
+            ref_preds = base.predict(inputs, batch([(1, ) * T, (1, ) * T])[1])
             macs, _ = count_macs(model, inputs[:1], forward=model._forward)
         assert counter.calls == 0
         model.train()
@@ -367,11 +365,13 @@ def test_mappers_absent_from_inference():
 class XTCTestConvMapper(nn.Module):
     """A stand-in mapper: 1x1 stems, pooling to stride 8, a FiLM."""
 
-    def __init__(self, tasks, in_channels, num_pairs, out_channels,
-                 hidden=4):
+    def __init__(self, tasks, in_channels, num_pairs, out_channels, hidden=4):
         super().__init__()
-        self.received = dict(tasks=tuple(tasks), in_channels=in_channels,
-                             num_pairs=num_pairs, out_channels=out_channels)
+        self.received = dict(
+            tasks=tuple(tasks),
+            in_channels=in_channels,
+            num_pairs=num_pairs,
+            out_channels=out_channels)
         self.stems = nn.ModuleDict(
             {t: nn.Conv2d(in_channels[t], hidden, 1)
              for t in tasks})
@@ -380,7 +380,8 @@ class XTCTestConvMapper(nn.Module):
 
     def forward(self, inputs, pair_index):
         return {
-            t: self.proj(
+            t:
+            self.proj(
                 self.film(F.avg_pool2d(self.stems[t](x), 8), pair_index[t]))
             for t, x in inputs.items()
         }
@@ -393,8 +394,8 @@ def test_mapper_is_swappable_by_config():
     assert isinstance(model.mapper, XTCTestConvMapper)
     assert model.mapper.received == dict(
         tasks=TASKS,
-        in_channels=dict(semseg=5, human_parts=3, sal=2, normals=3, edge=1,
-                         depth=1),
+        in_channels=dict(
+            semseg=5, human_parts=3, sal=2, normals=3, edge=1, depth=1),
         num_pairs=30,
         out_channels=16)
     inputs, samples = batch([(1, 0, 0, 0, 0, 0), (0, 1, 1, 0, 0, 1)])
@@ -402,8 +403,7 @@ def test_mapper_is_swappable_by_config():
     assert losses['xtc.num_pairs'].item() == 5 + 9
     sum(v for k, v in losses.items() if 'loss' in k).backward()
     assert model.mapper.stems['semseg'].weight.grad.abs().sum() > 0
-    assert isinstance(MODELS.build(tiny_xtc_cfg()).mapper,
-                      FiLMResNetMapper)
+    assert isinstance(MODELS.build(tiny_xtc_cfg()).mapper, FiLMResNetMapper)
 
 
 def test_no_pair_gives_zero_terms_and_bad_args_are_refused():
@@ -416,8 +416,8 @@ def test_no_pair_gives_zero_terms_and_bad_args_are_refused():
     sum(v for k, v in losses.items() if 'loss' in k).backward()
     with pytest.raises(ValueError, match='two tasks'):
         MODELS.build(
-            tiny_baseline_cfg(tasks=('semseg', ), type='XTCMultiTaskBaseline',
-                              **XTC_KEYS))
+            tiny_baseline_cfg(
+                tasks=('semseg', ), type='XTCMultiTaskBaseline', **XTC_KEYS))
     with pytest.raises(ValueError, match='pair_reduction'):
         MODELS.build(tiny_xtc_cfg(pair_reduction='max'))
     with pytest.raises(ValueError, match='seg_encoding'):

@@ -23,8 +23,8 @@ from diffmtl.utils.study import load_study, plan_runs
 from projects.xtc.xtc import FiLM, XTCMultiTaskBaseline
 
 sys.path.insert(
-    0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                'test_models'))
+    0,
+    osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'test_models'))
 from _mtl_model_utils import make_batch  # noqa: E402
 
 torch.set_num_threads(1)
@@ -35,13 +35,12 @@ BASELINES = osp.join(REPO, 'configs', 'baselines')
 # project config -> (its baseline, input size of the count)
 PAIRS = {
     'xtc_pascal_one_r18.py': ('mtl_baseline_pascal_one_r18.py', (512, 512)),
-    'xtc_pascal_random_r18.py': ('mtl_baseline_pascal_random_r18.py',
-                                 (512, 512)),
+    'xtc_pascal_random_r18.py':
+    ('mtl_baseline_pascal_random_r18.py', (512, 512)),
     'xtc_nyud_one_r18.py': ('mtl_baseline_nyud_one_r18.py', (288, 384)),
-    'xtc_nyud_random_r18.py': ('mtl_baseline_nyud_random_r18.py',
-                               (288, 384)),
-    'xtc_cityscapes_one_r18.py': ('mtl_baseline_cityscapes_one_r18.py',
-                                  (128, 256)),
+    'xtc_nyud_random_r18.py': ('mtl_baseline_nyud_random_r18.py', (288, 384)),
+    'xtc_cityscapes_one_r18.py':
+    ('mtl_baseline_cityscapes_one_r18.py', (128, 256)),
     'xtc_synthetic_one_r18_matched.py':
     ('mtl_baseline_synthetic_one_r18_matched.py', (96, 128)),
     'xtc_synthetic_random_r18_matched.py':
@@ -120,12 +119,11 @@ def _flat(d, prefix=''):
 
 
 @pytest.mark.parametrize('setting', ['one', 'random'])
-def test_synthetic_configs_differ_from_the_reference_arm_only_by_xtc(
-        setting):
+def test_synthetic_configs_differ_from_the_reference_arm_only_by_xtc(setting):
     name = f'xtc_synthetic_{setting}_r18_matched.py'
     ours = _flat(Config.fromfile(osp.join(PROJECT, name)).to_dict())
-    base = _flat(Config.fromfile(osp.join(BASELINES,
-                                          PAIRS[name][0])).to_dict())
+    base = _flat(
+        Config.fromfile(osp.join(BASELINES, PAIRS[name][0])).to_dict())
     differ = {k for k in set(ours) | set(base) if ours.get(k) != base.get(k)}
     allowed = {'custom_imports.imports'}
     for k in differ:
@@ -139,8 +137,8 @@ def test_synthetic_configs_differ_from_the_reference_arm_only_by_xtc(
 
 
 def test_synthetic_one_and_random_share_the_xtc_settings():
-    one = Config.fromfile(osp.join(PROJECT,
-                                   'xtc_synthetic_one_r18_matched.py'))
+    one = Config.fromfile(
+        osp.join(PROJECT, 'xtc_synthetic_one_r18_matched.py'))
     rnd = Config.fromfile(
         osp.join(PROJECT, 'xtc_synthetic_random_r18_matched.py'))
     assert one.model.to_dict() == rnd.model.to_dict()
@@ -172,7 +170,9 @@ def test_synthetic_config_builds_and_takes_a_training_step():
     tasks = tuple(cfg.model.tasks)
     masks = [tuple(int(i == j) for j in range(6)) for i in (0, 2, 3, 5)]
     inputs, samples = make_batch(
-        masks, tasks=tasks, size=(96, 128),
+        masks,
+        tasks=tasks,
+        size=(96, 128),
         num_classes=dict(cfg.model.num_classes))
     inputs = (inputs * 40 + 120).clamp(0, 255)
     data = dict(inputs=list(inputs), data_samples=samples)
@@ -213,9 +213,14 @@ def _tool(script, *args, cwd=REPO):
     env.pop('PYTHONPATH', None)
     env['OMP_NUM_THREADS'] = '1'
     proc = subprocess.run(
-        [sys.executable, osp.join('tools', script), *map(str, args)],
-        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, timeout=600)
+        [sys.executable,
+         osp.join('tools', script), *map(str, args)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600)
     assert proc.returncode == 0, proc.stdout[-5000:]
     return proc.stdout
 
@@ -235,16 +240,26 @@ def test_train_and_test_tools_run_the_project_config(tmp_path):
     generate_synthetic_scenes(
         str(root), num_train=6, num_val=2, num_test=2, workers=1)
     config = 'projects/xtc/configs/xtc_synthetic_one_r18_matched.py'
-    loader = {'num_workers': 0, 'persistent_workers': False,
-              'dataset.data_root': str(root), 'batch_size': 2}
+    loader = {
+        'num_workers': 0,
+        'persistent_workers': False,
+        'dataset.data_root': str(root),
+        'batch_size': 2
+    }
     train = _tool(
-        'train.py', config, '--work-dir', tmp_path / 'work',
-        '--cfg-options', *_options({
+        'train.py', config, '--work-dir', tmp_path / 'work', '--cfg-options',
+        *_options({
             **SMALL, 'train_cfg.max_iters': 2,
-            'train_cfg.val_interval': 100000, 'val_cfg': None,
-            'val_dataloader': None, 'val_evaluator': None,
-            'param_scheduler': None, 'default_hooks.logger.interval': 1,
-            **{f'train_dataloader.{k}': v for k, v in loader.items()}
+            'train_cfg.val_interval': 100000,
+            'val_cfg': None,
+            'val_dataloader': None,
+            'val_evaluator': None,
+            'param_scheduler': None,
+            'default_hooks.logger.interval': 1,
+            **{
+                f'train_dataloader.{k}': v
+                for k, v in loader.items()
+            }
         }))
     assert 'xtc.loss_con' in train and 'Iter(train) [2/2]' in train
     ckpt = tmp_path / 'work' / 'iter_2.pth'
@@ -252,8 +267,12 @@ def test_train_and_test_tools_run_the_project_config(tmp_path):
     assert any(k.startswith('mapper.') for k in state['state_dict'])
     test = _tool(
         'test.py', config, ckpt, '--work-dir', tmp_path / 'test',
-        '--cfg-options', *_options({
+        '--cfg-options',
+        *_options({
             **SMALL, 'test_dataloader.dataset.split': 'test',
-            **{f'test_dataloader.{k}': v for k, v in loader.items()}
+            **{
+                f'test_dataloader.{k}': v
+                for k, v in loader.items()
+            }
         }))
     assert 'semseg/mIoU' in test and 'depth/absErr' in test

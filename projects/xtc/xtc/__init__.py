@@ -12,6 +12,6 @@ from .xtc_baseline import XTCMultiTaskBaseline, cosine_distance
 
 __all__ = [
     'XTCMultiTaskBaseline', 'FiLMResNetMapper', 'FiLMBasicBlock', 'FiLM',
-    'pair_code', 'cosine_distance', 'encode_prediction',
-    'encode_ground_truth', 'valid_ground_truth'
+    'pair_code', 'cosine_distance', 'encode_prediction', 'encode_ground_truth',
+    'valid_ground_truth'
 ]

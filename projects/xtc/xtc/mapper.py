@@ -109,8 +109,7 @@ class FiLMBasicBlock(nn.Module):
         self.downsample = None
         if stride != 1 or in_channels != channels:
             self.downsample = nn.Sequential(
-                nn.Conv2d(
-                    in_channels, channels, 1, stride=stride, bias=False),
+                nn.Conv2d(in_channels, channels, 1, stride=stride, bias=False),
                 build_norm_layer(norm_cfg, channels)[1])
 
     def forward(self, x: Tensor, pair_index: Tensor) -> Tensor:
@@ -183,10 +182,15 @@ class FiLMResNetMapper(nn.Module):
         self.num_pairs = int(num_pairs)
         self.out_channels = out_channels
         self.stems = nn.ModuleDict({
-            t: nn.Sequential(
+            t:
+            nn.Sequential(
                 nn.Conv2d(
-                    int(in_channels[t]), stem_channels, 7, stride=2,
-                    padding=3, bias=False),
+                    int(in_channels[t]),
+                    stem_channels,
+                    7,
+                    stride=2,
+                    padding=3,
+                    bias=False),
                 build_norm_layer(norm_cfg, stem_channels)[1],
                 nn.ReLU(inplace=True))
             for t in self.tasks
@@ -245,8 +249,10 @@ class FiLMResNetMapper(nn.Module):
         """
         keys = [t for t in inputs if inputs[t].shape[0] > 0]
         if not keys:
-            return {t: v.new_zeros((0, self.out_channels, 1, 1))
-                    for t, v in inputs.items()}
+            return {
+                t: v.new_zeros((0, self.out_channels, 1, 1))
+                for t, v in inputs.items()
+            }
         x = torch.cat([self.stems[t](inputs[t]) for t in keys])
         codes = torch.cat([pair_index[t].to(x.device).long() for t in keys])
         if codes.numel() != x.shape[0]:

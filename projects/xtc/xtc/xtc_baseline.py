@@ -14,8 +14,8 @@ from torch import Tensor
 
 from diffmtl.models.segmentors import MultiTaskBaseline
 from diffmtl.registry import MODELS
-from .encodings import (SEG_ENCODINGS, encode_ground_truth,
-                        encode_prediction, valid_ground_truth)
+from .encodings import (SEG_ENCODINGS, encode_ground_truth, encode_prediction,
+                        valid_ground_truth)
 from .mapper import pair_code
 
 __all__ = ['XTCMultiTaskBaseline', 'cosine_distance']
@@ -204,8 +204,8 @@ class XTCMultiTaskBaseline(MultiTaskBaseline):
         losses['xtc.num_pairs'] = feats.new_tensor(float(weight.numel()))
         return losses
 
-    def _labelled_gt(self, data_samples: Sequence[SegDataSample],
-                     mask: Tensor, size, device) -> Dict[str, Tensor]:
+    def _labelled_gt(self, data_samples: Sequence[SegDataSample], mask: Tensor,
+                     size, device) -> Dict[str, Tensor]:
         """``{task: (B, gt_channels, H, W)}`` of the tasks labelled for at
         least one image of the batch."""
         return {
@@ -214,8 +214,7 @@ class XTCMultiTaskBaseline(MultiTaskBaseline):
         }
 
     def supervised_losses(self, logits: Dict[str, Tensor], mask: Tensor,
-                          gts: Dict[str, Tensor],
-                          size) -> Dict[str, Tensor]:
+                          gts: Dict[str, Tensor], size) -> Dict[str, Tensor]:
         """The MTL baseline's loss (``MultiTaskBaseline.loss``) from the
         already computed logits.
 
@@ -234,8 +233,9 @@ class XTCMultiTaskBaseline(MultiTaskBaseline):
             if idx.numel() == 0:
                 continue
             pred = self.resize(logits[task][idx], size)
-            terms[f'{task}.loss'] = (task, idx, self.task_losses[task](
-                pred, gts[task][idx]))
+            terms[f'{task}.loss'] = (task, idx,
+                                     self.task_losses[task](pred,
+                                                            gts[task][idx]))
         return self.combine_losses(terms, mask, anchor=logits[self.tasks[0]])
 
     def select_pairs(self, mask: Tensor,
@@ -265,8 +265,9 @@ class XTCMultiTaskBaseline(MultiTaskBaseline):
         used = counts.clone()
         if self.max_pairs is not None and pairs.shape[0] > 0:
             img = pairs[:, 0]
-            order = torch.argsort(img.to(torch.float64) + torch.rand(
-                img.shape, device=img.device, dtype=torch.float64))
+            order = torch.argsort(
+                img.to(torch.float64) +
+                torch.rand(img.shape, device=img.device, dtype=torch.float64))
             first = torch.cumsum(counts, 0) - counts
             rank = torch.empty_like(img)
             rank[order] = torch.arange(img.numel(), device=img.device) - \
@@ -282,9 +283,8 @@ class XTCMultiTaskBaseline(MultiTaskBaseline):
         weight = self.xtc_weight * scale[img] / batch
         return pairs, weight
 
-    def encode_pairs(self, logits: Dict[str, Tensor],
-                     gts: Dict[str, Tensor], pairs: Tensor,
-                     size) -> Tuple[Dict[str, Tensor], ...]:
+    def encode_pairs(self, logits: Dict[str, Tensor], gts: Dict[str, Tensor],
+                     pairs: Tensor, size) -> Tuple[Dict[str, Tensor], ...]:
         """Mapper inputs of both sides, grouped by stem task.
 
         Args:
@@ -306,15 +306,18 @@ class XTCMultiTaskBaseline(MultiTaskBaseline):
             rows = (pairs[:, 1] == ti).nonzero(as_tuple=True)[0]
             if rows.numel():
                 pred = self.resize(logits[task][pairs[rows, 0]], size)
-                pred_in[task] = encode_prediction(
-                    spec, pred, self.seg_encoding, self.gumbel_tau,
-                    self.eps)
+                pred_in[task] = encode_prediction(spec, pred,
+                                                  self.seg_encoding,
+                                                  self.gumbel_tau, self.eps)
                 pred_rows[task] = rows
             rows = (pairs[:, 2] == ti).nonzero(as_tuple=True)[0]
             if rows.numel():
                 gt = gts[task][pairs[rows, 0]]
                 gt_in[task] = encode_ground_truth(
-                    spec, gt, self.out_channels[task], self.eps,
+                    spec,
+                    gt,
+                    self.out_channels[task],
+                    self.eps,
                     dtype=logits[task].dtype)
                 gt_rows[task] = rows
         return pred_in, pred_rows, gt_in, gt_rows
@@ -336,9 +339,9 @@ class XTCMultiTaskBaseline(MultiTaskBaseline):
         mapped = torch.cat([out[t] for t in inputs])
         return mapped[torch.argsort(order)]
 
-    def xtc_pair_terms(self, feats: Tensor, logits: Dict[str, Tensor],
-                       mask: Tensor, gts: Dict[str, Tensor],
-                       size) -> Dict[str, Tensor]:
+    def xtc_pair_terms(self, feats: Tensor, logits: Dict[str,
+                                                         Tensor], mask: Tensor,
+                       gts: Dict[str, Tensor], size) -> Dict[str, Tensor]:
         """Per-pair XTC terms, unweighted.
 
         Args:
@@ -365,10 +368,14 @@ class XTCMultiTaskBaseline(MultiTaskBaseline):
         if pairs.shape[0] == 0:
             empty = feats.new_zeros((0, ))
             shape = (0, ) + tuple(feats.shape[1:])
-            return dict(pairs=pairs, weight=weight, con=empty,
-                        reg_pred=empty, reg_gt=empty,
-                        mapped_pred=feats.new_zeros(shape),
-                        mapped_gt=feats.new_zeros(shape))
+            return dict(
+                pairs=pairs,
+                weight=weight,
+                con=empty,
+                reg_pred=empty,
+                reg_gt=empty,
+                mapped_pred=feats.new_zeros(shape),
+                mapped_gt=feats.new_zeros(shape))
         codes = pair_code(pairs[:, 1], pairs[:, 2], len(self.tasks))
         pred_in, pred_rows, gt_in, gt_rows = self.encode_pairs(
             logits, gts, pairs, size)
