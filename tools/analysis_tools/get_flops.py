@@ -13,11 +13,18 @@ Example::
         configs/diffmtl/pascal_one_r18.py --shape 512 512
 """
 import argparse
+import os.path as osp
 import sys
 
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
+
+# Let project configs (custom_imports of projects.<name>) resolve from a
+# checkout, as tools/train.py does.
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
 
 
 def parse_args(argv=None):
