@@ -78,17 +78,7 @@ val_dataloader = dict(
 # The held-out test split (ids after val): every number of the studies
 # (configs/studies/) comes from it; hyper-parameters are chosen on val.
 test_dataloader = dict(
-    batch_size=8,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='test',
-        tasks=tasks,
-        test_mode=True,
-        pipeline=test_pipeline))
+    val_dataloader, dataset=dict(val_dataloader['dataset'], split='test'))
 # 10 instead of 25 boundary thresholds halves the edge metric's CPU time
 # (the bulk of a validation pass on CPU).
 val_evaluator = dict(type='MultiTaskMetric', edge_thresholds=10)
