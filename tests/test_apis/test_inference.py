@@ -279,10 +279,6 @@ def test_centre_padding_pipeline_and_multitask_preprocessor(setup, tmp_path):
     """PASCAL-style test pipeline (MultiTaskPad centred, diffmtl's
     preprocessor): the fake model returns maps of the padded input, which
     must be cut at the recorded window, not at the top-left corner."""
-    from diffmtl.registry import TRANSFORMS
-    if MODELS.get('MultiTaskDataPreProcessor') is None or TRANSFORMS.get(
-            'MultiTaskPad') is None:
-        pytest.skip('diffmtl data pipeline not available')
     _, ckpt, images = setup
     cfg = Config.fromfile(_write_config(tmp_path))
     cfg.model.data_preprocessor = dict(type='MultiTaskDataPreProcessor',

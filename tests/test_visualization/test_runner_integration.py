@@ -11,15 +11,12 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from diffmtl.datasets import synthetic
+
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 CFG = osp.join(REPO, 'configs', 'diffmtl', 'synthetic_one_r18_pred.py')
-if not osp.exists(CFG):
-    CFG = osp.join(REPO, 'configs', 'diffmtl', 'synthetic_one_r18.py')
-
-synthetic = pytest.importorskip('diffmtl.datasets.synthetic')
 
 
-@pytest.mark.skipif(not osp.exists(CFG), reason='no synthetic config')
 def test_runner_val_draws_grid_and_denoising_process(tmp_path):
     from mmengine.runner import Runner
     torch.set_num_threads(1)
