@@ -149,14 +149,21 @@ def format_options(options: Dict) -> List[str]:
 # runs
 # ---------------------------------------------------------------------------
 def plan_runs(study: dict, work_dir: str,
-              only: Optional[Sequence[str]] = None) -> List[dict]:
+              only: Optional[Sequence[str]] = None,
+              record_root: Optional[str] = None) -> List[dict]:
     """Every (arm, seed) step in order: seed by seed (so that every arm
     has a first seed early), within a seed the trained arms in file order,
     then the evaluation-only arms (which need those checkpoints).
 
+    ``record_root`` (the results folder) keeps a copy of every finished
+    run's test record in ``<record_root>/runs/<arm>/seed_<s>.json``: small
+    files to commit, so a study continued in a fresh checkout (without the
+    work dir's checkpoints) does not repeat finished runs.
+
     Returns:
         list[dict]: ``arm, seed, kind ('train+test' | 'test'), run_dir,
-        ckpt_dir, config, cfg_options, test_options``.
+        ckpt_dir, record (path or None), config, cfg_options,
+        test_options``.
     """
     only = set(only or [])
     unknown = only - {a['name'] for a in study['arms']}
@@ -179,6 +186,9 @@ def plan_runs(study: dict, work_dir: str,
                     run_dir=osp.join(work_dir, arm['name'], f'seed_{seed}'),
                     ckpt_dir=osp.join(work_dir, src['name'],
                                       f'seed_{seed}'),
+                    record=None if record_root is None else osp.join(
+                        record_root, 'runs', arm['name'],
+                        f'seed_{seed}.json'),
                     config=src['config'],
                     cfg_options={
                         **study['train_options'], **src['cfg_options'],
@@ -208,6 +218,15 @@ def _write_json(path: str, obj) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def finished_record(run: dict) -> Optional[dict]:
+    """The run's test record from its work dir, else from its committed
+    copy (``run['record']``); None while the run is not finished."""
+    rec = _read_json(osp.join(run['run_dir'], 'test.done.json'))
+    if rec is None and run.get('record'):
+        rec = _read_json(run['record'])
+    return rec
 
 
 def _latest_checkpoint(ckpt_dir: str) -> Optional[str]:
@@ -287,6 +306,9 @@ def execute_run(run: dict, env: Optional[dict] = None) -> dict:
     """
     env = dict(os.environ if env is None else env)
     env.setdefault('PYTHONUNBUFFERED', '1')
+    done = finished_record(run)
+    if done is not None:
+        return done
     train_done = osp.join(run['ckpt_dir'], 'train.done.json')
     if run['kind'] == 'train+test' and _read_json(train_done) is None:
         # A checkpoint already there: a killed run continues from it (and
@@ -306,9 +328,6 @@ def execute_run(run: dict, env: Optional[dict] = None) -> dict:
         raise RuntimeError(f'{run["arm"]} seed {run["seed"]}: the trained '
                            f'run {run["ckpt_dir"]} is not finished')
     test_done = osp.join(run['run_dir'], 'test.done.json')
-    result = _read_json(test_done)
-    if result is not None:
-        return result
     ckpt = record['checkpoint']
     seconds = _run_logged(test_command(run, ckpt),
                           osp.join(run['run_dir'], 'study_test.log'), env)
@@ -324,8 +343,12 @@ def execute_run(run: dict, env: Optional[dict] = None) -> dict:
         metrics=metrics,
         checkpoint=ckpt,
         train_seconds=record['seconds'],
+        resumed=record.get('resumed', False),
         test_seconds=seconds)
     _write_json(test_done, result)
+    if run.get('record'):
+        os.makedirs(osp.dirname(run['record']), exist_ok=True)
+        _write_json(run['record'], result)
     return result
 
 
@@ -337,6 +360,7 @@ def _fmt_time(seconds: float) -> str:
 def run_study(study: dict,
               work_dir: str,
               only: Optional[Sequence[str]] = None,
+              record_root: Optional[str] = None,
               dry_run: bool = False,
               max_runs: Optional[int] = None,
               execute: Callable[[dict], dict] = execute_run,
@@ -347,11 +371,8 @@ def run_study(study: dict,
     with a time limit). Progress lines say run k of n, the elapsed time and
     an ETA from the mean time of the runs done so far.
     """
-    runs = plan_runs(study, work_dir, only)
-    todo = [
-        r for r in runs
-        if _read_json(osp.join(r['run_dir'], 'test.done.json')) is None
-    ]
+    runs = plan_runs(study, work_dir, only, record_root)
+    todo = [r for r in runs if finished_record(r) is None]
     log(f'study {study["name"]}: {len(runs)} runs, {len(runs) - len(todo)} '
         f'finished, {len(todo)} to do, work dir {work_dir}')
     if dry_run:
@@ -416,7 +437,8 @@ def _complexity(config: str, cfg_options: dict,
 
 def summarise_study(study: dict,
                     work_dir: str,
-                    shape: Optional[Tuple[int, int]] = None) -> dict:
+                    shape: Optional[Tuple[int, int]] = None,
+                    record_root: Optional[str] = None) -> dict:
     """Collect the finished runs into the summary dict (see module doc).
 
     Arms with no finished run are listed with ``n = 0``. Delta-m of each
@@ -425,10 +447,10 @@ def summarise_study(study: dict,
     """
     from diffmtl.evaluation.functional.delta_m import (delta_m,
                                                        primary_metric_key)
-    runs = plan_runs(study, work_dir)
+    runs = plan_runs(study, work_dir, record_root=record_root)
     results: Dict[str, Dict[int, dict]] = {}
     for r in runs:
-        rec = _read_json(osp.join(r['run_dir'], 'test.done.json'))
+        rec = finished_record(r)
         if rec is not None:
             results.setdefault(r['arm'], {})[r['seed']] = rec
 

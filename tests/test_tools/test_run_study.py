@@ -183,6 +183,17 @@ def test_killed_run_resumes_finished_runs_are_skipped(study_file, tmp_path):
     assert '6 runs, 6 finished, 0 to do' in out
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
 
+    # 3b. a fresh checkout: the work dir is gone, the committed records in
+    #     the results folder say every run is finished
+    import shutil
+    records = sorted((work / 'results' / 'runs').rglob('seed_*.json'))
+    assert len(records) == 6
+    fresh = tmp_path / 'fresh'
+    shutil.copytree(work / 'results', fresh / 'results')
+    out = _run(_cmd(study_file, fresh), tmp_path)
+    assert '6 runs, 6 finished, 0 to do' in out
+    again = json.loads((fresh / 'results' / 'summary.json').read_text())
+
     # 4. the summary: per-seed values, their mean and sample std
     summary = json.loads((work / 'results' / 'summary.json').read_text())
     assert (work / 'results' / 'summary.md').is_file()
@@ -210,6 +221,10 @@ def test_killed_run_resumes_finished_runs_are_skipped(study_file, tmp_path):
     assert arms['base']['metrics']['delta_m']['mean'] == pytest.approx(
         0, abs=1e-9)
     assert arms['feat_off']['params'] == arms['feat']['params']
+    # the fresh checkout summarises the same numbers from the records
+    assert [a['metrics'] for a in again['arms']] == [
+        a['metrics'] for a in summary['arms']
+    ]
     assert arms['feat_off']['test_options'] == {
         'model.inference_noise': False
     }

@@ -11,7 +11,10 @@ Examples::
 Finished runs are skipped and a killed run continues from its last
 checkpoint, so rerunning the same command resumes the study. The summary
 (``summary.json``, ``summary.md``, ``summary.png``) goes to ``--results``
-(default: the work dir) and is rewritten after every run. See
+(default: the work dir) and is rewritten after every run; every finished
+run's record is copied to ``<results>/runs/<arm>/seed_<s>.json``, so with
+``--results`` in the repository (``results/<study>``) a fresh checkout
+continues the study without repeating committed runs. See
 :mod:`diffmtl.utils.study` for the study-file format.
 """
 import argparse
@@ -69,7 +72,7 @@ def main(argv=None):
     tasks = list(extra.get('tasks') or [])
 
     def summarise():
-        summary = summarise_study(study, work_dir, shape)
+        summary = summarise_study(study, work_dir, shape, results)
         names = tasks or sorted({
             k.split('/')[0]
             for a in summary['arms'] for k in a['metrics']
@@ -86,8 +89,9 @@ def main(argv=None):
             summarise()
             return result
 
-        run_study(study, work_dir, only=args.only, dry_run=args.dry_run,
-                  max_runs=args.max_runs, execute=execute)
+        run_study(study, work_dir, only=args.only, record_root=results,
+                  dry_run=args.dry_run, max_runs=args.max_runs,
+                  execute=execute)
         if args.dry_run:
             return
     summarise()
