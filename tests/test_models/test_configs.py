@@ -82,3 +82,15 @@ def test_other_backbone_trains():
         value.backward()
         opt.step()
     assert loss().item() < first.item()
+
+
+@pytest.mark.parametrize(
+    'cfg_file',
+    sorted(glob.glob(osp.join(REPO, 'configs', 'diffmtl', '*.py'))),
+    ids=osp.basename)
+def test_experiment_configs_seed_the_inference_noise(cfg_file):
+    """Every DiffusionMTL experiment config evaluates with seeded,
+    per-image noise, so its metrics are a function of the checkpoint."""
+    cfg = Config.fromfile(cfg_file)
+    assert cfg.model.inference_seed == 0
+    assert cfg.model.inference_noise is True  # the official inference
