@@ -311,11 +311,17 @@ def enable_safe_checkpoints(cfg: Config) -> Config:
                 'atomically and hold no RNG states.',
                 logger='current',
                 level=logging.WARNING)
+    return _add_custom_hook(cfg, 'CheckpointMatchHook')
+
+
+def _add_custom_hook(cfg: Config, hook_type: str) -> Config:
+    """Append ``dict(type=hook_type)`` to ``cfg.custom_hooks`` unless a hook
+    of that type is listed already (its own arguments are then kept)."""
     custom_hooks = list(cfg.get('custom_hooks') or [])
     if not any(
-            isinstance(h, dict) and h.get('type') == 'CheckpointMatchHook'
+            isinstance(h, dict) and h.get('type') == hook_type
             for h in custom_hooks):
-        custom_hooks.append(dict(type='CheckpointMatchHook'))
+        custom_hooks.append(dict(type=hook_type))
     cfg.custom_hooks = custom_hooks
     return cfg
 
@@ -338,13 +344,7 @@ def add_input_check_hook(cfg: Config) -> Config:
     """
     # Imported here (registers the hook): diffmtl.engine imports utils.
     import diffmtl.engine.hooks.input_check_hook  # noqa: F401
-    custom_hooks = list(cfg.get('custom_hooks') or [])
-    if not any(
-            isinstance(h, dict) and h.get('type') == 'InputCheckHook'
-            for h in custom_hooks):
-        custom_hooks.append(dict(type='InputCheckHook'))
-    cfg.custom_hooks = custom_hooks
-    return cfg
+    return _add_custom_hook(cfg, 'InputCheckHook')
 
 
 def build_runner(cfg: Config) -> Runner:
