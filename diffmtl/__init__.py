@@ -8,6 +8,7 @@ only need ``custom_imports=dict(imports=['diffmtl'])`` and
 """
 from .version import __version__  # noqa: F401
 from . import structures  # noqa: F401,E402  (first: others read TaskSpecs)
+from . import tasks  # noqa: F401,E402  (the kinds and the built-in tasks)
 from . import utils  # noqa: F401,E402
 from . import datasets  # noqa: F401,E402
 from . import models  # noqa: F401,E402

@@ -31,46 +31,67 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 
+from .task_kind import TaskKind, get_task_kind
+
 __all__ = [
     'TaskSpec', 'TASK_SPECS', 'register_task_spec', 'get_task_spec',
     'get_task_specs', 'task_out_channels', 'stack_task_gt',
-    'get_task_mask', 'stage_field'
+    'get_task_mask', 'stage_field', 'task_class_names', 'HUMAN_PART_CLASSES'
 ]
 
-#: The kinds of task diffmtl knows how to learn and evaluate.
-TASK_KINDS = ('segmentation', 'saliency', 'normals', 'boundary', 'depth')
+#: Classes of the PASCAL-Context human-part task (and the synthetic one).
+HUMAN_PART_CLASSES = ('background', 'head', 'torso', 'uarm', 'larm', 'uleg',
+                      'lleg')
+
+_KIND_FIELDS = ('discrete', 'gt_channels', 'ignore_index', 'pad_value',
+                'interp', 'loss', 'primary_metric', 'higher_is_better',
+                'cmap', 'out_channels')
 
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """Static description of one dense prediction task.
+    """Static description of one dense prediction task: its name, its kind
+    and its per-task options.
+
+    Everything a task shares with the other tasks of its kind (decoders,
+    geometry, loss, prediction, metric, colours) lives in the kind, a
+    :class:`~diffmtl.structures.TaskKind` registered under ``kind``. The
+    data-level fields below default to the kind's values (``None`` means
+    "the kind's"), so a spec only states what differs for this task.
 
     Args:
         name (str): Task name used in configs (``'semseg'``, ``'normals'``).
-        kind (str): One of ``TASK_KINDS``; selects loss/metric/visual maths.
+        kind (str): A registered task kind (``'segmentation'``,
+            ``'saliency'``, ``'normals'``, ``'boundary'``, ``'depth'`` or a
+            plugin's); see :func:`~diffmtl.structures.list_task_kinds`.
         results_key (str): Key of the map in a transform's ``results``.
         gt_field (str): ``SegDataSample`` field of the ground truth.
         pred_field (str): ``SegDataSample`` field of the prediction.
         logits_field (str): ``SegDataSample`` field of the raw output.
         out_channels (int, optional): Channels the network predicts. ``None``
-            for segmentation-kind tasks, whose channels are their number of
-            classes (see :func:`task_out_channels`).
-        gt_channels (int): Channels of the ground-truth map (1 or 3).
-        discrete (bool): Whether the ground truth holds integer labels.
+            takes the kind's; for segmentation-kind tasks that is their
+            number of classes (see :func:`task_out_channels`).
+        gt_channels (int, optional): Channels of the ground-truth map.
+        discrete (bool, optional): Whether the ground truth holds integer
+            labels.
         ignore_index (int, optional): Label value excluded from losses and
-            metrics for discrete tasks. ``None`` for continuous tasks, whose
-            invalid pixels are zero (normals: zero vector, depth: 0).
-        pad_value (float): Value used to pad the ground truth and to fill
-            the map of an unlabelled task.
-        interp (str): Interpolation used to resize the ground truth
-            (``'nearest'`` for everything by default, as the reference).
-        loss (dict): Default loss config, a registered loss in ``MODELS``.
-        primary_metric (str): Metric key used for delta-m.
-        higher_is_better (bool): Direction of ``primary_metric``.
-        cmap (str): How the visualiser colours the task (``'palette'``,
-            ``'normals'`` or a matplotlib colour-map name).
+            metrics for discrete tasks; continuous kinds have none (their
+            invalid pixels are zero).
+        pad_value (float, optional): Value used to pad the ground truth and
+            to fill the map of an unlabelled task.
+        interp (str, optional): Interpolation used to resize the ground
+            truth (``'nearest'`` for every built-in task, as the reference).
+        loss (dict, optional): Default loss config, a loss in ``MODELS``.
+        primary_metric (str, optional): Metric key used for delta-m.
+        higher_is_better (bool, optional): Direction of ``primary_metric``.
+        cmap (str, optional): Colour map the kind's ``colorize`` uses.
         default_classes (tuple, optional): Class names for segmentation-kind
             tasks whose classes do not come from a dataset.
+        mmseg_classes (bool): This task is what MMSegmentation calls *the*
+            segmentation: its classes and palette are also the dataset's
+            ``metainfo['classes']`` / ``['palette']``, and mmseg's
+            ``label_map`` (``classes=`` subsets) applies to it. True for
+            ``semseg`` only.
     """
     name: str
     kind: str
@@ -78,25 +99,40 @@ class TaskSpec:
     gt_field: str
     pred_field: str
     logits_field: str
-    out_channels: Optional[int]
-    gt_channels: int = 1
-    discrete: bool = True
-    ignore_index: Optional[int] = 255
-    pad_value: float = 255
-    interp: str = 'nearest'
-    loss: dict = field(default_factory=dict)
-    primary_metric: str = ''
-    higher_is_better: bool = True
-    cmap: str = 'palette'
+    out_channels: Optional[int] = None
+    gt_channels: Optional[int] = None
+    discrete: Optional[bool] = None
+    ignore_index: Optional[int] = None
+    pad_value: Optional[float] = None
+    interp: Optional[str] = None
+    loss: Optional[dict] = None
+    primary_metric: Optional[str] = None
+    higher_is_better: Optional[bool] = None
+    cmap: Optional[str] = None
     default_classes: Optional[Tuple[str, ...]] = None
+    mmseg_classes: bool = False
 
     def __post_init__(self):
-        if self.kind not in TASK_KINDS:
-            raise ValueError(f'TaskSpec {self.name!r}: unknown kind '
-                             f'{self.kind!r}; expected one of {TASK_KINDS}')
-        if self.gt_channels not in (1, 3):
-            raise ValueError(f'TaskSpec {self.name!r}: gt_channels must be 1 '
-                             f'or 3, got {self.gt_channels}')
+        try:
+            kind = get_task_kind(self.kind)
+        except KeyError as e:
+            raise ValueError(f'TaskSpec {self.name!r}: {e.args[0]}') from None
+        for f in _KIND_FIELDS:
+            if getattr(self, f) is None:
+                value = getattr(kind, f)
+                if f == 'ignore_index' and self.discrete is False:
+                    value = None  # a continuous task has no ignore label
+                object.__setattr__(self, f,
+                                   dict(value) if f == 'loss' else value)
+        if not isinstance(self.gt_channels, int) or self.gt_channels < 1:
+            raise ValueError(f'TaskSpec {self.name!r}: gt_channels must be '
+                             f'a positive int, got {self.gt_channels!r}')
+
+    @property
+    def task_kind(self) -> TaskKind:
+        """The registered :class:`~diffmtl.structures.TaskKind` of
+        ``kind``."""
+        return get_task_kind(self.kind)
 
 
 TASK_SPECS: Dict[str, TaskSpec] = {}
@@ -190,6 +226,36 @@ def stage_field(name: str, stage: str = 'final') -> str:
     return name if stage == 'final' else f'{stage}_{name}'
 
 
+def task_class_names(name: str,
+                     meta: Optional[dict] = None,
+                     num_classes: Optional[int] = None
+                     ) -> Optional[Tuple[str, ...]]:
+    """Class names of a segmentation-kind task: the one place that decides.
+
+    Looks at ``meta['task_classes'][name]``, then (for the task with
+    ``mmseg_classes``) mmseg's ``meta['classes']``, then the spec's
+    ``default_classes``; with none of them but ``num_classes``, the names
+    ``'0' .. 'n-1'``. A list of the wrong length for ``num_classes`` is
+    replaced by the numbered names.
+
+    Returns:
+        tuple of str or None: None when nothing gives the classes.
+    """
+    spec = get_task_spec(name)
+    meta = meta or {}
+    names = (meta.get('task_classes') or {}).get(name)
+    if not names and spec.mmseg_classes:
+        names = meta.get('classes') or None
+    if not names:
+        names = spec.default_classes
+    if names is not None and num_classes is not None and len(
+            names) != int(num_classes):
+        names = None
+    if names is None and num_classes is not None:
+        names = [str(i) for i in range(int(num_classes))]
+    return None if names is None else tuple(str(n) for n in names)
+
+
 def get_task_mask(data_samples: Sequence,
                   tasks: Sequence[str]) -> torch.Tensor:
     """Which of ``tasks`` are labelled for each sample.
@@ -215,96 +281,3 @@ def get_task_mask(data_samples: Sequence,
         flags = dict(zip(names, mask))
         rows.append([bool(flags.get(t, False)) for t in tasks])
     return torch.tensor(rows, dtype=torch.bool).reshape(len(rows), len(tasks))
-
-
-# ---------------------------------------------------------------------------
-# Built-in tasks: the six of the paper. Loss configs name losses registered
-# by ``diffmtl.models.losses``.
-# ---------------------------------------------------------------------------
-HUMAN_PART_CLASSES = ('background', 'head', 'torso', 'uarm', 'larm', 'uleg',
-                      'lleg')
-
-register_task_spec(
-    TaskSpec(
-        name='semseg',
-        kind='segmentation',
-        results_key='gt_seg_map',
-        gt_field='gt_sem_seg',
-        pred_field='pred_sem_seg',
-        logits_field='seg_logits',
-        out_channels=None,
-        loss=dict(type='MTCrossEntropyLoss'),
-        primary_metric='mIoU',
-        higher_is_better=True))
-register_task_spec(
-    TaskSpec(
-        name='human_parts',
-        kind='segmentation',
-        results_key='gt_parts_map',
-        gt_field='gt_human_parts',
-        pred_field='pred_human_parts',
-        logits_field='logits_human_parts',
-        out_channels=None,
-        loss=dict(type='MTCrossEntropyLoss'),
-        primary_metric='mIoU',
-        higher_is_better=True,
-        default_classes=HUMAN_PART_CLASSES))
-register_task_spec(
-    TaskSpec(
-        name='sal',
-        kind='saliency',
-        results_key='gt_sal_map',
-        gt_field='gt_sal',
-        pred_field='pred_sal',
-        logits_field='logits_sal',
-        out_channels=2,
-        loss=dict(type='BalancedCrossEntropyLoss'),
-        primary_metric='maxF',
-        higher_is_better=True,
-        cmap='gray'))
-register_task_spec(
-    TaskSpec(
-        name='normals',
-        kind='normals',
-        results_key='gt_normal_map',
-        gt_field='gt_normals',
-        pred_field='pred_normals',
-        logits_field='logits_normals',
-        out_channels=3,
-        gt_channels=3,
-        discrete=False,
-        ignore_index=None,
-        pad_value=0.0,
-        loss=dict(type='NormalsL1Loss'),
-        primary_metric='mErr',
-        higher_is_better=False,
-        cmap='normals'))
-register_task_spec(
-    TaskSpec(
-        name='edge',
-        kind='boundary',
-        results_key='gt_edge_map',
-        gt_field='gt_edge',
-        pred_field='pred_edge',
-        logits_field='logits_edge',
-        out_channels=1,
-        loss=dict(type='WeightedBCELoss', pos_weight=0.95),
-        primary_metric='odsF',
-        higher_is_better=True,
-        cmap='gray'))
-register_task_spec(
-    TaskSpec(
-        name='depth',
-        kind='depth',
-        results_key='gt_depth_map',
-        gt_field='gt_depth',
-        pred_field='pred_depth',
-        logits_field='logits_depth',
-        out_channels=1,
-        discrete=False,
-        ignore_index=None,
-        pad_value=0.0,
-        loss=dict(type='DepthL1Loss'),
-        primary_metric='absErr',
-        higher_is_better=False,
-        cmap='magma'))

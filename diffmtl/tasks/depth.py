@@ -1,0 +1,55 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+"""Depth kind: distance per pixel (metres or dataset units)."""
+from collections import OrderedDict
+from typing import Optional, Sequence
+
+from diffmtl.evaluation.functional.dense_stats import (depth_metrics,
+                                                       depth_stats, sum_stats)
+from diffmtl.structures import TaskKind, TaskMetric, register_task_kind
+
+__all__ = ['DepthKind', 'DepthMetric']
+
+
+class DepthMetric(TaskMetric):
+    """absErr / RMSE / absRel / sqRel / logRMSE over valid (> 0) pixels.
+
+    Args:
+        depth_range (tuple, optional): ``(min, max)`` ground-truth depth
+            kept.
+    """
+
+    def __init__(self, task, spec,
+                 depth_range: Optional[Sequence[float]] = None) -> None:
+        super().__init__(task, spec)
+        self.depth_range = tuple(depth_range) if depth_range else None
+
+    def process(self, pred, gt, img_id):
+        st = depth_stats(pred.reshape(pred.shape[-2:]),
+                         gt.reshape(gt.shape[-2:]), self.depth_range)
+        return st if st['n'] > 0 else None
+
+    def compute(self, records):
+        res = OrderedDict(depth_metrics(sum_stats(records)))
+        return res, dict(table=self.summary_table(res))
+
+    def config(self):
+        return dict(depth_range=self.depth_range)
+
+
+@register_task_kind
+class DepthKind(TaskKind):
+    """float32 (H, W), 0 marks invalid pixels; zooming in by ``s`` divides
+    the values by ``s``; prediction = the raw output; exported as ``.npy``;
+    drawn with ``magma`` over the ground truth's valid range."""
+    name = 'depth'
+    discrete = False
+    out_channels = 1
+    ignore_index = None
+    pad_value = 0.0
+    loss = dict(type='DepthL1Loss')
+    primary_metric = 'absErr'
+    higher_is_better = False
+    cmap = 'magma'
+    formats = {'.png': 'depth_png', '.npy': 'depth_npy'}
+    zoom_exponent = -1.0
+    metric = DepthMetric

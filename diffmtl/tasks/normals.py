@@ -1,0 +1,99 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+"""Surface-normals kind: unit (x, y, z) vectors in the image frame."""
+from collections import OrderedDict
+from typing import Sequence
+
+import numpy as np
+import torch.nn.functional as F
+from torch import Tensor
+
+from diffmtl.evaluation.functional.dense_stats import (normals_metrics,
+                                                       normals_stats,
+                                                       sum_stats)
+from diffmtl.structures import TaskKind, TaskMetric, register_task_kind
+
+__all__ = ['NormalsKind', 'NormalsMetric']
+
+
+class NormalsMetric(TaskMetric):
+    """Angular errors in degrees (mean, median, RMSE, % under thresholds).
+
+    Args:
+        bin_width (float): Angle histogram bin width in degrees; the median
+            is exact to half of it (default 0.05 -> 0.025 deg).
+        thresholds (sequence of float): ``% < t`` angles.
+    """
+
+    def __init__(self, task, spec, bin_width: float = 0.05,
+                 thresholds: Sequence[float] = (11.25, 22.5, 30.0)) -> None:
+        super().__init__(task, spec)
+        if bin_width <= 0:
+            raise ValueError(f'task {task!r}: normals bin_width must be > 0, '
+                             f'got {bin_width}')
+        self.bin_width = float(bin_width)
+        self.bins = int(np.ceil(180.0 / self.bin_width))
+        self.thresholds = tuple(float(t) for t in thresholds)
+
+    def process(self, pred, gt, img_id):
+        c = self.spec.gt_channels
+        st = normals_stats(pred.reshape(c, *pred.shape[-2:]),
+                           gt.reshape(c, *gt.shape[-2:]), self.bin_width,
+                           self.thresholds)
+        return st if st['n'] > 0 else None
+
+    def compute(self, records):
+        res = OrderedDict(
+            normals_metrics(
+                sum_stats(records, self.bins), self.bin_width,
+                self.thresholds))
+        return res, dict(table=self.summary_table(res))
+
+    def config(self):
+        return dict(bin_width=self.bin_width,
+                    thresholds=list(self.thresholds))
+
+
+@register_task_kind
+class NormalsKind(TaskKind):
+    """float32 (H, W, 3) vectors, the zero vector marks invalid pixels;
+    a flip negates the component along the flipped axis; prediction = the
+    L2-normalised output; TTA averages unit vectors; exported as
+    (H, W, 3) ``.npy``; drawn as ``255 * (n + 1) / 2``."""
+    name = 'normals'
+    discrete = False
+    gt_channels = 3
+    out_channels = 3
+    ignore_index = None
+    pad_value = 0.0
+    loss = dict(type='NormalsL1Loss')
+    primary_metric = 'mErr'
+    higher_is_better = False
+    cmap = 'normals'
+    formats = {'.png': 'normals_png', '.npy': 'normals_npy'}
+    flip_negate = {'horizontal': (0, ), 'vertical': (1, )}
+    metric = NormalsMetric
+
+    def logits_to_pred(self, logits: Tensor) -> Tensor:
+        return F.normalize(logits, p=2, dim=-3, eps=1e-12)
+
+    def merge_logits(self, stack: Tensor) -> Tensor:
+        return F.normalize(stack, dim=1, eps=1e-12).mean(0)
+
+    def resize_pred(self, arr, shape_hw):
+        out = super().resize_pred(arr, shape_hw)
+        norm = np.linalg.norm(out, axis=-1, keepdims=True)
+        return out / np.maximum(norm, 1e-12)
+
+    def encode(self, spec, gt, path_stem):
+        path = path_stem + '.npy'
+        np.save(path, np.asarray(gt, dtype=np.float32))
+        return path
+
+    def colorize(self, spec, arr, meta=None, value_range=None, image=None,
+                 alpha=1.0):
+        arr = np.asarray(arr, dtype=np.float32)
+        invalid = self.invalid_mask(spec, arr)
+        norm = np.linalg.norm(arr, axis=-1, keepdims=True)
+        unit = arr / np.maximum(norm, 1e-12)
+        tile = np.clip(np.round((unit + 1.0) * 127.5), 0, 255)
+        return tile.astype(np.uint8), invalid
