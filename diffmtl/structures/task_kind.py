@@ -153,9 +153,18 @@ class TaskKind:
     export_suffix: ClassVar[str] = '.npy'
     metric: ClassVar[Optional[Type[TaskMetric]]] = None
 
+    #: Tasks of this kind have named classes (dataset ``task_classes`` /
+    #: ``task_palettes``, per-class metrics).
+    has_classes: ClassVar[bool] = False
+
     # ------------------------------------------------------------------
     # data
     # ------------------------------------------------------------------
+    def dataset_meta(self, spec, dataset) -> dict:
+        """Extra ``metainfo`` a dataset with a task of this kind records
+        (read from the dataset's attributes); default none."""
+        return {}
+
     def num_labels(self, spec, num_classes: Optional[int]) -> Optional[int]:
         """Number of valid label values of a discrete task (for the
         load-time range check); None: no check."""

@@ -53,3 +53,7 @@ class DepthKind(TaskKind):
     formats = {'.png': 'depth_png', '.npy': 'depth_npy'}
     zoom_exponent = -1.0
     metric = DepthMetric
+
+    def dataset_meta(self, spec, dataset) -> dict:
+        unit = getattr(dataset, 'depth_unit', None)
+        return {} if unit is None else dict(depth_unit=unit)

@@ -99,6 +99,7 @@ class SegmentationKind(TaskKind):
     export_suffix = '.png'
     metric = SegmentationMetric
     always_mark_invalid = True
+    has_classes = True
 
     def num_labels(self, spec, num_classes):
         if num_classes is not None:
