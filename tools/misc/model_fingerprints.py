@@ -20,8 +20,10 @@ file only when a model is meant to change.
 
 Examples::
 
-    python tools/misc/model_fingerprints.py --out tests/data/model_fingerprints.json
-    python tools/misc/model_fingerprints.py --check tests/data/model_fingerprints.json
+    python tools/misc/model_fingerprints.py \
+        --out tests/data/model_fingerprints.json
+    python tools/misc/model_fingerprints.py \
+        --check tests/data/model_fingerprints.json
 """
 import argparse
 import contextlib

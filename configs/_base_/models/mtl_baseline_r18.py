@@ -31,6 +31,12 @@ model = dict(
         ref_index=0,
         scale=0.5),
     channels=512,
+    # Per-task decoder, built with MODELS.build (swap it by giving another
+    # registered `type`); the model fills in channels and each task's
+    # out_channels, and num_blocks / norm_cfg below fill the same keys of
+    # the dict when it does not state them. A flat key changed from its
+    # default and a decoder key that disagree raise a ValueError.
+    decoder=dict(type='ResidualTaskDecoder'),
     num_blocks=6,
     norm_cfg=norm_cfg,
     loss_weights=dict(

@@ -15,7 +15,10 @@ class ResidualTaskDecoder(nn.Module):
     followed by a 1x1 prediction conv.
 
     Used as the preliminary decoder of DiffusionMTL (2 blocks) and as the
-    per-task decoder of the MTL baseline (6 blocks).
+    per-task decoder of the MTL baseline (6 blocks), each built from the
+    segmentor's ``decoder`` config with ``channels`` (and, for the
+    baseline, ``out_channels``) filled in and ``num_blocks`` / ``norm_cfg``
+    from its flat arguments unless the config states them.
 
     Args:
         channels (int): Width. Defaults to 512.

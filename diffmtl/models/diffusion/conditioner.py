@@ -20,6 +20,10 @@ class MultiTaskConditioner(nn.Module):
 
     Conv weights are Kaiming-normal (fan_out, relu), biases 0.
 
+    ``DiffusionMTL`` builds it from its ``conditioner`` config, filling in
+    ``in_channels`` and ``channels`` (``per_task_proj`` defaults to
+    ``mode == 'prediction'``).
+
     Args:
         in_channels (Sequence[int]): ``n_t`` per task, in task order.
         channels (int): Output width C. Defaults to 512.

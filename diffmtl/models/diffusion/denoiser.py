@@ -40,6 +40,11 @@ class MultiTaskDenoiser(nn.Module):
     is unused. ``task_heads[k]`` is a 1x1 conv, ``head_convs`` x (3x3 conv,
     ReLU) and, when ``out_channels`` is given, a 1x1 conv to ``n_k``.
 
+    ``DiffusionMTL`` builds it from its ``denoiser`` config, filling in
+    ``tasks``, ``in_channels``, ``channels``, ``out_channels``,
+    ``attention`` and ``align_corners``; a replacement registered in
+    ``MODELS`` takes the same arguments and the same :meth:`forward`.
+
     Args:
         tasks (Sequence[str]): Task names.
         in_channels (dict): Input channels per task (C in feature mode,

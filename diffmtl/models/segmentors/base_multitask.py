@@ -1,6 +1,7 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """Shared machinery of diffmtl's multi-task segmentors."""
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
+                    Tuple, Union)
 
 import torch
 import torch.nn as nn
@@ -15,10 +16,134 @@ from diffmtl.registry import MODELS
 from diffmtl.structures import (TASK_SPECS, get_task_mask, get_task_specs,
                                 stack_task_gt, stage_field,
                                 task_out_channels)
+from ..decode_heads import ResidualTaskDecoder
 from ..utils.postprocess import logits_to_pred, postprocess_task_logits
 
 #: A loss term: (task, indices of the images it covers, (n,) losses).
 LossTerm = Tuple[str, Tensor, Tensor]
+#: A model part argument: a config dict (``type`` optional), a built module
+#: or None (the default part).
+PartCfg = Union[dict, nn.Module, None]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality of config values, lists and tuples alike."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b
+
+
+def part_config(owner: str,
+                name: str,
+                cfg: PartCfg,
+                default_type: type,
+                fill: Optional[Dict[str, Tuple[Any, str]]] = None,
+                flat: Optional[Dict[str, Tuple[str, Any, Any]]] = None,
+                defaults: Optional[Dict[str, Any]] = None
+                ) -> Union[dict, nn.Module]:
+    """The config a segmentor builds one of its parts from.
+
+    ``cfg`` None means ``dict(type=default_type)``; a dict without
+    ``type`` gets it (so an old "extra kwargs" dict keeps working); a
+    module is returned as is (nothing is filled in or checked). For a dict:
+
+    * ``flat`` ``{key: (argument, value, default)}``: the segmentor's flat
+      argument fills ``key`` when the dict does not state it. A flat value
+      equal to its default never conflicts, and is passed to a part of
+      another type than ``default_type`` only when it was changed; a
+      changed flat value and a different dict value raise a ValueError
+      naming both.
+    * ``defaults`` ``{key: value}``: set when the dict does not state it.
+    * ``fill`` ``{key: (value, source)}``: what the segmentor requires
+      (widths, tasks, channels); a dict stating another value raises a
+      ValueError naming the key and ``source``.
+
+    Args:
+        owner (str): Segmentor name, for messages.
+        name (str): The part's argument name (``'denoiser'``), for messages.
+        cfg (dict | nn.Module | None): The part argument.
+        default_type (type): Registered class of the default part.
+        fill (dict, optional): Required values.
+        flat (dict, optional): Values of the flat arguments.
+        defaults (dict, optional): Default values.
+
+    Returns:
+        dict | nn.Module: the completed config (build it with
+        ``MODELS.build``), or the given module.
+    """
+    if isinstance(cfg, nn.Module):
+        return cfg
+    if cfg is None:
+        cfg = dict(type=default_type.__name__)
+    elif not isinstance(cfg, dict):
+        raise TypeError(f'{owner}: {name} must be a config dict, an '
+                        f'nn.Module or None, got {type(cfg).__name__}')
+    cfg = dict(cfg)
+    cfg.setdefault('type', default_type.__name__)
+    part_type = cfg['type']
+    if isinstance(part_type, str):
+        part_type = MODELS.get(part_type)
+    is_default = part_type is default_type
+    for key, (arg, value, default) in (flat or {}).items():
+        changed = not _same(value, default)
+        if key in cfg:
+            if changed and not _same(cfg[key], value):
+                raise ValueError(
+                    f'{owner}: {arg}={value!r} conflicts with '
+                    f'{name}.{key}={cfg[key]!r}; set only one of them (the '
+                    f'flat argument fills {name}.{key} when {name} does not '
+                    f'state it)')
+        elif changed or is_default:
+            cfg[key] = value
+    for key, value in (defaults or {}).items():
+        cfg.setdefault(key, value)
+    for key, (value, source) in (fill or {}).items():
+        if key in cfg and not _same(cfg[key], value):
+            raise ValueError(
+                f'{owner}: {name}.{key}={cfg[key]!r} conflicts with '
+                f'{source}, which sets {name}.{key}={value!r}; remove '
+                f'{name}.{key}')
+    return dict(cfg, **{k: v for k, (v, _) in (fill or {}).items()})
+
+
+def decoder_configs(owner: str,
+                    tasks: Sequence[str],
+                    decoder: Union[PartCfg, Mapping[str, nn.Module]],
+                    fill: Callable[[str], Dict[str, Tuple[Any, str]]],
+                    flat: Optional[Dict[str, Tuple[str, Any, Any]]] = None
+                    ) -> Dict[str, Union[dict, nn.Module]]:
+    """``{task: config or module}`` of the per-task decoders.
+
+    ``decoder`` is a template config (see :func:`part_config`, default
+    type ``ResidualTaskDecoder``) completed per task with ``fill(task)``
+    and ``flat``, or a mapping ``{task: nn.Module}`` (e.g. an
+    ``nn.ModuleDict``) with one built decoder per task. A single module is
+    refused: the tasks would share it.
+    """
+    if isinstance(decoder, nn.ModuleDict):
+        decoder = dict(decoder.items())
+    if isinstance(decoder, Mapping) and decoder and all(
+            isinstance(v, nn.Module) for v in decoder.values()):
+        if set(decoder) != set(tasks):
+            raise KeyError(f'{owner}: decoder modules given for '
+                           f'{sorted(decoder)}, the tasks are {list(tasks)}')
+        return {t: decoder[t] for t in tasks}
+    if isinstance(decoder, nn.Module):
+        raise TypeError(f'{owner}: decoder is a per-task template; give a '
+                        f'config dict or {{task: nn.Module}}, not one module '
+                        f'the tasks would share')
+    return {
+        t: part_config(owner, 'decoder', decoder, ResidualTaskDecoder,
+                       fill=fill(t), flat=flat)
+        for t in tasks
+    }
+
+
+def build_part(cfg: Union[dict, nn.Module]) -> nn.Module:
+    """``MODELS.build(cfg)``, or ``cfg`` itself when it is a module."""
+    return cfg if isinstance(cfg, nn.Module) else MODELS.build(cfg)
 
 
 class BaseMultiTaskSegmentor(BaseSegmentor):

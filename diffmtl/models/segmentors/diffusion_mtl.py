@@ -3,7 +3,8 @@
 features (Ye & Xu, CVPR 2024)."""
 import hashlib
 import os.path as osp
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import (Any, Callable, Dict, List, Optional, Sequence, Tuple,
+                    Union)
 
 import torch
 import torch.nn as nn
@@ -11,10 +12,10 @@ from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from diffmtl.registry import MODELS
-from ..decode_heads import ResidualTaskDecoder
 from ..diffusion import (DiffusionSchedule, MultiTaskConditioner,
                          MultiTaskDenoiser)
-from .base_multitask import BaseMultiTaskSegmentor
+from .base_multitask import (BaseMultiTaskSegmentor, PartCfg, build_part,
+                             decoder_configs, part_config)
 
 #: ``noise_fn(task, step, kind, batch_idx, shape) -> (len(batch_idx), *shape)``
 NoiseFn = Callable[..., Tensor]
@@ -75,6 +76,35 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
     as (B, n_t, H, W) logits at input size (feature-mode stages are mapped
     to logits with that task's ``final_heads``) for visualisation.
 
+    Parts: ``decoder`` (per-task template), ``conditioner``, ``schedule``
+    and ``denoiser`` are each a config dict built with ``MODELS.build``
+    (``type`` defaults to ``ResidualTaskDecoder``, ``MultiTaskConditioner``,
+    ``DiffusionSchedule``, ``MultiTaskDenoiser``), or a built module used as
+    given (``decoder``: ``{task: nn.Module}`` or an ``nn.ModuleDict``). The
+    model fills into each dict what it requires, and a dict stating another
+    value raises a ValueError:
+
+    * ``decoder``: ``channels``; ``forward((B, C, h, w)) -> (B, C, h, w)``.
+    * ``conditioner``: ``in_channels=[n_t in task order]``, ``channels``
+      (``per_task_proj`` defaults to ``mode == 'prediction'``);
+      ``forward([(B, n_t, h, w)]) -> (B, C, h, w)``.
+    * ``schedule``: nothing; ``num_steps``, ``q_sample`` and
+      ``posterior_sample`` as :class:`DiffusionSchedule`.
+    * ``denoiser``: ``tasks``, ``in_channels={t: C or n_t}``, ``channels``,
+      ``out_channels`` (None or ``{t: n_t}``), ``attention`` (``'cross'``,
+      ``'self'`` without multi-task conditioning), ``align_corners``;
+      ``forward(task, X_s (N, C or n_t, h, w), s (N,), cond (N, C, h, w) or
+      None) -> (N, C or n_t, h, w)`` x0 estimate.
+
+    The flat arguments ``decoder_blocks``, ``norm_cfg`` (-> ``decoder``) and
+    ``num_steps``, ``beta_start``, ``beta_end``, ``beta_schedule`` (->
+    ``schedule``) fill the same-named keys (``decoder_blocks`` ->
+    ``num_blocks``) a dict does not state, so the flat constructor and old
+    configs build the same model as before. A flat argument changed from
+    its default and a dict key with another value raise a ValueError naming
+    both; at its default a flat argument never conflicts, and it is passed
+    to a part of another type only when changed.
+
     Args:
         tasks (Sequence[str]): Task names in dataset order.
         backbone (dict): Any mmseg backbone returning all stages.
@@ -83,18 +113,21 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
         num_classes (dict, optional): ``{task: N}`` for segmentation tasks.
         mode (str): ``'feature'`` (released variant) or ``'prediction'``.
         channels (int): Width C. Defaults to 512.
-        decoder_blocks (int): Basic blocks per preliminary decoder.
+        decoder_blocks (int): Basic blocks per preliminary decoder
+            (``decoder.num_blocks``). Defaults to 2.
+        norm_cfg (dict, optional): Norm of the decoders
+            (``decoder.norm_cfg``). Defaults to None (BN).
+        num_steps (int): Diffusion steps S (``schedule.num_steps``).
             Defaults to 2.
-        norm_cfg (dict, optional): Norm of the decoders.
-        num_steps (int): Diffusion steps S. Defaults to 2.
         beta_start, beta_end (float): Schedule ends. Defaults 1e-3 / 1e-2.
         beta_schedule (str): ``'linear'`` (linear in sqrt(beta), the
             reference's default) or ``'sqrt_linear'`` (linear in beta),
             the reference's names (see :class:`DiffusionSchedule`).
             Defaults to 'linear'.
-        denoiser (dict, optional): Extra ``MultiTaskDenoiser`` kwargs
-            (``num_blocks=4, num_heads=4, mlp_ratio=4, token_scale=0.25,
-            head_convs=3, step_freq_dim=256``).
+        denoiser (dict | nn.Module, optional): Denoiser config (the
+            configs: ``type='MultiTaskDenoiser', num_blocks=4, num_heads=4,
+            mlp_ratio=4, token_scale=0.25, head_convs=3, step_freq_dim=256``)
+            or module. Defaults to None (``MultiTaskDenoiser`` defaults).
         use_diffusion (bool): False = ablation "w/o diffusion": no noise,
             ``X_{s-1} = denoiser(...)`` (plain iterative refinement).
         multi_task_condition (bool): False = ablation "w/o multi-task
@@ -125,6 +158,16 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
         train_cfg, test_cfg, data_preprocessor, init_cfg: as mmseg;
             ``test_cfg.eval_stages=('initial', 'final')`` also predicts
             (and lets ``MultiTaskMetric`` score) the initial predictions.
+        decoder (dict | dict[str, nn.Module], optional): Per-task
+            preliminary decoder template, built once per task, or one
+            module per task. Defaults to None
+            (``dict(type='ResidualTaskDecoder')``).
+        conditioner (dict | nn.Module, optional): Conditioner config or
+            module; not built (a module is refused) with
+            ``multi_task_condition=False``. Defaults to None
+            (``dict(type='MultiTaskConditioner')``).
+        schedule (dict | nn.Module, optional): Schedule config or module.
+            Defaults to None (``dict(type='DiffusionSchedule')``).
     """
     #: Besides ``'final'``, ``test_cfg.eval_stages`` may ask for these.
     extra_stages = ('initial', )
@@ -142,7 +185,7 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
                  beta_start: float = 1e-3,
                  beta_end: float = 1e-2,
                  beta_schedule: str = 'linear',
-                 denoiser: Optional[dict] = None,
+                 denoiser: PartCfg = None,
                  use_diffusion: bool = True,
                  multi_task_condition: bool = True,
                  detach_condition: bool = True,
@@ -157,7 +200,10 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
+                 init_cfg: Optional[dict] = None,
+                 decoder: Union[PartCfg, Dict[str, nn.Module]] = None,
+                 conditioner: PartCfg = None,
+                 schedule: PartCfg = None):
         super().__init__(
             tasks=tasks,
             backbone=backbone,
@@ -187,31 +233,61 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
         #: RNG); set by :meth:`_reverse_all_tasks` only.
         self._noise_keys: Optional[List[str]] = None
 
+        owner = type(self).__name__
         n = self.out_channels
-        self.decoders = nn.ModuleDict({
-            t: ResidualTaskDecoder(channels, decoder_blocks, norm_cfg)
-            for t in self.tasks
-        })
+        feature = mode == 'feature'
+        # Every part's config is completed (and checked) before any part is
+        # built; the modules are then created in the original order
+        # (decoders, init heads, conditioner, schedule, denoiser, final
+        # heads), so a seed gives the same initial values as always.
+        decoder_cfgs = decoder_configs(
+            owner, self.tasks, decoder,
+            fill=lambda t: dict(channels=(channels, f'channels={channels}')),
+            flat=dict(
+                num_blocks=('decoder_blocks', decoder_blocks, 2),
+                norm_cfg=('norm_cfg', norm_cfg, None)))
+        if isinstance(conditioner, nn.Module) and not multi_task_condition:
+            raise ValueError(f'{owner}: a conditioner module was given but '
+                             f'multi_task_condition=False')
+        conditioner_cfg = part_config(
+            owner, 'conditioner', conditioner, MultiTaskConditioner,
+            fill=dict(
+                in_channels=([n[t] for t in self.tasks],
+                             'the tasks\' output channels'),
+                channels=(channels, f'channels={channels}')),
+            defaults=dict(per_task_proj=not feature)) \
+            if multi_task_condition else None
+        schedule_cfg = part_config(
+            owner, 'schedule', schedule, DiffusionSchedule,
+            flat=dict(
+                num_steps=('num_steps', num_steps, 2),
+                beta_start=('beta_start', beta_start, 1e-3),
+                beta_end=('beta_end', beta_end, 1e-2),
+                beta_schedule=('beta_schedule', beta_schedule, 'linear')))
+        denoiser_cfg = part_config(
+            owner, 'denoiser', denoiser, MultiTaskDenoiser,
+            fill=dict(
+                tasks=(self.tasks, 'tasks'),
+                in_channels=({t: channels if feature else n[t]
+                              for t in self.tasks}, f'mode={mode!r}'),
+                channels=(channels, f'channels={channels}'),
+                out_channels=(None if feature else dict(n),
+                              f'mode={mode!r}'),
+                attention=('cross' if multi_task_condition else 'self',
+                           f'multi_task_condition={multi_task_condition}'),
+                align_corners=(align_corners,
+                               f'align_corners={align_corners}')))
+
+        self.decoders = nn.ModuleDict(
+            {t: build_part(decoder_cfgs[t])
+             for t in self.tasks})
         self.init_heads = nn.ModuleDict(
             {t: nn.Conv2d(channels, n[t], 1)
              for t in self.tasks})
-        self.conditioner = MultiTaskConditioner(
-            [n[t] for t in self.tasks],
-            channels,
-            per_task_proj=(mode == 'prediction')) \
+        self.conditioner = build_part(conditioner_cfg) \
             if multi_task_condition else None
-        self.schedule = DiffusionSchedule(num_steps, beta_start, beta_end,
-                                          beta_schedule)
-        feature = mode == 'feature'
-        self.denoiser = MultiTaskDenoiser(
-            self.tasks,
-            in_channels={t: channels if feature else n[t]
-                         for t in self.tasks},
-            channels=channels,
-            out_channels=None if feature else dict(n),
-            attention='cross' if multi_task_condition else 'self',
-            align_corners=align_corners,
-            **(denoiser or {}))
+        self.schedule = build_part(schedule_cfg)
+        self.denoiser = build_part(denoiser_cfg)
         self.final_heads = nn.ModuleDict(
             {t: nn.Conv2d(channels, n[t], 1)
              for t in self.tasks}) if feature else None

@@ -1,14 +1,14 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """The paper's MTL and single-task baselines."""
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Union
 
 import torch.nn as nn
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from diffmtl.registry import MODELS
-from ..decode_heads import ResidualTaskDecoder
-from .base_multitask import BaseMultiTaskSegmentor
+from .base_multitask import (BaseMultiTaskSegmentor, PartCfg, build_part,
+                             decoder_configs)
 
 
 @MODELS.register_module()
@@ -20,16 +20,31 @@ class MultiTaskBaseline(BaseMultiTaskSegmentor):
     task). Losses: ``L = 1/B sum_b T/|L_b| sum_{t in L_b} w_t l_t(P_t)``,
     logged as ``'<task>.loss'``.
 
+    The per-task decoders are built with ``MODELS.build`` from the
+    ``decoder`` template (default ``dict(type='ResidualTaskDecoder')``),
+    which the model fills with ``channels`` and the task's
+    ``out_channels`` (n_t): a replacement maps (B, C, h, w) features to
+    (B, n_t, h, w) logits. ``num_blocks`` and ``norm_cfg`` fill the
+    template's ``num_blocks`` / ``norm_cfg`` when it does not state them;
+    changed from their defaults and contradicted by the template they raise
+    a ValueError naming both (see ``DiffusionMTL`` for the rules).
+
     Args:
         tasks (Sequence[str]): Task names.
         backbone (dict): Backbone config.
         neck (dict, optional): Neck config (``StageFusionNeck``).
         num_classes (dict, optional): ``{task: N}`` of segmentation tasks.
-        channels (int): Decoder width. Defaults to 512.
-        num_blocks (int): Basic blocks per task. Defaults to 6.
-        norm_cfg (dict, optional): Norm of the decoders.
+        channels (int): Decoder width C. Defaults to 512.
+        num_blocks (int): Basic blocks per task (``decoder.num_blocks``).
+            Defaults to 6.
+        norm_cfg (dict, optional): Norm of the decoders
+            (``decoder.norm_cfg``). Defaults to None (BN).
         loss_weights, losses, align_corners, train_cfg, test_cfg,
         data_preprocessor, init_cfg: see ``BaseMultiTaskSegmentor``.
+        decoder (dict | dict[str, nn.Module], optional): Per-task decoder
+            template, built once per task, or one module per task (a
+            mapping or ``nn.ModuleDict``). Defaults to None
+            (``dict(type='ResidualTaskDecoder')``).
     """
 
     def __init__(self,
@@ -46,7 +61,8 @@ class MultiTaskBaseline(BaseMultiTaskSegmentor):
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
+                 init_cfg: Optional[dict] = None,
+                 decoder: Union[PartCfg, Dict[str, nn.Module]] = None):
         super().__init__(
             tasks=tasks,
             backbone=backbone,
@@ -59,12 +75,18 @@ class MultiTaskBaseline(BaseMultiTaskSegmentor):
             test_cfg=test_cfg,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
-        self.decoders = nn.ModuleDict({
-            t: ResidualTaskDecoder(
-                channels, num_blocks, norm_cfg,
-                out_channels=self.out_channels[t])
-            for t in self.tasks
-        })
+        n = self.out_channels
+        decoder_cfgs = decoder_configs(
+            type(self).__name__, self.tasks, decoder,
+            fill=lambda t: dict(
+                channels=(channels, f'channels={channels}'),
+                out_channels=(n[t], f'the output channels of {t!r}')),
+            flat=dict(
+                num_blocks=('num_blocks', num_blocks, 6),
+                norm_cfg=('norm_cfg', norm_cfg, None)))
+        self.decoders = nn.ModuleDict(
+            {t: build_part(decoder_cfgs[t])
+             for t in self.tasks})
 
     def task_logits(self, feats: Tensor) -> Dict[str, Tensor]:
         """``{task: (B, n_t, h, w)}`` at feature resolution."""

@@ -98,6 +98,9 @@ class XTCMultiTaskBaseline(MultiTaskBaseline):
             1e-12.
         loss_weights, losses, align_corners, train_cfg, test_cfg,
         data_preprocessor, init_cfg: see ``BaseMultiTaskSegmentor``.
+        decoder (dict | dict[str, nn.Module], optional): The baseline's
+            per-task decoder template or modules (``MultiTaskBaseline``).
+            Defaults to None (``dict(type='ResidualTaskDecoder')``).
     """
 
     def __init__(self,
@@ -123,7 +126,8 @@ class XTCMultiTaskBaseline(MultiTaskBaseline):
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
+                 init_cfg: Optional[dict] = None,
+                 decoder: Optional[dict] = None):
         super().__init__(
             tasks=tasks,
             backbone=backbone,
@@ -138,7 +142,8 @@ class XTCMultiTaskBaseline(MultiTaskBaseline):
             train_cfg=train_cfg,
             test_cfg=test_cfg,
             data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
+            init_cfg=init_cfg,
+            decoder=decoder)
         name = type(self).__name__
         if len(self.tasks) < 2:
             raise ValueError(f'{name}: XTC needs at least two tasks, got '
