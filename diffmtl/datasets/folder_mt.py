@@ -7,7 +7,7 @@ from typing import List, Optional, Sequence
 from diffmtl.registry import DATASETS
 from diffmtl.structures import get_task_spec
 from .label_mapping import read_json_file
-from .multitask_partial import KIND_FORMATS, MultiTaskPartialDataset
+from .multitask_partial import MultiTaskPartialDataset
 
 __all__ = ['FolderMultiTaskDataset']
 
@@ -24,7 +24,8 @@ class FolderMultiTaskDataset(MultiTaskPartialDataset):
           splits/train.txt, val.txt
           mappings/onelabel.json, randomlabels.json   # optional
 
-    Encodings (decoder chosen from the task kind and the file suffix):
+    Encodings (decoder chosen by the file suffix from the task kind's
+    ``TaskKind.formats``; a plugin kind brings its own):
     segmentation, saliency and boundary tasks are 8-bit single-channel PNGs
     (class ids or 0/1, 255 = ignore); normals are RGB PNGs with
     n = 2 v / 255 - 1 and (0, 0, 0) invalid, or float32 (H, W, 3) ``.npy``;
@@ -86,8 +87,9 @@ class FolderMultiTaskDataset(MultiTaskPartialDataset):
             img_path = osp.join(root, 'images', img_id + '.jpg')
         info = dict(img_path=img_path, ann_paths={}, ann_format={})
         for t in self.tasks:
-            formats = KIND_FORMATS[get_task_spec(t).kind]
-            # First existing suffix wins; '.png' is named when none exists.
+            formats = get_task_spec(t).task_kind.formats
+            # First existing suffix wins; the kind's first suffix is named
+            # when none exists.
             path, fmt = None, None
             for suffix, cand_fmt in formats.items():
                 cand = osp.join(root, t, img_id + suffix)

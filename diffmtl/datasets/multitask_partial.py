@@ -12,22 +12,12 @@ from mmengine.registry import DefaultScope
 from mmseg.datasets import BaseSegDataset
 
 from diffmtl.registry import DATASETS
-from diffmtl.structures import get_task_spec
+from diffmtl.structures import get_task_spec, task_class_names
 from .label_mapping import (LABEL_SETTINGS, check_mapping_matches_split,
                             generate_label_mapping, label_mapping_stats,
                             load_label_mapping)
 
 __all__ = ['MultiTaskPartialDataset', 'default_palette']
-
-#: Suffix -> annotation decoder for each task kind (generic layouts).
-KIND_FORMATS: Dict[str, Dict[str, str]] = {
-    'segmentation': {'.png': 'label_png'},
-    'saliency': {'.png': 'label_png'},
-    'boundary': {'.png': 'label_png'},
-    'normals': {'.png': 'normals_png', '.npy': 'normals_npy'},
-    'depth': {'.png': 'depth_png', '.npy': 'depth_npy'},
-}
-
 
 def default_palette(num_classes: int, seed: int = 42) -> List[List[int]]:
     """Deterministic random palette (mmseg's recipe), one RGB per class."""
@@ -89,13 +79,19 @@ class MultiTaskPartialDataset(BaseSegDataset):
             the task unlabelled for that image.
         ann_settings (dict, optional): Generic layout only:
             ``{task: dict(prefix=..., suffix='.png', format=None)}``;
-            ``format`` defaults by the task kind and suffix.
+            ``format`` defaults by the task kind and suffix
+            (``TaskKind.formats``).
         task_classes (dict, optional): ``{task: class names}`` of the
-            segmentation-kind tasks (overrides the class defaults).
+            tasks whose kind has classes (``TaskKind.has_classes``:
+            segmentation), overriding the class defaults. The task with
+            ``TaskSpec.mmseg_classes`` (``semseg``) also gives mmseg's
+            ``metainfo['classes']`` / ``['palette']``.
         task_palettes (dict, optional): ``{task: [[r, g, b], ...]}``.
         depth_scale (float, optional): Divisor of 16-bit depth PNGs.
-        depth_unit (str): Informational ``metainfo['depth_unit']`` (set
-            when a depth-kind task is loaded).
+        depth_unit (str): Informational ``metainfo['depth_unit']``
+            (recorded by the depth kind's ``dataset_meta`` when a
+            depth-kind task is loaded; every task's kind adds its
+            ``TaskKind.dataset_meta`` to the metainfo).
         **kwargs: :class:`mmseg.datasets.BaseSegDataset` arguments
             (``data_root``, ``ann_file``, ``data_prefix``, ``img_suffix``,
             ``pipeline``, ``test_mode``, ``indices``, ``lazy_init`` ...).
@@ -103,7 +99,7 @@ class MultiTaskPartialDataset(BaseSegDataset):
     METAINFO: dict = dict()
     #: Every task the layout provides, in its canonical order.
     ALL_TASKS: Tuple[str, ...] = ()
-    #: Default classes / palettes of segmentation-kind tasks.
+    #: Default classes / palettes of the tasks whose kind has classes.
     TASK_CLASSES: Dict[str, Tuple[str, ...]] = {}
     TASK_PALETTES: Dict[str, List[List[int]]] = {}
 
@@ -169,8 +165,9 @@ class MultiTaskPartialDataset(BaseSegDataset):
         scope = None if DefaultScope.get_current_instance() else 'mmseg'
         with DefaultScope.overwrite_default_scope(scope):
             super().__init__(metainfo=meta, **kwargs)
-        if any(get_task_spec(t).kind == 'depth' for t in self.tasks):
-            self._metainfo['depth_unit'] = depth_unit
+        for t in self.tasks:  # kind-specific extras (depth: depth_unit)
+            spec = get_task_spec(t)
+            self._metainfo.update(spec.task_kind.dataset_meta(spec, self))
         self._metainfo['label_setting'] = label_setting
 
     # ------------------------------------------------------------------
@@ -183,16 +180,18 @@ class MultiTaskPartialDataset(BaseSegDataset):
         palettes = dict(self.TASK_PALETTES)
         palettes.update(task_palettes or {})
         out_classes, out_palettes = {}, {}
+        mmseg_task = None
         for t in self.tasks:
             spec = get_task_spec(t)
-            if spec.kind != 'segmentation':
+            if not spec.task_kind.has_classes:
                 continue
-            names = classes.get(t) or spec.default_classes
+            names = task_class_names(t, dict(task_classes=classes))
             if not names:
-                raise ValueError(f'{name}: segmentation task {t!r} needs '
+                raise ValueError(f'{name}: {spec.kind}-kind task {t!r} needs '
                                  'class names; pass task_classes={'
                                  f'{t!r}: [...]}}')
-            names = tuple(names)
+            if spec.mmseg_classes and mmseg_task is None:
+                mmseg_task = t
             pal = palettes.get(t)
             if pal is None:
                 pal = default_palette(len(names))
@@ -206,8 +205,8 @@ class MultiTaskPartialDataset(BaseSegDataset):
             tasks=self.tasks,
             task_classes=out_classes,
             task_palettes=out_palettes,
-            classes=out_classes.get('semseg', ()),
-            palette=out_palettes.get('semseg', []))
+            classes=out_classes.get(mmseg_task, ()),
+            palette=out_palettes.get(mmseg_task, []))
         return meta
 
     # ------------------------------------------------------------------
@@ -241,8 +240,8 @@ class MultiTaskPartialDataset(BaseSegDataset):
                 raise KeyError(f'{type(self).__name__}: ann_settings has no '
                                f'entry for task {t!r}')
             suffix = cfg.get('suffix', '.png')
-            fmt = cfg.get('format') or KIND_FORMATS[get_task_spec(
-                t).kind].get(suffix)
+            fmt = cfg.get('format') or get_task_spec(
+                t).task_kind.formats.get(suffix)
             if fmt is None:
                 raise ValueError(f'{type(self).__name__}: no default decoder '
                                  f'for task {t!r} with suffix {suffix!r}; set '

@@ -9,7 +9,7 @@ from mmengine.logging import print_log
 from diffmtl.registry import DATASETS
 from diffmtl.structures import get_task_spec
 from diffmtl.structures.task_spec import HUMAN_PART_CLASSES
-from .multitask_partial import KIND_FORMATS, MultiTaskPartialDataset
+from .multitask_partial import MultiTaskPartialDataset
 from .transforms.loading import (_mode_name, _open_pil, _png_to_normals,
                                  register_ann_decoder)
 
@@ -27,7 +27,8 @@ VOC_CLASSES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat',
 CONVERTIBLE_TASKS = ('human_parts', 'normals', 'edge')
 
 #: Decoders of the converter's PNGs that differ from the task kind's
-#: default (``KIND_FORMATS``): normals are RGBA, alpha = validity.
+#: ``.png`` default (``TaskKind.formats``): normals are RGBA, alpha =
+#: validity. A dataset fact, per task of this layout.
 CONVERTED_FORMATS = dict(normals='normals_rgba_png')
 
 #: Folder of the PASCAL-Context ``LabelMap`` files under ``data_root``.
@@ -205,7 +206,7 @@ class PascalContextMTDataset(MultiTaskPartialDataset):
                                            or osp.isfile(conv)):
                 path = conv
                 fmt = CONVERTED_FORMATS.get(
-                    t, KIND_FORMATS[get_task_spec(t).kind]['.png'])
+                    t, get_task_spec(t).task_kind.formats['.png'])
             else:
                 layout = RAW_LAYOUT[t]
                 # The first existing candidate folder wins (semseg: VOC12).

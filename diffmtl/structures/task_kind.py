@@ -167,8 +167,14 @@ class TaskKind:
 
     def num_labels(self, spec, num_classes: Optional[int]) -> Optional[int]:
         """Number of valid label values of a discrete task (for the
-        load-time range check); None: no check."""
-        return None
+        load-time range check); None: no check.
+
+        ``num_classes`` is the task's number of classes when the dataset
+        knows it (``results['num_classes']``, recorded for kinds with
+        :attr:`has_classes`); the default uses it and otherwise does not
+        check.
+        """
+        return None if num_classes is None else int(num_classes)
 
     def gt_dtype(self, spec) -> np.dtype:
         """numpy dtype of pipeline ground-truth maps."""
@@ -236,10 +242,19 @@ class TaskKind:
         return out
 
     def zoom_map(self, spec, arr: np.ndarray, factor: float) -> np.ndarray:
-        """Values of a map after zooming the image by ``factor``."""
-        if self.zoom_exponent == 0:
+        """Values of a map after zooming the image by ``factor``.
+
+        Multiplies by ``factor ** zoom_exponent``; a negative exponent is
+        applied as a division by ``factor ** -zoom_exponent`` (for depth
+        exactly ``arr / factor``, the reference's arithmetic). The map
+        keeps its dtype; with ``zoom_exponent == 0`` it is returned as it
+        is.
+        """
+        e = self.zoom_exponent
+        if e == 0:
             return arr
-        return (arr * factor**self.zoom_exponent).astype(arr.dtype)
+        out = arr / factor**(-e) if e < 0 else arr * factor**e
+        return out.astype(arr.dtype)
 
     # ------------------------------------------------------------------
     # model outputs

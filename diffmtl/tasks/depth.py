@@ -57,3 +57,11 @@ class DepthKind(TaskKind):
     def dataset_meta(self, spec, dataset) -> dict:
         unit = getattr(dataset, 'depth_unit', None)
         return {} if unit is None else dict(depth_unit=unit)
+
+    def encode(self, spec, gt, path_stem):
+        """float32 ``.npy`` (``depth_npy``): lossless, unlike a 16-bit PNG
+        in ``1 / depth_scale`` units."""
+        import numpy as np
+        path = path_stem + '.npy'
+        np.save(path, np.asarray(gt, dtype=np.float32))
+        return path

@@ -38,6 +38,41 @@ from diffmtl.datasets.pascal_utils import (decode_human_parts_mat,
 TASKS = ('human_parts', 'edge', 'normals')
 
 
+def _convert_human_parts(root: str, img_id: str, context_label, dst: str):
+    arr = decode_human_parts_mat(
+        osp.join(root, 'human_parts', img_id + '.mat'),
+        shape=context_label().shape)
+    Image.fromarray(arr.astype(np.uint8)).save(dst)
+
+
+def _convert_edge(root: str, img_id: str, context_label, dst: str):
+    arr = label_map_boundaries(context_label())
+    Image.fromarray(arr.astype(np.uint8)).save(dst)
+
+
+def _convert_normals(root: str, img_id: str, context_label, dst: str):
+    src = osp.join(root, 'normals_distill', img_id + '.png')
+    rgb = np.array(Image.open(src).convert('RGB'))
+    valid = normals_valid_mask(context_label())
+    if valid.shape != rgb.shape[:2]:
+        raise ValueError(f'{src!r} has size {rgb.shape[:2]} but its '
+                         f'LabelMap has size {valid.shape}')
+    rgba = np.zeros(rgb.shape[:2] + (4, ), np.uint8)
+    rgba[valid, :3] = rgb[valid]
+    rgba[valid, 3] = 255
+    Image.fromarray(rgba).save(dst)  # (H, W, 4) uint8: RGBA
+
+
+#: Converter of each task of the PASCAL-Context layout (a dataset fact:
+#: which raw file of this layout becomes which PNG), ``fn(root, img_id,
+#: context_label, dst)``; ``context_label()`` loads the image's LabelMap
+#: once.
+CONVERTERS = dict(
+    human_parts=_convert_human_parts,
+    edge=_convert_edge,
+    normals=_convert_normals)
+
+
 def convert_one(args: Tuple[str, str, str, Sequence[str], bool]) -> str:
     """Convert the annotations of one image id; returns the id."""
     root, out_dir, img_id, tasks, overwrite = args
@@ -55,27 +90,10 @@ def convert_one(args: Tuple[str, str, str, Sequence[str], bool]) -> str:
         dst = osp.join(out_dir, task, img_id + '.png')
         if osp.isfile(dst) and not overwrite:
             continue
-        if task == 'human_parts':
-            arr = decode_human_parts_mat(
-                osp.join(root, 'human_parts', img_id + '.mat'),
-                shape=context_label().shape)
-            Image.fromarray(arr.astype(np.uint8)).save(dst)
-        elif task == 'edge':
-            arr = label_map_boundaries(context_label())
-            Image.fromarray(arr.astype(np.uint8)).save(dst)
-        elif task == 'normals':
-            src = osp.join(root, 'normals_distill', img_id + '.png')
-            rgb = np.array(Image.open(src).convert('RGB'))
-            valid = normals_valid_mask(context_label())
-            if valid.shape != rgb.shape[:2]:
-                raise ValueError(f'{src!r} has size {rgb.shape[:2]} but its '
-                                 f'LabelMap has size {valid.shape}')
-            rgba = np.zeros(rgb.shape[:2] + (4, ), np.uint8)
-            rgba[valid, :3] = rgb[valid]
-            rgba[valid, 3] = 255
-            Image.fromarray(rgba).save(dst)  # (H, W, 4) uint8: RGBA
-        else:
+        convert = CONVERTERS.get(task)
+        if convert is None:
             raise ValueError(f'unknown task {task!r}; choose from {TASKS}')
+        convert(root, img_id, context_label, dst)
     return img_id
 
 

@@ -27,8 +27,9 @@ class PackMultiTaskInputs(BaseTransform):
 
     The tasks packed are ``results['tasks']`` when present, otherwise the
     tasks owning the keys of ``results['seg_fields']``. A task that is not
-    labelled (``task_mask`` False) and has no map gets one filled with its
-    spec's ``pad_value`` at the image size, so every sample of a dataset
+    labelled (``task_mask`` False) and has no map gets one at the image size
+    from its kind's :meth:`~diffmtl.structures.TaskKind.fill_map` (the
+    spec's ``pad_value``), so every sample of a dataset
     carries the same fields; a *labelled* task without a map is an error.
     Every map must have the image's size, or, when ``padding_size`` is
     recorded, the size of the image without that padding (test pipelines
@@ -124,9 +125,7 @@ class PackMultiTaskInputs(BaseTransform):
                         f'PackMultiTaskInputs: task {task!r} is labelled '
                         f'for {results.get("img_path", "this sample")} but '
                         f'results has no {spec.results_key!r}')
-                shape = gt_hw if spec.gt_channels == 1 else (
-                    gt_hw + (spec.gt_channels, ))
-                arr = np.full(shape, spec.pad_value, dtype=np.float32)
+                arr = spec.task_kind.fill_map(spec, gt_hw)
             if tuple(arr.shape[:2]) not in allowed or tuple(
                     arr.shape[:2]) != gt_hw:
                 raise ValueError(

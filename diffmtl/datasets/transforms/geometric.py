@@ -3,10 +3,13 @@
 
 Each transform walks ``results['seg_fields']`` (filled by
 ``LoadMultiTaskAnnotations``) and reads from the owning
-:class:`~diffmtl.structures.TaskSpec` how a map is resized (``interp``),
-padded (``pad_value``) and whether its values change with the geometry
-(depth is divided by the zoom factor, the in-plane components of normal
-vectors change sign under flips). Nothing branches on task names.
+:class:`~diffmtl.structures.TaskSpec` how a map is resized (``interp``) and
+padded (``pad_value``), and asks the spec's
+:class:`~diffmtl.structures.TaskKind` whether its values change with the
+geometry: :meth:`~diffmtl.structures.TaskKind.zoom_map` on a zoom (depth is
+divided by the zoom factor), :meth:`~diffmtl.structures.TaskKind.flip_map`
+on a flip (the in-plane components of normal vectors change sign). Nothing
+branches on a task name or a kind.
 
 Size conventions follow mmseg: ``scale`` of resizes is ``(w, h)``;
 ``crop_size`` and pad ``size`` are ``(h, w)`` like mmseg's ``RandomCrop``
@@ -24,6 +27,7 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 
 from diffmtl.registry import TRANSFORMS
+from diffmtl.structures import FLIP_DIRECTIONS
 from .field_utils import (cast_like, check_interp, check_label_interp,
                           field_spec, iter_seg_fields, pad_map, resize_map,
                           resolve_interp)
@@ -32,11 +36,6 @@ __all__ = [
     'MultiTaskRandomResize', 'MultiTaskRandomCrop', 'MultiTaskPad',
     'MultiTaskRandomFlip', 'MultiTaskRandomScaleCrop'
 ]
-
-#: Task kinds whose maps are divided by the zoom factor when resized.
-DEPTH_KINDS = ('depth', )
-#: Task kinds whose maps hold (x, y, z) vectors in the image frame.
-VECTOR_KINDS = ('normals', )
 
 
 def _pair(value: Union[int, Sequence[int]], name: str) -> Tuple[int, int]:
@@ -48,30 +47,52 @@ def _pair(value: Union[int, Sequence[int]], name: str) -> Tuple[int, int]:
     return value
 
 
+def _scale_values_flag(scale_depth: bool, scale_values: Optional[bool],
+                       where: str) -> bool:
+    """The effective value-scaling switch of a zooming transform.
+
+    ``scale_values`` is the general name, ``scale_depth`` the historical
+    one (depth was the only built-in kind whose values change on a zoom);
+    both switch :meth:`~diffmtl.structures.TaskKind.zoom_map` for every
+    kind. ``scale_values`` wins when given; contradicting an explicit
+    ``scale_depth=False`` is an error.
+    """
+    if scale_values is None:
+        return bool(scale_depth)
+    if not scale_depth and scale_values:
+        raise ValueError(f'{where}: scale_depth=False and scale_values=True '
+                         'contradict each other (both switch the value '
+                         'scaling of every kind on a zoom); give one')
+    return bool(scale_values)
+
+
 def _resample_seg_fields(results: dict, transform: str,
                          label_interp: Dict[str, str],
                          resample: Callable[[np.ndarray, str], np.ndarray],
-                         depth_factor: Optional[float]) -> None:
+                         zoom: Optional[float]) -> None:
     """Resample every task map of ``results`` in place.
 
     Each map gets its spec's interpolation (or the ``label_interp``
     override, validated) and is replaced by ``resample(map, interp)``;
-    depth-kind maps are then divided by ``depth_factor`` unless it is None.
+    its values then go through the kind's
+    :meth:`~diffmtl.structures.TaskKind.zoom_map` with ``zoom`` (depth is
+    divided by it, kinds with ``zoom_exponent == 0`` are left alone)
+    unless ``zoom`` is None.
 
     Args:
         results (dict): The transform's results, modified in place.
         transform (str): Name of the calling transform, used in errors.
         label_interp (dict): ``{task name or kind: interp}`` overrides.
         resample (callable): ``(map, interp) -> new map``.
-        depth_factor (float, optional): Zoom factor depth maps are divided
-            by; None leaves them as resampled.
+        zoom (float, optional): Zoom factor of the image (> 1 zooms in);
+            None leaves every map's values as resampled.
     """
     for key, spec in iter_seg_fields(results, transform):
         interp = check_interp(resolve_interp(spec, label_interp),
                               f'{transform} ({spec.name})')
         out = resample(results[key], interp)
-        if depth_factor is not None and spec.kind in DEPTH_KINDS:
-            out = (out / depth_factor).astype(out.dtype)
+        if zoom is not None:
+            out = spec.task_kind.zoom_map(spec, out, zoom)
         results[key] = out
 
 
@@ -92,10 +113,12 @@ class MultiTaskRandomResize(BaseTransform):
     The image is resized with ``interpolation``; every task map with its
     spec's ``interp`` (``'nearest'`` for all built-in tasks, as the
     reference, so normals are *not* renormalised) unless ``label_interp``
-    overrides it by task name or kind. Maps of depth-kind tasks are divided
-    by the zoom factor (the sampled ``s`` in the first mode, otherwise the
-    geometric mean of the width and height factors), as objects look ``s``
-    times closer after zooming in by ``s``.
+    overrides it by task name or kind. The values of every map then go
+    through its kind's :meth:`~diffmtl.structures.TaskKind.zoom_map` with
+    the zoom factor (the sampled ``s`` in the first mode, otherwise the
+    geometric mean of the width and height factors): depth-kind maps are
+    divided by it, as objects look ``s`` times closer after zooming in by
+    ``s``; class ids, probabilities and normals are left alone.
 
     Required Keys:
 
@@ -121,8 +144,13 @@ class MultiTaskRandomResize(BaseTransform):
         interpolation (str): Image interpolation. Defaults to 'bilinear'.
         label_interp (dict, optional): ``{task name or kind: interp}``
             overriding the specs' ``interp``. Defaults to None.
-        scale_depth (bool): Divide depth-kind maps by the zoom factor.
+        scale_depth (bool): Scale the values of the maps with the zoom
+            (each kind's ``zoom_map``: depth divided by the factor). The
+            name is historical: it switches the value scaling of *every*
+            kind, so ``scale_depth=False`` leaves all values as resampled.
             Defaults to True.
+        scale_values (bool, optional): General name of ``scale_depth``;
+            wins over it when given. Defaults to None.
     """
 
     def __init__(self,
@@ -132,7 +160,8 @@ class MultiTaskRandomResize(BaseTransform):
                  keep_ratio: bool = True,
                  interpolation: str = 'bilinear',
                  label_interp: Optional[Dict[str, str]] = None,
-                 scale_depth: bool = True) -> None:
+                 scale_depth: bool = True,
+                 scale_values: Optional[bool] = None) -> None:
         name = type(self).__name__
         if scale is None and ratio_range is None:
             raise ValueError(f'{name}: give scale, ratio_range or both')
@@ -155,7 +184,9 @@ class MultiTaskRandomResize(BaseTransform):
         self.keep_ratio = keep_ratio
         self.interpolation = check_interp(interpolation, name)
         self.label_interp = check_label_interp(label_interp, name)
-        self.scale_depth = scale_depth
+        self.scale_values = _scale_values_flag(scale_depth, scale_values,
+                                               name)
+        self.scale_depth = self.scale_values  # the historical name
 
     @cache_randomness
     def _sample(self) -> Tuple[Optional[Tuple[int, int]], Optional[float]]:
@@ -193,7 +224,7 @@ class MultiTaskRandomResize(BaseTransform):
         _resample_seg_fields(
             results, name, self.label_interp,
             lambda arr, interp: resize_map(arr, (new_h, new_w), interp),
-            zoom if self.scale_depth else None)
+            zoom if self.scale_values else None)
         results['img_shape'] = (new_h, new_w)
         results['scale'] = (new_w, new_h)
         results['scale_factor'] = (w_scale, h_scale)
@@ -344,7 +375,7 @@ class MultiTaskRandomCrop(BaseTransform):
                 f"{name}(cat_labels='all') must come before any crop or "
                 'flip of the pipeline: it reads the unlabelled labels from '
                 'the file and can only replay resizes')
-        from .loading import decode_annotation
+        from .loading import apply_label_map, decode_annotation
         try:
             arr = decode_annotation(fmt, path, results, self.backend_args)
         except FileNotFoundError:
@@ -352,11 +383,7 @@ class MultiTaskRandomCrop(BaseTransform):
         arr = np.asarray(arr)
         if spec.discrete:
             arr = arr.astype(np.uint8, copy=False)
-        if spec.name == 'semseg' and results.get('label_map'):
-            remapped = arr.copy()
-            for old, new in results['label_map'].items():
-                remapped[arr == old] = new
-            arr = remapped
+        arr = apply_label_map(spec, arr, results)
         h, w = seg.shape[:2]
         if arr.shape[:2] != (h, w):
             arr = resize_map(arr, (h, w), check_interp(spec.interp, name))
@@ -545,13 +572,15 @@ class MultiTaskPad(BaseTransform):
 class MultiTaskRandomFlip(BaseTransform):
     """Flip the image and every task map, fixing vector-valued maps.
 
-    All maps are mirrored. For normals-kind tasks (maps of (x, y, z)
-    vectors in the camera frame, x right, y down) a horizontal flip also
-    negates x (channel 0), as the reference does, and a vertical flip
-    negates y (channel 1); ``'diagonal'`` (both flips) negates both. The
-    reference only flips horizontally; vertical flips are offered for
-    completeness and follow from the same geometry. Zero (invalid) vectors
-    stay zero.
+    Every map is flipped by its kind's
+    :meth:`~diffmtl.structures.TaskKind.flip_map`: mirrored, and the
+    channels the kind lists for the direction (``flip_negate``) change
+    sign. For normals-kind tasks (maps of (x, y, z) vectors in the camera
+    frame, x right, y down) a horizontal flip negates x (channel 0), as the
+    reference does, and a vertical flip negates y (channel 1);
+    ``'diagonal'`` (both flips) negates both. The reference only flips
+    horizontally; vertical flips are offered for completeness and follow
+    from the same geometry. Zero (invalid) vectors stay zero.
 
     Required Keys:
 
@@ -575,13 +604,7 @@ class MultiTaskRandomFlip(BaseTransform):
             probability is split evenly. Defaults to 'horizontal'.
     """
 
-    DIRECTIONS = ('horizontal', 'vertical', 'diagonal')
-    #: Channel(s) of a vector map negated by each flip direction.
-    NEGATED_CHANNELS = {
-        'horizontal': (0, ),
-        'vertical': (1, ),
-        'diagonal': (0, 1)
-    }
+    DIRECTIONS = FLIP_DIRECTIONS
 
     def __init__(self,
                  prob: Union[float, Sequence[float]] = 0.5,
@@ -623,18 +646,20 @@ class MultiTaskRandomFlip(BaseTransform):
         return arr.copy()  # contiguous and never a view of the input
 
     def _flip(self, results: dict, direction: str) -> None:
+        name = type(self).__name__
         results['img'] = self._flip_array(results['img'], direction)
-        for key, spec in iter_seg_fields(results, type(self).__name__):
-            out = self._flip_array(results[key], direction)
-            if spec.kind in VECTOR_KINDS:
-                if out.ndim != 3 or out.shape[2] < 2:
-                    raise ValueError(
-                        f'{type(self).__name__}: {key!r} of task '
-                        f'{spec.name!r} must be (H, W, 3), got {out.shape}')
-                for c in self.NEGATED_CHANNELS[direction]:
-                    # 0 - x rather than -x keeps invalid zeros at +0.0
-                    out[..., c] = 0 - out[..., c]
-            results[key] = out
+        for key, spec in iter_seg_fields(results, name):
+            kind = spec.task_kind
+            arr = results[key]
+            neg = kind.negated_channels(direction)
+            if neg and (arr.ndim != 3 or arr.shape[2] <= max(neg)):
+                raise ValueError(
+                    f'{name}: {key!r} of task {spec.name!r} ({spec.kind} '
+                    f'kind) must be (H, W, {spec.gt_channels}), got '
+                    f'{arr.shape}: a {direction} flip negates its '
+                    f'channel(s) {neg}')
+            # mirrored, then negated as 0 - x: invalid zeros stay +0.0
+            results[key] = kind.flip_map(spec, arr, direction)
 
     def transform(self, results: dict) -> dict:
         direction = self._choose_direction()
@@ -659,8 +684,10 @@ class MultiTaskRandomScaleCrop(BaseTransform):
     ``align_corners``; each task map with its spec's ``interp`` unless
     ``label_interp`` overrides it (the default reproduces the reference:
     normals bilinear with ``align_corners``, not renormalised; everything
-    else nearest). Depth-kind maps are divided by ``sc``. This is the
-    NYUD / Cityscapes augmentation of MTPSL, used by DiffusionMTL.
+    else nearest). The values then go through each kind's
+    :meth:`~diffmtl.structures.TaskKind.zoom_map` with ``sc`` (depth-kind
+    maps are divided by ``sc``). This is the NYUD / Cityscapes augmentation
+    of MTPSL, used by DiffusionMTL.
 
     Required Keys:
 
@@ -684,15 +711,21 @@ class MultiTaskRandomScaleCrop(BaseTransform):
             Defaults to ``{'normals': 'bilinear'}``.
         align_corners (bool): ``align_corners`` of the bilinear/bicubic
             resizes. Defaults to True.
-        scale_depth (bool): Divide depth-kind maps by ``sc``. Defaults to
-            True.
+        scale_depth (bool): Scale the values of the maps with ``sc`` (each
+            kind's ``zoom_map``: depth divided by ``sc``). The name is
+            historical: it switches the value scaling of *every* kind, so
+            ``scale_depth=False`` leaves all values as resampled. Defaults
+            to True.
+        scale_values (bool, optional): General name of ``scale_depth``;
+            wins over it when given. Defaults to None.
     """
 
     def __init__(self,
                  scales: Sequence[float] = (1.0, 1.2, 1.5),
                  label_interp: Optional[Dict[str, str]] = None,
                  align_corners: bool = True,
-                 scale_depth: bool = True) -> None:
+                 scale_depth: bool = True,
+                 scale_values: Optional[bool] = None) -> None:
         name = type(self).__name__
         self.scales = tuple(float(s) for s in scales)
         if not self.scales or min(self.scales) < 1:
@@ -702,7 +735,9 @@ class MultiTaskRandomScaleCrop(BaseTransform):
             label_interp = dict(normals='bilinear')
         self.label_interp = check_label_interp(label_interp, name)
         self.align_corners = align_corners
-        self.scale_depth = scale_depth
+        self.scale_values = _scale_values_flag(scale_depth, scale_values,
+                                               name)
+        self.scale_depth = self.scale_values  # the historical name
 
     @cache_randomness
     def _sample(self, h: int, w: int) -> Tuple[float, int, int]:
@@ -738,7 +773,7 @@ class MultiTaskRandomScaleCrop(BaseTransform):
             results, name, self.label_interp,
             lambda arr, interp: self._resize(arr[y1:y2, x1:x2], (h, w),
                                              interp),
-            sc if self.scale_depth else None)
+            sc if self.scale_values else None)
         results['scale_crop'] = sc
         results['crop_bbox'] = (y1, y2, x1, x2)
         return results

@@ -10,7 +10,8 @@ it into RGB for the network.
 
 Annotations are decoded by name (``results['ann_format'][task]``) with the
 functions of :data:`ANN_DECODERS`; see :func:`register_ann_decoder` to add
-one. Every decoder returns the contract of
+one (a plugin kind registers its decoders there and names them in its
+``TaskKind.formats``). Every decoder returns the contract of
 :mod:`diffmtl.structures.task_spec`: ``uint8`` (H, W) for discrete tasks
 with 255 = ignore, ``float32`` (H, W, 3) for normals with the zero vector
 invalid, ``float32`` (H, W) for depth with 0 invalid.
@@ -70,7 +71,7 @@ from ..pascal_utils import (decode_human_parts_mat, label_map_boundaries,
 
 __all__ = [
     'LoadMultiTaskImageFromFile', 'LoadMultiTaskAnnotations', 'ANN_DECODERS',
-    'register_ann_decoder', 'decode_annotation'
+    'register_ann_decoder', 'decode_annotation', 'apply_label_map'
 ]
 
 #: Decoder name -> ``fn(path, results, backend_args) -> np.ndarray``.
@@ -342,6 +343,22 @@ def decode_annotation(fmt: str,
     return ANN_DECODERS[fmt](path, results or {}, backend_args)
 
 
+def apply_label_map(spec, arr: np.ndarray, results: dict) -> np.ndarray:
+    """mmseg's ``results['label_map']`` applied to the map of ``spec``.
+
+    Only the task with ``spec.mmseg_classes`` (the task whose classes are
+    mmseg's ``metainfo['classes']``) is remapped; any other map, or a
+    missing / empty ``label_map``, is returned as it is.
+    """
+    label_map = results.get('label_map')
+    if not (spec.mmseg_classes and label_map):
+        return arr
+    remapped = arr.copy()
+    for old, new in label_map.items():
+        remapped[arr == old] = new
+    return remapped
+
+
 @TRANSFORMS.register_module()
 class LoadMultiTaskImageFromFile(BaseTransform):
     """Load the image of a multi-task sample (file or MTAN ``.npy``).
@@ -435,22 +452,26 @@ class LoadMultiTaskAnnotations(BaseTransform):
     For each task of ``results['tasks']`` the map is decoded from
     ``results['ann_paths'][task]`` with the decoder
     ``results['ann_format'][task]`` when ``task_mask`` marks the task as
-    labelled, and otherwise materialised at image size filled with the
-    spec's ``pad_value`` (255 for discrete tasks, zeros for normals and
-    depth), so all fields stay aligned through the geometric transforms.
+    labelled, and otherwise materialised at image size by the kind's
+    :meth:`~diffmtl.structures.TaskKind.fill_map` (the spec's
+    ``pad_value``: 255 for discrete tasks, zeros for normals and depth), so
+    all fields stay aligned through the geometric transforms.
 
     Checks (each a ``ValueError`` naming the task and the file):
 
     * the map has the image's size. With ``resize_mismatched=True`` a map
       of another size is resized to it instead (nearest; bicubic for
-      3-channel maps, as the reference loaders do); a map of exactly the
+      multi-channel maps such as normals, as the reference loaders do); a
+      map of exactly the
       transposed size (W, H) is refused either way, as it is almost
       certainly rotated, not rescaled;
     * discrete tasks hold only values in ``[0, n_classes)`` or the ignore
       value (255); the offending values are listed. ``n_classes`` is
+      the kind's :meth:`~diffmtl.structures.TaskKind.num_labels` of
       ``results['num_classes'][task]`` (set by the diffmtl datasets from
-      their classes), else 2 for saliency and boundary tasks and the
-      spec's default classes; the check runs after ``label_map``.
+      their classes): that number for segmentation-kind tasks (else the
+      spec's default classes), 2 for saliency and boundary tasks; the
+      check runs after ``label_map``.
 
     The decoders check the encodings themselves (16-bit label PNGs that
     would wrap, greyscale normals, 8-bit depth PNGs, ...), see the module
@@ -463,7 +484,8 @@ class LoadMultiTaskAnnotations(BaseTransform):
     - task_mask (tuple[bool])
     - ann_paths (dict[str, str | None])
     - ann_format (dict[str, str])
-    - label_map (optional): mmseg class remapping, applied to ``semseg``.
+    - label_map (optional): mmseg class remapping, applied to the task with
+      ``mmseg_classes`` (``semseg``).
     - num_classes (optional): ``{task: n}`` of segmentation-kind tasks.
     - depth_scale, context_label_path (optional decode options)
 
@@ -491,24 +513,15 @@ class LoadMultiTaskAnnotations(BaseTransform):
         self.resize_mismatched = bool(resize_mismatched)
         self.backend_args = backend_args.copy() if backend_args else None
 
-    @staticmethod
-    def _fill(spec, shape) -> np.ndarray:
-        h, w = shape[:2]
-        if spec.discrete:
-            return np.full((h, w), spec.pad_value, dtype=np.uint8)
-        size = (h, w) if spec.gt_channels == 1 else (h, w, spec.gt_channels)
-        return np.full(size, spec.pad_value, dtype=np.float32)
-
     def _check(self, spec, arr: np.ndarray, path: str, shape,
                img_path=None) -> np.ndarray:
-        want_ndim = 2 if spec.gt_channels == 1 else 3
-        if arr.ndim != want_ndim or (want_ndim == 3
-                                     and arr.shape[-1] != spec.gt_channels):
+        multi = spec.gt_channels > 1
+        if arr.ndim != (3 if multi else 2) or (
+                multi and arr.shape[-1] != spec.gt_channels):
             raise ValueError(f'task {spec.name!r}: decoding {path!r} gave '
                              f'shape {arr.shape}, expected '
                              f'{spec.gt_channels} channel(s)')
-        arr = arr.astype(np.uint8 if spec.discrete else np.float32,
-                         copy=False)
+        arr = arr.astype(spec.task_kind.gt_dtype(spec), copy=False)
         h, w = shape[:2]
         got = tuple(arr.shape[:2])
         if got != (h, w):
@@ -523,21 +536,17 @@ class LoadMultiTaskAnnotations(BaseTransform):
                 raise ValueError(
                     f'{where}. Fix the file, or set LoadMultiTaskAnnotations'
                     '(resize_mismatched=True) to resize such maps to the '
-                    'image (nearest; bicubic for normals)')
-            interp = cv2.INTER_CUBIC if want_ndim == 3 else cv2.INTER_NEAREST
+                    'image (nearest; bicubic for multi-channel maps such as '
+                    'normals)')
+            interp = cv2.INTER_CUBIC if multi else cv2.INTER_NEAREST
             arr = cv2.resize(arr, (w, h), interpolation=interp)
         return arr
 
     @staticmethod
     def _num_classes(spec, results: dict) -> Optional[int]:
         n = (results.get('num_classes') or {}).get(spec.name)
-        if n is not None:
-            return int(n)
-        if spec.kind in ('saliency', 'boundary'):
-            return 2
-        if spec.default_classes:
-            return len(spec.default_classes)
-        return None
+        return spec.task_kind.num_labels(spec,
+                                         None if n is None else int(n))
 
     def _check_labels(self, spec, arr: np.ndarray, path: str,
                       results: dict) -> None:
@@ -580,15 +589,11 @@ class LoadMultiTaskAnnotations(BaseTransform):
                                         self.backend_args)
                 arr = self._check(spec, arr, path, shape,
                                   results.get('img_path'))
-                if task == 'semseg' and results.get('label_map'):
-                    remapped = arr.copy()
-                    for old, new in results['label_map'].items():
-                        remapped[arr == old] = new
-                    arr = remapped
+                arr = apply_label_map(spec, arr, results)
                 if spec.discrete:
                     self._check_labels(spec, arr, path, results)
             else:
-                arr = self._fill(spec, shape)
+                arr = spec.task_kind.fill_map(spec, shape[:2])
             results[spec.results_key] = arr
             if spec.results_key not in seg_fields:
                 seg_fields.append(spec.results_key)
