@@ -268,7 +268,7 @@ def test_gradients_reach_only_what_xtc_says():
     feats = model.extract_feat(inputs)
     logits = model.task_logits(feats)
     mask = model.labelled_mask(samples, inputs.device)
-    gts = model._labelled_gt(samples, mask, SIZE, inputs.device)
+    gts = model.labelled_gt(samples, mask, SIZE, inputs.device)
     terms = model.xtc_pair_terms(feats, logits, mask, gts, SIZE)
     assert [tuple(r) for r in terms['pairs'].tolist()
             ] == [(b, s, 0) for b in (0, 1) for s in range(1, T)]

@@ -112,13 +112,52 @@ class MultiTaskBaseline(BaseMultiTaskSegmentor):
         size = inputs.shape[-2:]
         logits = self.task_logits(self.extract_feat(inputs))
         mask = self.labelled_mask(data_samples, inputs.device)
+        gts = self.labelled_gt(data_samples, mask, size, inputs.device)
+        return self.supervised_losses(logits, mask, gts, size)
+
+    def labelled_gt(self, data_samples: Sequence[SegDataSample], mask: Tensor,
+                    size, device) -> Dict[str, Tensor]:
+        """Ground truth of the tasks labelled for at least one image.
+
+        Args:
+            data_samples (list[SegDataSample]): The batch.
+            mask (Tensor): (B, T) labelled mask (:meth:`labelled_mask`).
+            size (tuple): (H, W) of the inputs.
+            device: Device of the result.
+
+        Returns:
+            dict: ``{task: (B, gt_channels, H, W)}``.
+        """
+        return {
+            t: self.task_gt(data_samples, t, size, device)
+            for ti, t in enumerate(self.tasks) if bool(mask[:, ti].any())
+        }
+
+    def supervised_losses(self, logits: Dict[str, Tensor], mask: Tensor,
+                          gts: Dict[str, Tensor], size) -> Dict[str, Tensor]:
+        """Each task's loss on its labelled images, from computed logits.
+
+        Subclasses that add terms (``projects/xtc``) call this with the
+        logits they already have.
+
+        Args:
+            logits (dict): ``{task: (B, n_t, h, w)}`` at feature size.
+            mask (Tensor): (B, T) labelled mask.
+            gts (dict): ``{task: (B, gt_channels, H, W)}`` of the labelled
+                tasks (:meth:`labelled_gt`).
+            size (tuple): (H, W) the logits are resized to.
+
+        Returns:
+            dict[str, Tensor]: ``'<task>.loss'`` scalars and the total, as
+            :meth:`combine_losses`.
+        """
         terms = {}
         for ti, task in enumerate(self.tasks):
             idx = mask[:, ti].nonzero(as_tuple=True)[0]
             if idx.numel() == 0:
                 continue
-            gt = self.task_gt(data_samples, task, size, inputs.device)[idx]
             pred = self.resize(logits[task][idx], size)
             terms[f'{task}.loss'] = (task, idx,
-                                     self.task_losses[task](pred, gt))
+                                     self.task_losses[task](pred,
+                                                            gts[task][idx]))
         return self.combine_losses(terms, mask, anchor=logits[self.tasks[0]])

@@ -194,7 +194,7 @@ class XTCMultiTaskBaseline(MultiTaskBaseline):
         feats = self.extract_feat(inputs)
         logits = self.task_logits(feats)
         mask = self.labelled_mask(data_samples, inputs.device)
-        gts = self._labelled_gt(data_samples, mask, size, inputs.device)
+        gts = self.labelled_gt(data_samples, mask, size, inputs.device)
         losses = self.supervised_losses(logits, mask, gts, size)
         terms = self.xtc_pair_terms(feats, logits, mask, gts, size)
         weight = terms['weight']
@@ -208,40 +208,6 @@ class XTCMultiTaskBaseline(MultiTaskBaseline):
             losses['xtc.loss_reg'] = feats.new_zeros(())
         losses['xtc.num_pairs'] = feats.new_tensor(float(weight.numel()))
         return losses
-
-    def _labelled_gt(self, data_samples: Sequence[SegDataSample], mask: Tensor,
-                     size, device) -> Dict[str, Tensor]:
-        """``{task: (B, gt_channels, H, W)}`` of the tasks labelled for at
-        least one image of the batch."""
-        return {
-            t: self.task_gt(data_samples, t, size, device)
-            for ti, t in enumerate(self.tasks) if bool(mask[:, ti].any())
-        }
-
-    def supervised_losses(self, logits: Dict[str, Tensor], mask: Tensor,
-                          gts: Dict[str, Tensor], size) -> Dict[str, Tensor]:
-        """The MTL baseline's loss (``MultiTaskBaseline.loss``) from the
-        already computed logits.
-
-        Args:
-            logits (dict): ``{task: (B, n_t, h, w)}`` at feature size.
-            mask (Tensor): (B, T) labelled mask.
-            gts (dict): ``{task: (B, gt_channels, H, W)}``.
-            size (tuple): (H, W).
-
-        Returns:
-            dict[str, Tensor]: ``'<task>.loss'`` scalars.
-        """
-        terms = {}
-        for ti, task in enumerate(self.tasks):
-            idx = mask[:, ti].nonzero(as_tuple=True)[0]
-            if idx.numel() == 0:
-                continue
-            pred = self.resize(logits[task][idx], size)
-            terms[f'{task}.loss'] = (task, idx,
-                                     self.task_losses[task](pred,
-                                                            gts[task][idx]))
-        return self.combine_losses(terms, mask, anchor=logits[self.tasks[0]])
 
     def select_pairs(self, mask: Tensor,
                      gt_valid: Tensor) -> Tuple[Tensor, Tensor]:
