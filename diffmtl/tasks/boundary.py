@@ -117,8 +117,12 @@ class BoundaryMetric(TaskMetric):
             thresholds=list(self.thresholds),
             max_dist=self.max_dist,
             nms=self.nms,
+            thin_gt=self.thin_gt,
             backend=self.backend,
-            downsample=self.downsample)
+            downsample=self.downsample,
+            enabled=self.enabled,
+            num_eval_ids=(None if self.eval_ids is None else len(
+                self.eval_ids)))
 
 
 @register_task_kind
