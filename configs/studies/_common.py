@@ -1,5 +1,5 @@
 # Shared settings of the synthetic-scene studies (see docs/en/results.md).
-# Every arm trains with the same data, schedule (1500 iterations of batch
+# Every arm trains with the same data, schedule (3000 iterations of batch
 # 8) and seeds, and is tested with the same options on the held-out test
 # split (1000 images) with seeded, batch-invariant inference noise.
 tasks = ['semseg', 'human_parts', 'sal', 'normals', 'edge', 'depth']
