@@ -142,15 +142,21 @@ def test_unknown_option_names_the_task_and_the_accepted_options():
         MultiTaskMetric(task_metrics=dict(normals=dict(bin_width=0)))
 
 
-def test_unknown_or_not_evaluated_task_is_an_error():
+def test_unknown_task_is_an_error_a_not_evaluated_one_is_ignored():
     with pytest.raises(ValueError, match="'nope'"):
         MultiTaskMetric(task_metrics=dict(nope=dict(x=1)))
-    with pytest.raises(ValueError, match=r"\['edge'\].*not evaluated"):
+    # a config written for more tasks than the dataset has: ignored, but
+    # its options are still checked
+    metric = MultiTaskMetric(tasks=['semseg'],
+                             task_metrics=dict(edge=dict(max_dist=0.011)))
+    assert set(metric._task_metric_map(['semseg'])) == {'semseg'}
+    with pytest.raises(TypeError, match="'edge'"):
         MultiTaskMetric(tasks=['semseg'],
-                        task_metrics=dict(edge=dict(max_dist=0.011)))
+                        task_metrics=dict(edge=dict(max_dst=0.011)))
     metric = MultiTaskMetric(task_metrics=dict(edge=dict(max_dist=0.011)))
-    with pytest.raises(ValueError, match=r"\['edge'\].*not evaluated"):
-        metric.dataset_meta = dict(tasks=('semseg', 'depth'))
+    metric.dataset_meta = dict(tasks=('semseg', 'depth'))
+    assert set(metric._task_metric_map(('semseg', 'depth'))) == {
+        'semseg', 'depth'}
 
 
 # ----------------------------------------------------------------------

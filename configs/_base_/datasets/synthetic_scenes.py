@@ -80,10 +80,9 @@ val_dataloader = dict(
 test_dataloader = dict(
     val_dataloader, dataset=dict(val_dataloader['dataset'], split='test'))
 # 10 instead of 25 boundary thresholds halves the edge metric's CPU time
-# (the bulk of a validation pass on CPU). `edge_thresholds` is the kind-wide
-# shorthand (the `thresholds` of every boundary-kind task, see
-# docs/en/metrics.md); unlike task_metrics=dict(edge=dict(thresholds=10)) it
-# keeps working when a child config or --cfg-options drops `edge` from the
-# dataset's tasks.
-val_evaluator = dict(type='MultiTaskMetric', edge_thresholds=10)
+# (the bulk of a validation pass on CPU); see docs/en/metrics.md for the
+# options of every task's metric. A child config that drops `edge` from the
+# tasks keeps working (options of tasks not evaluated are ignored).
+val_evaluator = dict(
+    type='MultiTaskMetric', task_metrics=dict(edge=dict(thresholds=10)))
 test_evaluator = val_evaluator

@@ -347,13 +347,19 @@ class MultiTaskMetric(BaseMetric):
 
     def _task_metric_map(self,
                          tasks: Sequence[str]) -> Dict[str, TaskMetric]:
-        """``{task: TaskMetric}`` of ``tasks``; rejects ``task_metrics``
-        entries of tasks that are not evaluated."""
+        """``{task: TaskMetric}`` of ``tasks``.
+
+        ``task_metrics`` entries of registered tasks that are not evaluated
+        (a config written for more tasks than this dataset has) are ignored
+        with one warning; their options are still checked.
+        """
         extra = sorted(set(self.task_metrics) - set(tasks))
         if extra:
-            raise ValueError(f'MultiTaskMetric: task_metrics has options for '
-                             f'{extra}, which are not evaluated (tasks: '
-                             f'{list(tasks)})')
+            self._warn_once(f'MultiTaskMetric: task_metrics has options for '
+                            f'{extra}, which are not evaluated (tasks: '
+                            f'{list(tasks)}); they are ignored')
+            for task in extra:
+                self._task_metric(task)
         return {task: self._task_metric(task) for task in tasks}
 
     def _tasks(self) -> tuple:
