@@ -12,7 +12,6 @@ import copy
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -23,10 +22,10 @@ from mmseg.structures import SegDataSample
 
 from diffmtl.engine import load_model_checkpoint
 from diffmtl.registry import MODELS
-from diffmtl.structures import get_task_spec
+from diffmtl.structures import (get_task_spec, image_padding,
+                                task_class_names, unpad)
+from diffmtl.tasks.colour import voc_palette
 from diffmtl.visualization.denoising_process import run_denoising_process
-from diffmtl.visualization.geometry import unpad_window
-from diffmtl.visualization.task_tiles import resize_map, voc_palette
 
 __all__ = [
     'init_model', 'inference_multitask', 'inference_denoising_process',
@@ -80,19 +79,17 @@ def _default_dataset_meta(model: torch.nn.Module) -> dict:
     meta = dict(tasks=tasks, task_classes={}, task_palettes={})
     for task in tasks:
         spec = get_task_spec(task)
-        if spec.kind != 'segmentation':
+        if not spec.task_kind.has_classes:
             continue
         classes = spec.default_classes
         n = num_classes.get(task, len(classes) if classes else None)
         if n is None:
             continue
-        if classes is None or len(classes) != n:
-            classes = tuple(str(i) for i in range(n))
-        meta['task_classes'][task] = tuple(classes)
+        meta['task_classes'][task] = task_class_names(task, None, n)
         meta['task_palettes'][task] = voc_palette(n)
-    if 'semseg' in meta['task_classes']:
-        meta['classes'] = meta['task_classes']['semseg']
-        meta['palette'] = meta['task_palettes']['semseg']
+        if spec.mmseg_classes:  # mmseg's classes / palette
+            meta['classes'] = meta['task_classes'][task]
+            meta['palette'] = meta['task_palettes'][task]
     return meta
 
 
@@ -252,8 +249,7 @@ def _check_padding_kept(model, sample: SegDataSample, name: str) -> None:
     added = sample.metainfo.get('min_size_padding')
     if not added:
         return
-    pad = sample.metainfo.get('img_padding_size',
-                              sample.metainfo.get('padding_size'))
+    pad = image_padding(sample.metainfo)  # what the model crops off
     if pad is None or int(pad[3]) < added[0] or int(pad[1]) < added[1]:
         raise RuntimeError(
             f'{name} is smaller than the model input minimum of '
@@ -305,31 +301,23 @@ def _to_original(task: str, pred: torch.Tensor,
 
     Models already return maps at the original size (the data contract);
     for one that does not, a map of the padded input size (``pad_shape``)
-    is cut to the image window (:func:`unpad_window`, any padded side) and
-    a map of any other size is resized (nearest for class ids, bilinear
-    otherwise, normals re-normalised).
+    is cut to the image window (:func:`~diffmtl.structures.unpad`, any
+    padded side) and a map of any other size is resized by the task kind's
+    :meth:`~diffmtl.structures.TaskKind.resize_pred` (nearest for class
+    ids, bilinear otherwise, normals re-normalised).
     """
     spec = get_task_spec(task)
     arr = pred.detach().cpu().numpy()
-    arr = arr.transpose(1, 2, 0) if arr.shape[0] == 3 else arr[0]
+    arr = arr[0] if spec.gt_channels == 1 else arr.transpose(1, 2, 0)
     meta = sample.metainfo
     ori = tuple(meta.get('ori_shape', arr.shape[:2])[:2])
     if tuple(arr.shape[:2]) == ori:
         return np.ascontiguousarray(arr)
     pad_shape = meta.get('pad_shape')
     if pad_shape is not None and tuple(arr.shape[:2]) == tuple(pad_shape[:2]):
-        top, bottom, left, right = unpad_window(meta, arr.shape[:2])
-        arr = arr[top:bottom, left:right]
+        arr = unpad(arr, meta)
     if tuple(arr.shape[:2]) != ori:
-        if spec.kind == 'segmentation':
-            arr = resize_map(arr, ori)
-        else:
-            out = cv2.resize(arr.astype(np.float32), (ori[1], ori[0]),
-                             interpolation=cv2.INTER_LINEAR)
-            arr = out[..., None] if out.ndim == 2 and arr.ndim == 3 else out
-            if spec.kind == 'normals':
-                norm = np.linalg.norm(arr, axis=-1, keepdims=True)
-                arr = arr / np.maximum(norm, 1e-12)
+        arr = spec.task_kind.resize_pred(arr, ori)
     return np.ascontiguousarray(arr)
 
 

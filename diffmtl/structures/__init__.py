@@ -1,5 +1,7 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
-"""Task specs (name + kind + per-task options) and the task-kind base."""
+"""Task specs (name + kind + per-task options), the task-kind base and the
+map geometry helpers (un-padding, resizing)."""
+from .maps import image_padding, resize_map, unpad, unpad_window
 from .task_kind import (FLIP_DIRECTIONS, TaskKind, TaskMetric, get_task_kind,
                         list_task_kinds, register_task_kind)
 from .task_spec import (HUMAN_PART_CLASSES, TASK_SPECS, TaskSpec,
@@ -12,5 +14,5 @@ __all__ = [
     'get_task_specs', 'task_out_channels', 'stack_task_gt', 'get_task_mask',
     'stage_field', 'task_class_names', 'HUMAN_PART_CLASSES', 'TaskKind',
     'TaskMetric', 'get_task_kind', 'list_task_kinds', 'register_task_kind',
-    'FLIP_DIRECTIONS'
+    'FLIP_DIRECTIONS', 'image_padding', 'unpad_window', 'unpad', 'resize_map'
 ]

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from diffmtl.registry import TASK_KINDS
+from .maps import resize_map
 
 __all__ = [
     'TaskKind', 'TaskMetric', 'get_task_kind', 'list_task_kinds',
@@ -270,12 +271,9 @@ class TaskKind:
 
     def resize_pred(self, arr: np.ndarray,
                     shape_hw: Sequence[int]) -> np.ndarray:
-        """Resize an (H, W[, C]) prediction to ``shape_hw`` (bilinear)."""
-        import cv2
-        h, w = int(shape_hw[0]), int(shape_hw[1])
-        out = cv2.resize(
-            arr.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-        return out[..., None] if out.ndim == 2 and arr.ndim == 3 else out
+        """Resize an (H, W[, C]) prediction to ``shape_hw`` (bilinear, in
+        ``float32``)."""
+        return resize_map(arr.astype(np.float32), shape_hw, 'bilinear')
 
     # ------------------------------------------------------------------
     # evaluation and export
@@ -323,18 +321,48 @@ class TaskKind:
             invalid |= arr <= 0
         return invalid
 
+    def valid_value_range(self, spec, arr: np.ndarray,
+                          valid_only: bool = True) -> Tuple[float, float]:
+        """(min, max) of an (H, W[, C]) map over its valid pixels (not
+        :meth:`invalid_mask`), or with ``valid_only=False`` over all its
+        finite values; (0, 1) when there is none, ``(v, v + 1)`` for a
+        constant map."""
+        arr = np.asarray(arr, dtype=np.float64)
+        invalid = self.invalid_mask(spec, arr) if valid_only else \
+            ~np.isfinite(arr)
+        valid = arr[~invalid]
+        valid = valid[np.isfinite(valid)]
+        if valid.size == 0:
+            return 0.0, 1.0
+        lo, hi = float(valid.min()), float(valid.max())
+        return (lo, hi) if hi > lo else (lo, lo + 1.0)
+
     def default_value_range(self, spec, arr: np.ndarray
                             ) -> Tuple[float, float]:
         """Value range mapped to the colour map's ends when none is given:
         (0, 1) for discrete kinds, the map's valid min/max otherwise."""
         if spec.discrete:
             return 0.0, 1.0
-        valid = arr[~self.invalid_mask(spec, arr)]
-        valid = valid[np.isfinite(valid)]
-        if valid.size == 0:
-            return 0.0, 1.0
-        lo, hi = float(valid.min()), float(valid.max())
-        return (lo, hi) if hi > lo else (lo, lo + 1.0)
+        return self.valid_value_range(spec, arr)
+
+    def shared_value_range(self, spec, gt: Optional[np.ndarray] = None,
+                           pred: Optional[np.ndarray] = None
+                           ) -> Optional[Tuple[float, float]]:
+        """The ``value_range`` the ground-truth and prediction tiles of one
+        image share, so that their colours compare: the valid range of a
+        1-channel ``gt``, else the finite range of ``pred`` (an untrained
+        head may predict values a ground truth marks invalid). None (each
+        tile's :meth:`colorize` chooses) for discrete maps, whose colours
+        are fixed, for multi-channel maps (normals: the vector is the
+        colour; a vector kind that wants a shared scale overrides this) and
+        when neither map is given."""
+        if spec.discrete or spec.gt_channels != 1:
+            return None
+        if gt is not None:
+            return self.valid_value_range(spec, gt)
+        if pred is not None:
+            return self.valid_value_range(spec, pred, valid_only=False)
+        return None
 
     def colorize(self, spec, arr: np.ndarray, meta: Optional[dict] = None,
                  value_range: Optional[Tuple[float, float]] = None,

@@ -9,7 +9,7 @@ from torch import Tensor
 from diffmtl.evaluation.functional.dense_stats import (seg_metrics, seg_stats,
                                                        sum_stats)
 from diffmtl.structures import (TaskKind, TaskMetric, register_task_kind,
-                                task_class_names)
+                                resize_map, task_class_names)
 from .colour import task_palette
 
 __all__ = ['SegmentationKind', 'SegmentationMetric', 'per_class_keys']
@@ -113,14 +113,7 @@ class SegmentationKind(TaskKind):
         return stack.softmax(dim=1).mean(0).clamp_min(1e-12).log()
 
     def resize_pred(self, arr, shape_hw):
-        import cv2
-        h, w = int(shape_hw[0]), int(shape_hw[1])
-        src = arr.astype(np.int32) if arr.dtype in (np.int64,
-                                                    np.bool_) else arr
-        out = cv2.resize(src, (w, h), interpolation=cv2.INTER_NEAREST)
-        if out.ndim == 2 and arr.ndim == 3:
-            out = out[..., None]
-        return out.astype(arr.dtype)
+        return resize_map(arr, shape_hw, 'nearest')  # class ids: nearest
 
     def export(self, spec, pred, path_stem):
         import mmcv

@@ -1,16 +1,16 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """Pictures of multi-task samples and of the denoising process."""
+from diffmtl.structures.maps import unpad_window
 from .denoising_process import (draw_denoising_process, draw_process_panel,
                                 logits_to_pred, run_denoising_process)
 from .denoising_process_hook import DenoisingProcessHook
-from .geometry import unpad_window
 from .multitask_visualizer import (MultiTaskLocalVisualizer, compose_grid,
                                    sample_tasks)
 from .task_tiles import (HATCH_COLOR, IGNORE_COLOR, UNLABELLED_COLOR,
-                         depth_value_range, draw_caption, draw_legend,
-                         draw_task_tile, draw_unlabelled_tile, fit_to_shape,
-                         get_task_classes, get_task_palette, resize_map,
-                         to_numpy_map, voc_palette)
+                         apply_cmap, depth_value_range, draw_caption,
+                         draw_legend, draw_task_tile, draw_unlabelled_tile,
+                         fit_to_shape, get_task_classes, get_task_palette,
+                         resize_map, to_numpy_map, voc_palette)
 
 __all__ = [
     'MultiTaskLocalVisualizer', 'DenoisingProcessHook', 'draw_task_tile',
@@ -18,6 +18,6 @@ __all__ = [
     'sample_tasks', 'draw_denoising_process', 'draw_process_panel',
     'run_denoising_process', 'logits_to_pred', 'unpad_window',
     'depth_value_range', 'fit_to_shape', 'resize_map', 'to_numpy_map',
-    'get_task_classes', 'get_task_palette', 'voc_palette', 'IGNORE_COLOR',
-    'UNLABELLED_COLOR', 'HATCH_COLOR'
+    'get_task_classes', 'get_task_palette', 'voc_palette', 'apply_cmap',
+    'IGNORE_COLOR', 'UNLABELLED_COLOR', 'HATCH_COLOR'
 ]

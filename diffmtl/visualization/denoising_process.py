@@ -15,13 +15,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from diffmtl.structures import get_task_spec
-from .geometry import unpad_window
+from diffmtl.structures import get_task_spec, unpad_window
 from .multitask_visualizer import compose_grid
-from .task_tiles import (depth_value_range, draw_caption, draw_task_tile,
-                         draw_unlabelled_tile, fit_to_shape, to_numpy_map)
+from .task_tiles import (draw_caption, draw_task_tile, draw_unlabelled_tile,
+                         fit_to_shape, to_numpy_map)
 
 __all__ = [
     'logits_to_pred', 'run_denoising_process', 'draw_denoising_process',
@@ -31,38 +29,20 @@ __all__ = [
 Stages = List[Tuple[str, torch.Tensor]]
 
 
-def _fallback_logits_to_pred(task: str, logits: torch.Tensor) -> torch.Tensor:
-    """Logits (B, n_t, H, W) -> prediction in the layout of the contract."""
-    kind = get_task_spec(task).kind
-    if kind == 'segmentation':
-        return logits.argmax(dim=1, keepdim=True)
-    if kind == 'saliency':
-        return logits.softmax(dim=1)[:, 1:2]
-    if kind == 'boundary':
-        return logits.sigmoid()
-    if kind == 'normals':
-        return F.normalize(logits, dim=1)
-    return logits
-
-
 def logits_to_pred(task: str, logits: torch.Tensor) -> torch.Tensor:
     """Convert a task's logits (B, n_t, H, W) into its displayable map.
 
-    Uses ``diffmtl.models.utils.postprocess.logits_to_pred`` when the models
-    package provides it, so that pictures and metrics read the same maths;
-    otherwise class ids (argmax) for segmentation, the salient-class
-    probability (softmax) for saliency, the sigmoid for boundaries, unit
-    vectors for normals and the raw value for depth.
+    The task kind's :meth:`~diffmtl.structures.TaskKind.logits_to_pred`,
+    the maths of the models' predictions and of the metrics: class ids
+    (argmax) for segmentation, the salient-class probability for saliency,
+    the sigmoid for boundaries, unit vectors for normals and the raw value
+    for depth.
 
     Returns:
-        Tensor: (B, 1, H, W) or (B, 3, H, W) for normals.
+        Tensor: (B, C, H, W) with ``C = spec.gt_channels`` (3 for normals,
+        1 otherwise).
     """
-    try:
-        from diffmtl.models.utils.postprocess import \
-            logits_to_pred as model_logits_to_pred
-    except ImportError:
-        model_logits_to_pred = _fallback_logits_to_pred
-    pred = model_logits_to_pred(task, logits)
+    pred = get_task_spec(task).task_kind.logits_to_pred(logits)
     if pred.dim() == 3:
         pred = pred.unsqueeze(1)
     return pred
@@ -164,8 +144,7 @@ def draw_denoising_process(task: str,
         ndarray: (H', W', 3) ``uint8`` RGB strip.
     """
     spec = get_task_spec(task)
-    channels = 3 if spec.cmap == 'normals' else 1
-    maps = [(name, to_numpy_map(m, channels)) for name, m in stages]
+    maps = [(name, to_numpy_map(m, spec.gt_channels)) for name, m in stages]
     if image is not None:
         hw = image.shape[:2]
     elif maps:
@@ -178,14 +157,9 @@ def draw_denoising_process(task: str,
         gt = fit_to_shape(to_numpy_map(gt_map, spec.gt_channels),
                           hw,
                           nearest=True)
-    value_range = None
-    if spec.cmap not in ('palette', 'normals') and not spec.discrete:
-        if gt is not None:
-            value_range = depth_value_range(task, gt)
-        elif maps:  # the final prediction's range
-            value_range = depth_value_range(task,
-                                            maps[-1][1],
-                                            valid_only=False)
+    # the GT's range, else the final prediction's (None: fixed colours)
+    value_range = spec.task_kind.shared_value_range(
+        spec, gt, maps[-1][1] if maps else None)
 
     def _cap(tile, text):
         return draw_caption(tile, text) if captions else tile

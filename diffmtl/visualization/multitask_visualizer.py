@@ -9,11 +9,10 @@ from mmseg.structures import SegDataSample
 from mmseg.visualization import SegLocalVisualizer
 
 from diffmtl.registry import VISUALIZERS
-from diffmtl.structures import TASK_SPECS, get_task_spec
-from .geometry import unpad_window
-from .task_tiles import (depth_value_range, draw_caption, draw_legend,
-                         draw_task_tile, draw_unlabelled_tile, fit_to_shape,
-                         resize_map, to_numpy_map)
+from diffmtl.structures import (TASK_SPECS, get_task_spec, resize_map,
+                                unpad_window)
+from .task_tiles import (draw_caption, draw_legend, draw_task_tile,
+                         draw_unlabelled_tile, fit_to_shape, to_numpy_map)
 
 __all__ = ['MultiTaskLocalVisualizer', 'compose_grid', 'sample_tasks']
 
@@ -203,9 +202,8 @@ class MultiTaskLocalVisualizer(SegLocalVisualizer):
                     to_numpy_map(data_sample.get(spec.gt_field),
                                  spec.gt_channels), data_sample.metainfo, hw)
             if spec.pred_field in data_sample:
-                channels = 3 if spec.cmap == 'normals' else 1
                 pred_maps[task] = fit_to_shape(to_numpy_map(
-                    data_sample.get(spec.pred_field), channels),
+                    data_sample.get(spec.pred_field), spec.gt_channels),
                                                hw,
                                                nearest=True)
         has_gt_field = any(
@@ -214,17 +212,13 @@ class MultiTaskLocalVisualizer(SegLocalVisualizer):
         def _caption(tile, text):
             return draw_caption(tile, text) if self.tile_captions else tile
 
+        # GT and prediction tiles of a task share the GT's value range
+        # (else the prediction's; None: the kind's colours are fixed)
         ranges = {}
         for task in tasks:
             spec = get_task_spec(task)
-            if spec.cmap in ('palette', 'normals') or spec.discrete:
-                continue
-            if task in gt_maps:
-                ranges[task] = depth_value_range(task, gt_maps[task])
-            elif task in pred_maps:
-                ranges[task] = depth_value_range(task,
-                                                 pred_maps[task],
-                                                 valid_only=False)
+            ranges[task] = spec.task_kind.shared_value_range(
+                spec, gt_maps.get(task), pred_maps.get(task))
 
         rows, names = [], []  # names: 'gt' / 'pred' / 'legend' per row
         if draw_gt and has_gt_field:
@@ -263,7 +257,8 @@ class MultiTaskLocalVisualizer(SegLocalVisualizer):
                 ids = set()
                 for maps in ((gt_maps if 'gt' in names else {}),
                              (pred_maps if 'pred' in names else {})):
-                    if task in maps and get_task_spec(task).cmap == 'palette':
+                    if task in maps and get_task_spec(
+                            task).task_kind.has_classes:
                         ids.update(np.unique(maps[task]).tolist())
                 legend = draw_legend(task, meta, hw[1], sorted(ids)) \
                     if ids else None

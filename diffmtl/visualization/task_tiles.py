@@ -1,24 +1,27 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """Render one task map as an RGB picture (a *tile*).
 
-Every colouring decision is read from the task's
-:class:`~diffmtl.structures.TaskSpec` (``spec.cmap``, ``spec.ignore_index``,
-``spec.discrete``), so a new task gets a picture without new code:
+Every colouring decision is the task kind's
+(:meth:`~diffmtl.structures.TaskKind.colorize`, reading the task's
+:class:`~diffmtl.structures.TaskSpec`), so a new task, or a new kind, gets a
+picture without new code here. The built-in kinds:
 
-* ``cmap='palette'`` (segmentation, human parts): class ``k`` is drawn with
-  ``meta['task_palettes'][task][k]`` (falling back to ``meta['palette']`` for
-  ``semseg`` and to a fixed VOC-style palette otherwise).
-* ``cmap='normals'``: the unit normal ``n`` is drawn as ``255 * (n + 1) / 2``
-  per channel (x, y, z = R, G, B), the convention of the paper's figures.
-* any other ``cmap`` is a matplotlib colour map applied to the value
-  normalised by ``value_range``: ``(0, 1)`` for probabilities and 0/1 labels
-  (saliency, boundaries), the valid min/max of the map for depth.
+* segmentation (``cmap='palette'``; semseg, human parts): class ``k`` is
+  drawn with ``meta['task_palettes'][task][k]`` (falling back to
+  ``meta['palette']`` for the task with ``mmseg_classes`` and to a fixed
+  VOC-style palette otherwise, :func:`~diffmtl.tasks.colour.task_palette`).
+* normals: the unit normal ``n`` is drawn as ``255 * (n + 1) / 2`` per
+  channel (x, y, z = R, G, B), the convention of the paper's figures.
+* the others: a matplotlib colour map (``spec.cmap``) applied to the value
+  normalised by ``value_range``: ``(0, 1)`` for probabilities and 0/1
+  labels (saliency, boundaries), the valid min/max of the map for depth.
 
-Pixels that carry no label (``ignore_index`` for discrete tasks, the zero
-vector for normals, depth <= 0) are drawn in :data:`IGNORE_COLOR`. A task
-that is not labelled at all for an image is drawn with
-:func:`draw_unlabelled_tile` (grey with diagonal hatching and a caption).
-All functions return ``uint8`` RGB arrays of shape (H, W, 3).
+Pixels that carry no label (the kind's
+:meth:`~diffmtl.structures.TaskKind.invalid_mask`: ``ignore_index`` for
+discrete tasks, the zero vector for normals, depth <= 0) are drawn in
+:data:`IGNORE_COLOR`. A task that is not labelled at all for an image is
+drawn with :func:`draw_unlabelled_tile` (grey with diagonal hatching and a
+caption). All functions return ``uint8`` RGB arrays of shape (H, W, 3).
 """
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -26,13 +29,14 @@ import cv2
 import numpy as np
 import torch
 
-from diffmtl.structures import get_task_spec
+from diffmtl.structures import get_task_spec, resize_map, task_class_names
+from diffmtl.tasks.colour import apply_cmap, task_palette, voc_palette
 
 __all__ = [
     'IGNORE_COLOR', 'UNLABELLED_COLOR', 'HATCH_COLOR', 'draw_task_tile',
     'draw_unlabelled_tile', 'draw_caption', 'draw_legend', 'get_task_palette',
     'get_task_classes', 'to_numpy_map', 'fit_to_shape', 'resize_map',
-    'depth_value_range', 'voc_palette'
+    'depth_value_range', 'voc_palette', 'apply_cmap'
 ]
 
 #: Colour of pixels without a label (ignore index, zero normal, depth 0);
@@ -44,60 +48,12 @@ HATCH_COLOR: Tuple[int, int, int] = (96, 96, 96)
 
 MapLike = Union[np.ndarray, torch.Tensor]
 
-
-def voc_palette(num_classes: int) -> List[List[int]]:
-    """The PASCAL VOC bit-interleaved palette for ``num_classes`` classes.
-
-    Class 0 is black; used when the dataset meta has no palette for a task.
-    """
-    palette = []
-    for label in range(num_classes):
-        r = g = b = 0
-        c = label
-        for shift in range(7, -1, -1):
-            r |= ((c >> 0) & 1) << shift
-            g |= ((c >> 1) & 1) << shift
-            b |= ((c >> 2) & 1) << shift
-            c >>= 3
-        palette.append([r, g, b])
-    return palette
-
-
-def get_task_classes(task: str, meta: Optional[dict]) -> Optional[tuple]:
-    """Class names of a segmentation-kind task from dataset meta.
-
-    Looks at ``meta['task_classes'][task]``, then ``meta['classes']`` for
-    ``semseg``, then the spec's ``default_classes``.
-    """
-    meta = meta or {}
-    classes = (meta.get('task_classes') or {}).get(task)
-    if classes is None and task == 'semseg':
-        classes = meta.get('classes')
-    if classes is None:
-        classes = get_task_spec(task).default_classes
-    return tuple(classes) if classes is not None else None
-
-
-def get_task_palette(task: str,
-                     meta: Optional[dict],
-                     num_classes: Optional[int] = None) -> List[List[int]]:
-    """Palette of a segmentation-kind task.
-
-    Uses ``meta['task_palettes'][task]``, then ``meta['palette']`` for
-    ``semseg``; otherwise (or when it is shorter than ``num_classes``) the
-    VOC palette.
-    """
-    meta = meta or {}
-    palette = (meta.get('task_palettes') or {}).get(task)
-    if palette is None and task == 'semseg':
-        palette = meta.get('palette')
-    if num_classes is None:
-        classes = get_task_classes(task, meta)
-        num_classes = len(classes) if classes else 256
-    if palette is None or len(palette) < num_classes:
-        base = [list(map(int, c)) for c in (palette or [])]
-        return base + voc_palette(num_classes)[len(base):]
-    return [list(map(int, c)) for c in palette]
+#: Class names of a segmentation-kind task (the old name of
+#: :func:`diffmtl.structures.task_class_names`).
+get_task_classes = task_class_names
+#: Palette of a segmentation-kind task (the old name of
+#: :func:`diffmtl.tasks.colour.task_palette`).
+get_task_palette = task_palette
 
 
 def to_numpy_map(task_map: MapLike, channels: int) -> np.ndarray:
@@ -146,36 +102,9 @@ def fit_to_shape(arr: np.ndarray, shape: Tuple[int, int],
         return arr
     if arr.shape[0] >= h and arr.shape[1] >= w:
         return arr[:h, :w]
-    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
-    src = arr.astype(np.float32) if not nearest else arr
-    if src.dtype in (np.int64, np.bool_):
-        src = src.astype(np.int32)
-    out = cv2.resize(src, (w, h), interpolation=interp)
-    if out.ndim == 2 and arr.ndim == 3:
-        out = out[..., None]
-    return out.astype(arr.dtype) if nearest else out
-
-
-def resize_map(arr: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
-    """Resize a (H, W[, C]) map to ``shape`` with nearest neighbours."""
-    h, w = int(shape[0]), int(shape[1])
-    src = arr.astype(np.int32) if arr.dtype in (np.int64, np.bool_) else arr
-    out = cv2.resize(src, (w, h), interpolation=cv2.INTER_NEAREST)
-    if out.ndim == 2 and arr.ndim == 3:
-        out = out[..., None]
-    return out.astype(arr.dtype)
-
-
-def _invalid_mask(task: str, arr: np.ndarray) -> np.ndarray:
-    spec = get_task_spec(task)
-    if spec.cmap == 'normals' or arr.ndim == 3:
-        return ~np.isfinite(arr).all(-1) | (np.abs(arr).sum(-1) == 0)
-    invalid = ~np.isfinite(arr)
-    if spec.ignore_index is not None:
-        invalid |= arr == spec.ignore_index
-    elif not spec.discrete and spec.pad_value == 0:
-        invalid |= arr <= 0
-    return invalid
+    if nearest:
+        return resize_map(arr, (h, w), 'nearest')
+    return resize_map(arr.astype(np.float32), (h, w), 'bilinear')
 
 
 def depth_value_range(task: str,
@@ -185,28 +114,14 @@ def depth_value_range(task: str,
 
     Pass the ground truth's range to :func:`draw_task_tile` for both the
     ground truth and the prediction so that colours are comparable. With
-    ``valid_only=False`` (predictions) every finite value counts.
+    ``valid_only=False`` (predictions) every finite value counts. Valid
+    pixels are those outside the kind's
+    :meth:`~diffmtl.structures.TaskKind.invalid_mask`
+    (:meth:`~diffmtl.structures.TaskKind.valid_value_range`).
     """
-    arr = to_numpy_map(task_map, 1).astype(np.float64)
-    invalid = _invalid_mask(task, arr) if valid_only else ~np.isfinite(arr)
-    valid = arr[~invalid]
-    if valid.size == 0:
-        return 0.0, 1.0
-    lo, hi = float(valid.min()), float(valid.max())
-    return (lo, hi) if hi > lo else (lo, lo + 1.0)
-
-
-def _apply_cmap(name: str, values: np.ndarray) -> np.ndarray:
-    """Map ``values`` in [0, 1] to RGB uint8 with a matplotlib colour map."""
-    values = np.clip(values, 0.0, 1.0)
-    if name == 'gray':
-        # exact grey ramp, independent of matplotlib's lookup table size
-        v = np.round(values * 255).astype(np.uint8)
-        return np.repeat(v[..., None], 3, axis=-1)
-    import matplotlib
-    cmap = matplotlib.colormaps[name]
-    rgba = cmap(values, bytes=True)
-    return np.ascontiguousarray(rgba[..., :3])
+    spec = get_task_spec(task)
+    arr = to_numpy_map(task_map, spec.gt_channels)
+    return spec.task_kind.valid_value_range(spec, arr, valid_only)
 
 
 def draw_task_tile(task: str,
@@ -231,8 +146,9 @@ def draw_task_tile(task: str,
             colour map. Defaults to (0, 1) for discrete-label tasks
             (saliency, boundaries) and to the map's valid range otherwise.
         image (ndarray, optional): RGB (H, W, 3) image to blend under
-            segmentation colours; only used when ``alpha < 1``.
-        alpha (float): Opacity of segmentation colours over ``image``.
+            the colours (segmentation, when ``alpha < 1``); cropped or
+            resized to the map's size first (:func:`fit_to_shape`).
+        alpha (float): Opacity of the colours over ``image``.
         mark_invalid (bool): Draw pixels without a label (ignore index,
             zero normal, depth <= 0) in :data:`IGNORE_COLOR`. Pass False
             for predictions, whose values are never "missing" (an untrained
@@ -242,40 +158,14 @@ def draw_task_tile(task: str,
         ndarray: (H, W, 3) ``uint8`` RGB tile.
     """
     spec = get_task_spec(task)
-    if spec.cmap == 'normals':
-        arr = to_numpy_map(task_map, 3).astype(np.float32)
-        invalid = _invalid_mask(task, arr)
-        norm = np.linalg.norm(arr, axis=-1, keepdims=True)
-        unit = arr / np.maximum(norm, 1e-12)
-        tile = np.clip(np.round((unit + 1.0) * 127.5), 0, 255)
-        tile = tile.astype(np.uint8)
-    elif spec.cmap == 'palette':
-        arr = to_numpy_map(task_map, 1)
-        labels = np.round(arr.astype(np.float64)).astype(np.int64)
-        classes = get_task_classes(task, meta)
-        num_classes = len(classes) if classes else int(
-            max(labels[labels != spec.ignore_index].max(initial=0) + 1, 1))
-        palette = np.asarray(get_task_palette(task, meta, num_classes),
-                             dtype=np.uint8)
-        invalid = _invalid_mask(task, arr) | (labels < 0) | (labels
-                                                             >= num_classes)
-        tile = palette[np.clip(labels, 0, num_classes - 1)]
-        if image is not None and alpha < 1:
-            img = fit_to_shape(np.asarray(image), arr.shape, nearest=False)
-            tile = (img.astype(np.float32) * (1 - alpha) +
-                    tile.astype(np.float32) * alpha).astype(np.uint8)
-    else:
-        arr = to_numpy_map(task_map, 1).astype(np.float64)
-        invalid = _invalid_mask(task, arr)
-        if value_range is None:
-            value_range = (0.0, 1.0) if spec.discrete else \
-                depth_value_range(task, arr)
-        lo, hi = float(value_range[0]), float(value_range[1])
-        scaled = (np.nan_to_num(arr) - lo) / max(hi - lo, 1e-12)
-        tile = _apply_cmap(spec.cmap, scaled)
-    tile = np.ascontiguousarray(tile)
-    if mark_invalid or spec.cmap == 'palette':
-        # class ids outside the palette have no colour of their own
+    kind = spec.task_kind
+    arr = to_numpy_map(task_map, spec.gt_channels)
+    if image is not None:  # colorize takes an image of the map's size
+        image = fit_to_shape(np.asarray(image), arr.shape[:2], nearest=False)
+    tile, invalid = kind.colorize(spec, arr, meta, value_range, image, alpha)
+    tile = np.require(tile, np.uint8, ['C', 'W'])
+    if mark_invalid or kind.always_mark_invalid:
+        # e.g. class ids outside the palette have no colour of their own
         tile[invalid] = IGNORE_COLOR
     return tile
 
@@ -336,7 +226,7 @@ def draw_legend(task: str,
     """Colour swatches with class names, ``width`` pixels wide.
 
     Args:
-        task (str): A segmentation-kind (``cmap='palette'``) task.
+        task (str): A task whose kind ``has_classes`` (segmentation).
         meta (dict, optional): Dataset meta with classes and palettes.
         width (int): Width of the legend image.
         class_ids (sequence of int, optional): Classes to list (e.g. those
@@ -347,12 +237,12 @@ def draw_legend(task: str,
         ndarray or None: (N * row_height, width, 3) RGB, None when the task
         has no palette or no classes to list.
     """
-    if get_task_spec(task).cmap != 'palette':
+    if not get_task_spec(task).task_kind.has_classes:
         return None
-    classes = get_task_classes(task, meta)
+    classes = task_class_names(task, meta)
     if not classes:
         return None
-    palette = get_task_palette(task, meta, len(classes))
+    palette = task_palette(task, meta, len(classes))
     ids = range(len(classes)) if class_ids is None else sorted(
         {int(i)
          for i in class_ids if 0 <= int(i) < len(classes)})

@@ -118,15 +118,59 @@ def test_empty_array_is_refused(model):
         inference_multitask(model, np.zeros((0, 5, 3), np.uint8))
 
 
-def test_preprocessor_that_drops_the_padding_is_reported(model):
-    """mmseg's SegDataPreProcessor with a small test divisor overwrites the
-    recorded padding: refused instead of returning stretched maps."""
+def _mmseg_preprocessor():
     from diffmtl.registry import MODELS
-    original = model.data_preprocessor
-    model.data_preprocessor = MODELS.build(
+    return MODELS.build(
         dict(type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
              std=[58.395, 57.12, 57.375], bgr_to_rgb=True,
              test_cfg=dict(size_divisor=8)))
+
+
+def test_mmseg_preprocessor_keeps_the_recorded_padding(model):
+    """mmseg's SegDataPreProcessor records only its own test padding in
+    ``img_padding_size`` (none: 32 is a multiple of 8) and leaves the
+    padding of the 8x8 image in ``padding_size``. The model crops both
+    (``diffmtl.structures.image_padding``), so the maps are those of
+    diffmtl's preprocessor (the network input is the same). Reading
+    ``img_padding_size`` first (mmseg's rule) would crop nothing and
+    shrink the 32x32 maps to 8x8."""
+    img = _image(8, 8)
+    ref = _predict(model, img)
+    original = model.data_preprocessor
+    model.data_preprocessor = _mmseg_preprocessor()
+    try:
+        maps = _predict(model, img)
+        sample = inference_multitask(model, img, return_datasamples=True)
+    finally:
+        model.data_preprocessor = original
+    assert list(sample.metainfo['img_padding_size']) == [0, 0, 0, 0]
+    assert list(sample.metainfo['padding_size']) == [0, 24, 0, 24]
+    for task in TASKS:
+        assert maps[task].shape[:2] == (8, 8), task
+        np.testing.assert_allclose(maps[task], ref[task], atol=1e-5,
+                                   err_msg=task)
+
+
+def test_preprocessor_that_drops_the_padding_is_reported(model):
+    """A preprocessor that overwrites the recorded padding with less than
+    the small image's padding is refused instead of returning stretched
+    maps."""
+
+    class _Dropping(torch.nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.inner = _mmseg_preprocessor()
+
+        def forward(self, data, training=False):
+            out = self.inner(data, training)
+            for ds in out['data_samples']:
+                ds.set_metainfo(dict(padding_size=(0, 0, 0, 0),
+                                     img_padding_size=(0, 0, 0, 0)))
+            return out
+
+    original = model.data_preprocessor
+    model.data_preprocessor = _Dropping()
     try:
         with pytest.raises(RuntimeError, match='overwrote the recorded '
                            'padding'):

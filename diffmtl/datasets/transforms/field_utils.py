@@ -8,24 +8,18 @@ normal map) is then read from the spec, never from the task's name.
 """
 from typing import Dict, Iterator, Mapping, Optional, Tuple
 
-import cv2
 import numpy as np
 
 from diffmtl.structures import TASK_SPECS, TaskSpec
+# resize_map and CV2_INTERP live in diffmtl.structures.maps (shared with the
+# models and the visualiser); re-exported here for the transforms.
+from diffmtl.structures.maps import CV2_INTERP, resize_map
 
 __all__ = [
     'CV2_INTERP', 'field_spec', 'iter_seg_fields', 'resolve_interp',
     'check_interp', 'check_label_interp', 'resize_map', 'pad_map',
     'cast_like'
 ]
-
-#: cv2 flags of the interpolation names accepted by the transforms.
-CV2_INTERP: Dict[str, int] = {
-    'nearest': cv2.INTER_NEAREST,
-    'bilinear': cv2.INTER_LINEAR,
-    'bicubic': cv2.INTER_CUBIC,
-    'area': cv2.INTER_AREA,
-}
 
 
 def field_spec(key: str, transform: str = 'transform') -> TaskSpec:
@@ -112,25 +106,6 @@ def cast_like(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
         info = np.iinfo(dtype)
         arr = np.clip(np.rint(arr), info.min, info.max)
     return arr.astype(dtype)
-
-
-def resize_map(arr: np.ndarray, size_hw: Tuple[int, int],
-               interp: str) -> np.ndarray:
-    """Resize an (H, W) or (H, W, C) map with cv2.
-
-    Args:
-        arr (np.ndarray): The map.
-        size_hw (tuple[int, int]): Target (height, width).
-        interp (str): A key of :data:`CV2_INTERP`.
-
-    Returns:
-        np.ndarray: The resized map, same dtype and number of dims.
-    """
-    h, w = size_hw
-    out = cv2.resize(arr, (int(w), int(h)), interpolation=CV2_INTERP[interp])
-    if arr.ndim == 3 and out.ndim == 2:  # cv2 drops a single channel
-        out = out[..., None]
-    return out
 
 
 def pad_map(arr: np.ndarray, padding: Tuple[int, int, int, int],

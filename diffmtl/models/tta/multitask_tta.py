@@ -3,7 +3,6 @@
 from typing import List, Sequence
 
 import torch
-import torch.nn.functional as F
 from mmengine.model import BaseTTAModel
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
@@ -20,7 +19,9 @@ def merge_task_logits(task: str, logits: Sequence[Tensor]) -> Tensor:
     """Merge one task's logits of several views of the same image.
 
     The merge happens in prediction space and is returned as logits whose
-    :func:`logits_to_pred` is the merged prediction:
+    :func:`logits_to_pred` is the merged prediction: the task kind's
+    :meth:`~diffmtl.structures.TaskKind.merge_logits`. For the built-in
+    kinds:
 
     * segmentation / saliency: mean softmax, returned as its log;
     * boundary: mean sigmoid, returned as its logit;
@@ -36,15 +37,8 @@ def merge_task_logits(task: str, logits: Sequence[Tensor]) -> Tensor:
     """
     if not logits:
         raise ValueError(f'merge_task_logits({task!r}): no views to merge')
-    stack = torch.stack(list(logits))
-    kind = get_task_spec(task).kind
-    if kind in ('segmentation', 'saliency'):
-        return stack.softmax(dim=1).mean(0).clamp_min(1e-12).log()
-    if kind == 'boundary':
-        return torch.logit(stack.sigmoid().mean(0), eps=1e-6)
-    if kind == 'normals':
-        return F.normalize(stack, dim=1, eps=1e-12).mean(0)
-    return stack.mean(0)
+    return get_task_spec(task).task_kind.merge_logits(
+        torch.stack(list(logits)))
 
 
 @MODELS.register_module()

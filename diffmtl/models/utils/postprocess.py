@@ -2,17 +2,16 @@
 """Turn a task's raw network output into its prediction, and undo the test
 time geometry (padding, flips, resizing) of one sample.
 
-Both functions are driven by :class:`~diffmtl.structures.TaskSpec` and are
-shared by the segmentors, the test-time-augmentation wrapper and the
-visualiser.
+The maths is the task kind's (:class:`~diffmtl.structures.TaskKind`), the
+un-padding :mod:`diffmtl.structures.maps`; these functions are what the
+segmentors and the test-time-augmentation wrapper call.
 """
 from typing import Optional, Sequence
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from diffmtl.structures import get_task_spec
+from diffmtl.structures import get_task_spec, unpad
 
 __all__ = ['logits_to_pred', 'postprocess_task_logits', 'flip_task_logits']
 
@@ -21,6 +20,9 @@ def logits_to_pred(task: str, logits: Tensor) -> Tensor:
     """Convert raw outputs of ``task`` into its prediction.
 
     Works on (C, H, W) or (N, C, H, W) tensors; the channel dim is ``-3``.
+    The maths is the task kind's
+    :meth:`~diffmtl.structures.TaskKind.logits_to_pred`; for the built-in
+    kinds:
 
     * segmentation: argmax class ids, ``int64`` with 1 channel;
     * saliency: ``softmax[:, 1]``, probability of the salient class;
@@ -33,45 +35,27 @@ def logits_to_pred(task: str, logits: Tensor) -> Tensor:
         logits (Tensor): (..., C, H, W) raw network output.
 
     Returns:
-        Tensor: (..., 1 or 3, H, W) prediction.
+        Tensor: (..., C', H, W) prediction (``C' = spec.gt_channels`` for
+        the built-in kinds).
     """
-    kind = get_task_spec(task).kind
+    spec = get_task_spec(task)
     if logits.dim() < 3:
         raise ValueError(f'logits_to_pred({task!r}): expected (C, H, W) or '
                          f'(N, C, H, W), got {tuple(logits.shape)}')
-    if kind == 'segmentation':
-        return logits.argmax(dim=-3, keepdim=True).long()
-    if kind == 'saliency':
-        return logits.softmax(dim=-3).narrow(-3, 1, 1)
-    if kind == 'boundary':
-        return logits.sigmoid()
-    if kind == 'normals':
-        return F.normalize(logits, p=2, dim=-3, eps=1e-12)
-    if kind == 'depth':
-        return logits
-    raise ValueError(f'logits_to_pred: unsupported kind {kind!r} of task '
-                     f'{task!r}')
+    return spec.task_kind.logits_to_pred(logits)
 
 
 def flip_task_logits(task: str, logits: Tensor, direction: str) -> Tensor:
-    """Flip a (..., C, H, W) map of ``task`` in ``direction``.
+    """Flip a (..., C, H, W) map of ``task`` in ``direction``
+    (``'horizontal'`` or ``'vertical'``).
 
-    Normals change the sign of the component along the flipped axis
-    (x for ``'horizontal'``, y for ``'vertical'``).
+    The task kind's :meth:`~diffmtl.structures.TaskKind.flip_tensor`:
+    channels in the kind's ``flip_negate`` change sign (normals: the
+    component along the flipped axis, x for ``'horizontal'``, y for
+    ``'vertical'``).
     """
-    if direction == 'horizontal':
-        dim, comp = -1, 0
-    elif direction == 'vertical':
-        dim, comp = -2, 1
-    else:
-        raise ValueError(f'flip_task_logits: unsupported flip direction '
-                         f'{direction!r} (expected horizontal or vertical)')
-    out = logits.flip(dims=(dim, ))
-    if get_task_spec(task).kind == 'normals':
-        sign = torch.ones(out.shape[-3], dtype=out.dtype, device=out.device)
-        sign[comp] = -1
-        out = out * sign.view(-1, 1, 1)
-    return out
+    spec = get_task_spec(task)
+    return spec.task_kind.flip_tensor(spec, logits, direction)
 
 
 def postprocess_task_logits(task: str,
@@ -82,10 +66,12 @@ def postprocess_task_logits(task: str,
                             ) -> Tensor:
     """Undo padding and flip and resize one sample's logits to its size.
 
-    Mirrors :meth:`mmseg.models.BaseSegmentor.postprocess_result`: crops
-    ``img_padding_size`` (or ``padding_size``) ``(left, right, top,
-    bottom)``, un-flips when ``img_meta['flip']`` (negating the normals'
-    flipped component back) and resizes bilinearly to ``ori_shape``.
+    Like :meth:`mmseg.models.BaseSegmentor.postprocess_result`: crops the
+    padding (:func:`~diffmtl.structures.unpad`, which reads
+    ``padding_size`` and ``img_padding_size`` as documented in
+    :mod:`diffmtl.structures.maps`), un-flips when ``img_meta['flip']``
+    (:func:`flip_task_logits`, negating the normals' flipped component
+    back) and resizes bilinearly to ``ori_shape``.
 
     Args:
         task (str): Task name.
@@ -101,12 +87,7 @@ def postprocess_task_logits(task: str,
     if logits.dim() != 3:
         raise ValueError(f'postprocess_task_logits({task!r}): expected '
                          f'(C, H, W) logits, got {tuple(logits.shape)}')
-    pad = img_meta.get('img_padding_size', img_meta.get('padding_size'))
-    if pad is None:
-        pad = (0, 0, 0, 0)
-    left, right, top, bottom = (int(p) for p in pad)
-    h, w = logits.shape[-2:]
-    logits = logits[:, top:h - bottom, left:w - right]
+    logits = unpad(logits, img_meta)
     if img_meta.get('flip', False):
         logits = flip_task_logits(task, logits,
                                   img_meta.get('flip_direction', None))
