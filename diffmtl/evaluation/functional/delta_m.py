@@ -16,8 +16,8 @@ __all__ = [
     'DELTA_M_PRESETS', 'primary_metric_key', 'resolve_reference', 'delta_m'
 ]
 
-#: Single-task references printed in the paper (REFERENCE.md section 6),
-#: keyed by ``<task>/<primary metric>``.
+#: Single-task references printed in the paper (the delta-m presets table of
+#: ``docs/en/metrics.md``), keyed by ``<task>/<primary metric>``.
 DELTA_M_PRESETS: Dict[str, Dict[str, float]] = {
     'pascal_one': {
         'semseg/mIoU': 50.34,

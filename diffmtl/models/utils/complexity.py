@@ -2,9 +2,10 @@
 """Parameter and multiply-accumulate (MAC) counting.
 
 MACs are counted the way the DiffusionMTL paper's "FLOPs" column was
-reproduced (REFERENCE section 1): convolutions (``out elements x in/groups
-x kernel area``), linear layers (``out elements x in features``) and the
-two matmuls of every :class:`MultiHeadAttention` (``2 x N x Lq x Lk x C``).
+reproduced (``docs/en/models.md``, *Complexity*): convolutions (``out
+elements x in/groups x kernel area``), linear layers (``out elements x in
+features``) and the two matmuls of every :class:`MultiHeadAttention`
+(``2 x N x Lq x Lk x C``).
 Normalisation, activations, additions, softmax and interpolation are not
 counted. The model can live on the ``meta`` device, so counting a 512x512
 forward pass costs no compute.
