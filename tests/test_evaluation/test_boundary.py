@@ -24,6 +24,18 @@ def test_thin_keeps_one_pixel_lines_and_thins_bars():
     np.testing.assert_array_equal(binary_thin(t), t)  # idempotent
 
 
+def test_thin_iteration_cap_and_empty_maps():
+    bar = np.zeros((9, 14), bool)
+    bar[1:8, 2:12] = True
+    # max_iter <= 0 leaves the map as it is (scikit-image reads 0 as "no cap")
+    np.testing.assert_array_equal(binary_thin(bar, max_iter=0), bar)
+    once = binary_thin(bar, max_iter=1)
+    assert once.sum() < bar.sum() and not (once & ~bar).any()
+    assert binary_thin(bar, max_iter=1).sum() > binary_thin(bar).sum()
+    assert binary_thin(np.zeros((0, 4), bool)).shape == (0, 4)
+    assert binary_thin(np.zeros((5, 4), np.uint8)).dtype == bool
+
+
 def _line(row, c0=20, c1=80, shape=(100, 100)):
     m = np.zeros(shape, bool)
     m[row, c0:c1] = True
@@ -130,7 +142,7 @@ def test_nms_reduces_a_blurred_band_to_its_crest():
 
 
 def test_numpy_matcher_reaches_maximum_cardinality():
-    nx = pytest.importorskip('networkx')
+    import networkx as nx
     rng = np.random.default_rng(3)
     for _ in range(10):
         a = rng.random((30, 40)) > rng.uniform(0.6, 0.95)
@@ -148,3 +160,17 @@ def test_numpy_matcher_reaches_maximum_cardinality():
                              for j in np.nonzero(d <= radius)[0])
         best = nx.bipartite.maximum_matching(g, top_nodes=range(len(pa)))
         assert m1.sum() == len(best) // 2
+
+
+def test_numpy_matcher_on_a_graph_where_hopcroft_karp_stalls():
+    """Thinned noise at a 5.4 px tolerance: a layered candidate graph (2627
+    x 2618 pixels, 44k pairs) on which scipy's ``maximum_bipartite_matching``
+    does not return (scipy issue #26147); the max-flow matcher does, with
+    the maximum found by networkx and by the earlier Kuhn matcher."""
+    rng = np.random.default_rng(1)
+    a = binary_thin(rng.random((120, 120)) < 0.2)
+    b = binary_thin(rng.random((120, 120)) < 0.2)
+    m1, m2 = match_boundaries(a, b, 0.0318, 'numpy')
+    assert a.sum() == 2627 and b.sum() == 2618
+    assert m1.sum() == m2.sum() == 2615
+    assert not (m1 & ~a).any() and not (m2 & ~b).any()
