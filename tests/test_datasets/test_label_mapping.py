@@ -151,7 +151,8 @@ def test_mapping_split_mismatch_names_ids():
 
 
 # -------------------------------------------- published files (if present)
-# Per-task labelled counts of REFERENCE.md section 5.2 (file values).
+# Per-task labelled counts of the published mapping files
+# (../shared/data/ssl_mapping), as counted from the files.
 PUBLISHED = [
     ('DiffusionMTL/pascal/onelabel.npy', PASCAL, 4998,
      dict(semseg=1000, human_parts=999, sal=1000, normals=1000, edge=999),

@@ -1,5 +1,6 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
-"""Delta-m recomputed from the paper's printed metrics (REFERENCE.md s. 7)."""
+"""Delta-m recomputed from the paper's printed metrics (the presets table of
+docs/en/metrics.md)."""
 import csv
 import io
 import json

@@ -1,5 +1,6 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
-"""Parameter and MAC counts against the paper / REFERENCE numbers."""
+"""Parameter and MAC counts against the paper's and the reference code's
+numbers (table in docs/en/models.md, Complexity)."""
 import os.path as osp
 
 import pytest

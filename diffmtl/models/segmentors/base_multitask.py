@@ -152,7 +152,7 @@ class BaseMultiTaskSegmentor(BaseSegmentor):
     Subclasses implement :meth:`loss` and :meth:`inference` (batched
     logits of every task at input size).
 
-    Loss aggregation (REFERENCE section 3.1): with ``L_b`` the labelled
+    Loss aggregation (``docs/en/models.md``, *Losses*): with ``L_b`` the labelled
     tasks of image ``b`` and ``T`` the number of tasks,
     ``L = 1/B sum_b T/|L_b| sum_{t in L_b} w_t * terms_t(b)``; every term is
     reported as its own key (``'<task>.loss'`` ...) so that the keys sum to
