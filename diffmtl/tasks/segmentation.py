@@ -58,6 +58,10 @@ class SegmentationMetric(TaskMetric):
                            'dict(num_classes=N)}')
         return list(names)
 
+    def config(self):
+        return dict(num_classes=len(self.class_names()),
+                    per_class_iou=self.per_class_iou)
+
     def process(self, pred, gt, img_id):
         st = seg_stats(pred.reshape(pred.shape[-2:]),
                        gt.reshape(gt.shape[-2:]), len(self.class_names()))
