@@ -11,14 +11,15 @@ forms that need work before training:
   morphological thinning;
 * the validity mask of the distilled normals, also from ``LabelMap``.
 
-:func:`thin` is an own implementation of the two-subiteration parallel
-thinning of Guo & Hall (CACM 1989), the algorithm behind
-``skimage.morphology.thin`` that the reference code uses, so no
-scikit-image dependency is needed.
+:func:`thin` is the boundary metric's thinning
+(:func:`diffmtl.evaluation.functional.binary_thin`), whose output equals the
+``skimage.morphology.thin`` that the reference code uses.
 """
 from typing import Dict, Optional, Tuple
 
 import numpy as np
+
+from diffmtl.evaluation.functional.boundary import binary_thin
 
 __all__ = [
     'HUMAN_PART_MAPPING', 'NORMALS_VALID_CONTEXT_IDS', 'PERSON_CLASS_ID',
@@ -161,74 +162,18 @@ def _laplacian(label: np.ndarray) -> np.ndarray:
             4 * lab)
 
 
-def _neighbour_code(img: np.ndarray) -> np.ndarray:
-    """8-bit code of each pixel's neighbours (zero outside the image).
-
-    Bit 0 east, 1 north-east, 2 north, 3 north-west, 4 west, 5 south-west,
-    6 south, 7 south-east.
-    """
-    p = np.pad(img.astype(np.uint8), 1)
-    h, w = img.shape
-    code = np.zeros((h, w), dtype=np.int32)
-    offsets = ((0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1), (1, 0),
-               (1, 1))
-    for bit, (dy, dx) in enumerate(offsets):
-        code |= p[1 + dy:1 + dy + h, 1 + dx:1 + dx + w].astype(
-            np.int32) << bit
-    return code
-
-
-def _thin_tables() -> Tuple[np.ndarray, np.ndarray]:
-    """Deletion tables of the two Guo-Hall subiterations (256 codes)."""
-    first = np.zeros(256, dtype=bool)
-    second = np.zeros(256, dtype=bool)
-    for code in range(256):
-        x = [bool(code >> i & 1) for i in range(8)]  # x[0] = x1 (east)
-        # C(p): number of 8-connected components of foreground neighbours.
-        crossings = sum((not x[i]) and (x[i + 1] or x[(i + 2) % 8])
-                        for i in (0, 2, 4, 6))
-        n1 = sum(x[k] or x[k - 1] for k in (1, 3, 5, 7))
-        n2 = sum(x[k] or x[(k + 1) % 8] for k in (1, 3, 5, 7))
-        base = crossings == 1 and 2 <= min(n1, n2) <= 3
-        first[code] = base and not ((x[1] or x[2] or not x[7]) and x[0])
-        second[code] = base and not ((x[5] or x[6] or not x[3]) and x[4])
-    return first, second
-
-
-_THIN_TABLES = None
-
-
 def thin(mask: np.ndarray, max_iter: Optional[int] = None) -> np.ndarray:
-    """Thin a binary mask to 1-pixel-wide curves (Guo & Hall, 1989).
+    """Thin a binary mask to 1-pixel-wide curves: the package's one
+    thinning, :func:`diffmtl.evaluation.functional.binary_thin` (equal to
+    the ``skimage.morphology.thin`` the reference code uses).
 
-    Each iteration runs two parallel subiterations; a foreground pixel is
-    deleted when its 8-neighbourhood has exactly one connected foreground
-    run (C(p) = 1), ``2 <= min(N1, N2) <= 3``, and the subiteration's
-    orientation condition holds. Iterates until nothing changes.
-
-    Args:
-        mask (np.ndarray): (H, W) array, non-zero = foreground.
-        max_iter (int, optional): Upper bound on iterations.
-
-    Returns:
-        np.ndarray: bool (H, W) thinned mask.
+    Raises:
+        ValueError: If ``mask`` is not 2-D.
     """
-    global _THIN_TABLES
-    if _THIN_TABLES is None:
-        _THIN_TABLES = _thin_tables()
-    skel = np.asarray(mask).astype(bool).copy()
-    if skel.ndim != 2:
-        raise ValueError(f'thin expects a 2-D mask, got shape {skel.shape}')
-    it = 0
-    while max_iter is None or it < max_iter:
-        before = int(skel.sum())
-        for table in _THIN_TABLES:
-            delete = table[_neighbour_code(skel)] & skel
-            skel[delete] = False
-        it += 1
-        if int(skel.sum()) == before:
-            break
-    return skel
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f'thin expects a 2-D mask, got shape {mask.shape}')
+    return binary_thin(mask, max_iter)
 
 
 def label_map_boundaries(label: np.ndarray) -> np.ndarray:
