@@ -1,19 +1,22 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """One small table that describes every dense prediction task.
 
+A :class:`TaskSpec` is a task's name, its kind and its per-task options.
 Loaders, transforms, packing, the data preprocessor, losses, metrics and the
-visualiser all read the per-task facts they need from a :class:`TaskSpec`
-instead of branching on task names. Adding a task means registering one
-more spec (see :func:`register_task_spec`) plus, where it needs new maths, a
-loss and a metric statistic.
+visualiser read the per-task facts from the spec and everything
+kind-specific from the spec's :class:`~diffmtl.structures.TaskKind`
+(``spec.task_kind``; built-in kinds in :mod:`diffmtl.tasks`), instead of
+branching on task names or kinds. Adding a task of an existing kind means
+registering one more spec (:func:`register_task_spec`); adding a kind, one
+more :class:`~diffmtl.structures.TaskKind` subclass (``docs/en/add_task.md``).
 
 Conventions shared by every component (the *data contract*):
 
 * Pipeline ``results`` hold each task's map under ``spec.results_key`` as a
   numpy array: ``uint8`` (H, W) for discrete tasks with ``ignore_index``
-  marking unlabelled pixels, ``float32`` (H, W, 3) for normals (the zero
-  vector marks invalid pixels) and ``float32`` (H, W) for depth (0 marks
-  invalid pixels). A task that is not labelled for an image is materialised
+  marking unlabelled pixels, ``float32`` (H, W, C) for ``gt_channels`` C > 1
+  (normals: the zero vector marks invalid pixels) and ``float32`` (H, W)
+  for depth (0 marks invalid pixels). A task that is not labelled for an image is materialised
   filled with ``spec.pad_value`` so that every field stays aligned.
 * A packed :class:`mmseg.structures.SegDataSample` carries each task's ground
   truth as ``PixelData`` in ``spec.gt_field`` (``int64`` [1, H, W] for
@@ -26,7 +29,7 @@ Conventions shared by every component (the *data contract*):
   for normals, metres / dataset units [1, H, W] for depth) and the raw
   network output to ``spec.logits_field``.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch

@@ -23,7 +23,7 @@ discrete tasks, the zero vector for normals, depth <= 0) are drawn in
 drawn with :func:`draw_unlabelled_tile` (grey with diagonal hatching and a
 caption). All functions return ``uint8`` RGB arrays of shape (H, W, 3).
 """
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
