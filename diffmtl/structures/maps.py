@@ -40,7 +40,8 @@ import numpy as np
 import torch
 
 __all__ = [
-    'CV2_INTERP', 'image_padding', 'unpad_window', 'unpad', 'resize_map'
+    'CV2_INTERP', 'image_padding', 'unpad_window', 'unpad', 'resize_map',
+    'cast_like'
 ]
 
 Padding = Tuple[int, int, int, int]
@@ -132,13 +133,14 @@ def unpad(x: MapT, meta: Mapping,
     return x[tuple(index)]
 
 
-def _cast_back(out: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    if out.dtype == dtype:
-        return out
+def cast_like(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Cast ``arr`` to ``dtype``, rounding and clipping for integer types."""
+    if arr.dtype == dtype:
+        return arr
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
-        out = np.clip(np.rint(out), info.min, info.max)
-    return out.astype(dtype)
+        arr = np.clip(np.rint(arr), info.min, info.max)
+    return arr.astype(dtype)
 
 
 def resize_map(arr: np.ndarray,
@@ -173,4 +175,4 @@ def resize_map(arr: np.ndarray,
         out = out[..., None]
     if interp == 'nearest':
         return out.astype(arr.dtype, copy=False)
-    return _cast_back(out, arr.dtype)
+    return cast_like(out, arr.dtype)

@@ -135,6 +135,9 @@ class TaskKind:
             ``s ** zoom_exponent`` (-1 for depth: zooming in by ``s`` brings
             things ``s`` times closer; +1 for pixel displacements).
         export_suffix (str): Suffix of :meth:`export`'s files.
+        encode_suffix (str, optional): Suffix (a key of ``formats``) of
+            :meth:`encode`'s lossless ground-truth files; default the first
+            of ``formats``.
         metric (type): The :class:`TaskMetric` subclass.
     """
     name: ClassVar[str] = ''
@@ -152,6 +155,7 @@ class TaskKind:
     flip_negate: ClassVar[Dict[str, Tuple[int, ...]]] = {}
     zoom_exponent: ClassVar[float] = 0.0
     export_suffix: ClassVar[str] = '.npy'
+    encode_suffix: ClassVar[Optional[str]] = None
     metric: ClassVar[Optional[Type[TaskMetric]]] = None
 
     #: Tasks of this kind have named classes (dataset ``task_classes`` /
@@ -296,9 +300,11 @@ class TaskKind:
         return path
 
     def encode(self, spec, gt: np.ndarray, path_stem: str) -> str:
-        """Write an (H, W[, C]) ground-truth map in the kind's first format
-        so that decoding the file gives ``gt`` back; returns the path."""
-        suffix = next(iter(self.formats))
+        """Write an (H, W[, C]) ground-truth map so that decoding the file
+        (with ``formats[encode_suffix]``) gives ``gt`` back; returns the
+        path. ``.npy`` files hold ``gt_dtype``, other suffixes 8-bit
+        images."""
+        suffix = self.encode_suffix or next(iter(self.formats))
         path = path_stem + suffix
         if suffix == '.npy':
             np.save(path, np.asarray(gt, dtype=self.gt_dtype(spec)))

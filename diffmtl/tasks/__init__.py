@@ -11,10 +11,12 @@ boundary       :mod:`diffmtl.tasks.boundary` (edge)
 depth          :mod:`diffmtl.tasks.depth` (depth)
 =============  ====================================================
 
-The base classes and the registry are in :mod:`diffmtl.structures`
+Saliency and boundary share :class:`~diffmtl.tasks.binary.BinaryMapKind`
+(0/1 labels, probability predictions). The base classes and the registry are in :mod:`diffmtl.structures`
 (``TaskKind``, ``TaskMetric``, ``register_task_kind``); outside these
 modules no diffmtl code branches on a kind or a task name.
 """
+from .binary import BinaryMapKind
 from .boundary import BoundaryKind, BoundaryMetric
 from .depth import DepthKind, DepthMetric
 from .normals import NormalsKind, NormalsMetric
@@ -24,7 +26,7 @@ from .builtin import BUILTIN_TASKS  # noqa: E402  (after the kinds)
 from .colour import apply_cmap, task_palette, voc_palette
 
 __all__ = [
-    'SegmentationKind', 'SegmentationMetric', 'SaliencyKind',
+    'BinaryMapKind', 'SegmentationKind', 'SegmentationMetric', 'SaliencyKind',
     'SaliencyMetric', 'NormalsKind', 'NormalsMetric', 'BoundaryKind',
     'BoundaryMetric', 'DepthKind', 'DepthMetric', 'per_class_keys',
     'BUILTIN_TASKS', 'apply_cmap', 'task_palette', 'voc_palette'

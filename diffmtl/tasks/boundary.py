@@ -10,8 +10,8 @@ from diffmtl.evaluation.functional.boundary import (boundary_metrics,
                                                     boundary_stats,
                                                     default_edge_thresholds,
                                                     has_pyedgeeval)
-from diffmtl.structures import TaskKind, TaskMetric, register_task_kind
-from .saliency import export_probability_png
+from diffmtl.structures import TaskMetric, register_task_kind
+from .binary import BinaryMapKind
 
 __all__ = ['BoundaryKind', 'BoundaryMetric']
 
@@ -126,19 +126,14 @@ class BoundaryMetric(TaskMetric):
 
 
 @register_task_kind
-class BoundaryKind(TaskKind):
+class BoundaryKind(BinaryMapKind):
     """0/1 labels (255 = unlabelled); one logit; prediction = sigmoid; TTA
     averages the sigmoid; exported as a probability PNG; drawn grey."""
     name = 'boundary'
     out_channels = 1
     loss = dict(type='WeightedBCELoss', pos_weight=0.95)
     primary_metric = 'odsF'
-    cmap = 'gray'
-    export_suffix = '.png'
     metric = BoundaryMetric
-
-    def num_labels(self, spec, num_classes):
-        return 2
 
     def logits_to_pred(self, logits: Tensor) -> Tensor:
         return logits.sigmoid()
@@ -146,6 +141,3 @@ class BoundaryKind(TaskKind):
     def merge_logits(self, stack: Tensor) -> Tensor:
         import torch
         return torch.logit(stack.sigmoid().mean(0), eps=1e-6)
-
-    def export(self, spec, pred, path_stem):
-        return export_probability_png(pred, path_stem + self.export_suffix)

@@ -51,6 +51,7 @@ class DepthKind(TaskKind):
     higher_is_better = False
     cmap = 'magma'
     formats = {'.png': 'depth_png', '.npy': 'depth_npy'}
+    encode_suffix = '.npy'  # lossless, unlike 1 / depth_scale PNG units
     zoom_exponent = -1.0
     metric = DepthMetric
 
@@ -58,10 +59,3 @@ class DepthKind(TaskKind):
         unit = getattr(dataset, 'depth_unit', None)
         return {} if unit is None else dict(depth_unit=unit)
 
-    def encode(self, spec, gt, path_stem):
-        """float32 ``.npy`` (``depth_npy``): lossless, unlike a 16-bit PNG
-        in ``1 / depth_scale`` units."""
-        import numpy as np
-        path = path_stem + '.npy'
-        np.save(path, np.asarray(gt, dtype=np.float32))
-        return path

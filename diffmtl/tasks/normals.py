@@ -70,6 +70,7 @@ class NormalsKind(TaskKind):
     higher_is_better = False
     cmap = 'normals'
     formats = {'.png': 'normals_png', '.npy': 'normals_npy'}
+    encode_suffix = '.npy'  # lossless
     flip_negate = {'horizontal': (0, ), 'vertical': (1, )}
     metric = NormalsMetric
 
@@ -84,10 +85,6 @@ class NormalsKind(TaskKind):
         norm = np.linalg.norm(out, axis=-1, keepdims=True)
         return out / np.maximum(norm, 1e-12)
 
-    def encode(self, spec, gt, path_stem):
-        path = path_stem + '.npy'
-        np.save(path, np.asarray(gt, dtype=np.float32))
-        return path
 
     def colorize(self, spec, arr, meta=None, value_range=None, image=None,
                  alpha=1.0):

@@ -9,18 +9,10 @@ from torch import Tensor
 from diffmtl.evaluation.functional.dense_stats import (SAL_THRESHOLDS,
                                                        sal_metrics, sal_stats,
                                                        sum_stats)
-from diffmtl.structures import TaskKind, TaskMetric, register_task_kind
+from diffmtl.structures import TaskMetric, register_task_kind
+from .binary import BinaryMapKind
 
-__all__ = ['SaliencyKind', 'SaliencyMetric', 'export_probability_png']
-
-
-def export_probability_png(pred: np.ndarray, path: str) -> str:
-    """Write a (1, H, W) probability as ``uint8(p * 255)`` PNG (truncated,
-    as the reference's dump)."""
-    import mmcv
-    pred = pred.reshape(pred.shape[-2:]).astype(np.float64)
-    mmcv.imwrite((np.clip(pred, 0, 1) * 255).astype(np.uint8), path)
-    return path
+__all__ = ['SaliencyKind', 'SaliencyMetric']
 
 
 class SaliencyMetric(TaskMetric):
@@ -54,7 +46,7 @@ class SaliencyMetric(TaskMetric):
 
 
 @register_task_kind
-class SaliencyKind(TaskKind):
+class SaliencyKind(BinaryMapKind):
     """0/1 labels (255 = unlabelled); two logits; prediction = softmax of
     the salient class; TTA averages the softmax; exported as a probability
     PNG; drawn grey."""
@@ -62,18 +54,10 @@ class SaliencyKind(TaskKind):
     out_channels = 2
     loss = dict(type='BalancedCrossEntropyLoss')
     primary_metric = 'maxF'
-    cmap = 'gray'
-    export_suffix = '.png'
     metric = SaliencyMetric
-
-    def num_labels(self, spec, num_classes):
-        return 2
 
     def logits_to_pred(self, logits: Tensor) -> Tensor:
         return logits.softmax(dim=-3).narrow(-3, 1, 1)
 
     def merge_logits(self, stack: Tensor) -> Tensor:
         return stack.softmax(dim=1).mean(0).clamp_min(1e-12).log()
-
-    def export(self, spec, pred, path_stem):
-        return export_probability_png(pred, path_stem + self.export_suffix)

@@ -70,10 +70,6 @@ class FlowKind(TaskKind):
     zoom_exponent = 1.0
     metric = FlowMetric
 
-    def encode(self, spec, gt, path_stem):
-        path = path_stem + '.npy'
-        np.save(path, np.asarray(gt, dtype=np.float32))
-        return path
 
     def colorize(self, spec, arr, meta=None, value_range=None, image=None,
                  alpha=1.0):

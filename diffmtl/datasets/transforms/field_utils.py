@@ -13,7 +13,7 @@ import numpy as np
 from diffmtl.structures import TASK_SPECS, TaskSpec
 # resize_map and CV2_INTERP live in diffmtl.structures.maps (shared with the
 # models and the visualiser); re-exported here for the transforms.
-from diffmtl.structures.maps import CV2_INTERP, resize_map
+from diffmtl.structures.maps import CV2_INTERP, cast_like, resize_map
 
 __all__ = [
     'CV2_INTERP', 'field_spec', 'iter_seg_fields', 'resolve_interp',
@@ -96,16 +96,6 @@ def check_label_interp(label_interp: Optional[Mapping[str, str]],
     for v in label_interp.values():
         check_interp(v, where)
     return label_interp
-
-
-def cast_like(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Cast ``arr`` to ``dtype``, rounding and clipping for integer types."""
-    if arr.dtype == dtype:
-        return arr
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        arr = np.clip(np.rint(arr), info.min, info.max)
-    return arr.astype(dtype)
 
 
 def pad_map(arr: np.ndarray, padding: Tuple[int, int, int, int],
