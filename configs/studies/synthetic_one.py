@@ -49,3 +49,12 @@ arms.append(
 arms.append(
     dict(name='xtc',
          config='projects/xtc/configs/xtc_synthetic_one_r18_matched.py'))
+# Suggested by claim (b): the gap to the baseline is already in the initial
+# predictions. Feature with the baseline's per-task decoder depth (5 blocks
+# instead of 2): NOT capacity-matched (more task-specific parameters than
+# the matched baseline), it tells whether the preliminary decoders' depth
+# is what DiffusionMTL gives up.
+arms.append(
+    dict(name='feature_decoder5',
+         config='configs/diffmtl/synthetic_one_r18.py',
+         cfg_options={'model.decoder_blocks': 5}))
