@@ -627,7 +627,60 @@ def summary_markdown(summary: dict, tasks: Sequence[str]) -> str:
                                       else ''),
                     f'{sum(x > 0 for x in diffs)}/{len(diffs)}'
                 ]) + ' |')
+    lines += _paired_lines(summary, tasks, keys)
     return '\n'.join(lines) + '\n'
+
+
+def _per_seed(arm: dict, key: str) -> Dict[int, float]:
+    """``{seed: value}`` of one metric of an arm's summary entry."""
+    stat = arm['metrics'].get(key)
+    if not stat or len(stat['values']) != len(arm['seeds']):
+        return {}
+    return dict(zip(arm['seeds'], stat['values']))
+
+
+def _paired_lines(summary: dict, tasks: Sequence[str],
+                  keys: Sequence[str]) -> List[str]:
+    """The "paired against the reference" table: per arm and metric, the
+    per-seed difference to the reference arm's run of the same seed."""
+    from diffmtl.structures import get_task_spec
+    by_name = {a['name']: a for a in summary['arms']}
+    ref = by_name.get(summary.get('reference'))
+    if not ref or not ref['n']:
+        return []
+    rows = []
+    for arm in summary['arms']:
+        if arm is ref or arm.get('diagnostic') or not arm['n']:
+            continue
+        for t, k in zip(list(tasks) + ['delta_m'], list(keys) + ['delta_m']):
+            mine, theirs = _per_seed(arm, k), _per_seed(ref, k)
+            common = sorted(set(mine) & set(theirs))
+            if not common:
+                continue
+            sign = 1 if t == 'delta_m' or get_task_spec(
+                t).higher_is_better else -1
+            diffs = [sign * (mine[s] - theirs[s]) for s in common]
+            d = 4 if k == 'depth/absErr' else 2
+            dm, ds = mean_std(diffs)
+            rows.append('| ' + ' | '.join([
+                arm['name'], k,
+                f'{dm:+.{d}f}' + (f' ± {ds:.{d}f}' if ds is not None else
+                                  ''),
+                f'{sum(x > 0 for x in diffs)}/{len(diffs)}',
+                ', '.join(str(s) for s in common)
+            ]) + ' |')
+    if not rows:
+        return []
+    head = ['arm', 'metric', f'arm - {ref["name"]} (better > 0)',
+            'seeds better', 'seeds']
+    return [
+        '', f'## Paired against `{ref["name"]}`', '',
+        'Per seed, the arm\'s run minus the reference arm\'s run of the '
+        'same seed (same initialisation seed, data order and '
+        'augmentations), signed so that > 0 is better; mean ± sample std '
+        'over the seeds both arms have.', '',
+        '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)
+    ] + rows
 
 
 def summary_chart(summary: dict, tasks: Sequence[str], path: str) -> None:

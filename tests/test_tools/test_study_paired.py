@@ -1,0 +1,40 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+"""The study summary's paired table: per-seed differences to the
+reference arm's run of the same seed, signed so that > 0 is better."""
+from diffmtl.utils.study import summary_markdown
+
+
+def _arm(name, seeds, **metrics):
+    return dict(name=name, n=len(seeds), seeds=seeds, diagnostic=False,
+                metrics={k: dict(mean=sum(v) / len(v), std=None, n=len(v),
+                                 values=v) for k, v in metrics.items()})
+
+
+def test_paired_table_values_signs_and_common_seeds():
+    ref = _arm('base', [0, 1, 2], **{'semseg/mIoU': [50.0, 40.0, 45.0],
+                                     'depth/absErr': [1.0, 2.0, 1.5],
+                                     'delta_m': [1.0, -1.0, 0.0]})
+    # seeds 0 and 2 in common; semseg +2 and -4; depth (lower is better)
+    # 0.9 vs 1.0 and 1.7 vs 1.5 -> +0.1 and -0.2; delta-m +2 and -1
+    arm = _arm('new', [0, 2], **{'semseg/mIoU': [52.0, 41.0],
+                                 'depth/absErr': [0.9, 1.7],
+                                 'delta_m': [3.0, -1.0]})
+    summary = dict(study='s', seeds=[0, 1, 2], reference='base',
+                   arms=[ref, arm])
+    text = summary_markdown(summary, ['semseg', 'depth'])
+    paired = text[text.index('## Paired against `base`'):]
+    rows = [ln for ln in paired.splitlines() if ln.startswith('| new')]
+    assert rows == [
+        '| new | semseg/mIoU | -1.00 ± 4.24 | 1/2 | 0, 2 |',
+        '| new | depth/absErr | -0.0500 ± 0.2121 | 1/2 | 0, 2 |',
+        '| new | delta_m | +0.50 ± 2.12 | 1/2 | 0, 2 |',
+    ]
+    assert '| base |' not in paired  # the reference is not paired with itself
+
+
+def test_no_paired_table_without_a_finished_reference():
+    arm = _arm('new', [0], **{'semseg/mIoU': [52.0]})
+    summary = dict(study='s', seeds=[0], reference='base',
+                   arms=[_arm('base', [], ), arm])
+    summary['arms'][0]['n'] = 0
+    assert 'Paired' not in summary_markdown(summary, ['semseg'])
