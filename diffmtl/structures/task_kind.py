@@ -31,11 +31,23 @@ from .maps import resize_map
 
 __all__ = [
     'TaskKind', 'TaskMetric', 'get_task_kind', 'list_task_kinds',
-    'register_task_kind', 'FLIP_DIRECTIONS'
+    'register_task_kind', 'FLIP_DIRECTIONS', 'apply_cmap'
 ]
 
 #: Flip directions understood by the transforms and the test-time un-flip.
 FLIP_DIRECTIONS = ('horizontal', 'vertical', 'diagonal')
+
+
+def apply_cmap(name: str, values: np.ndarray) -> np.ndarray:
+    """Map ``values`` in [0, 1] to RGB uint8 with a matplotlib colour map
+    (``'gray'`` is an exact 0..255 ramp)."""
+    values = np.clip(values, 0.0, 1.0)
+    if name == 'gray':
+        v = np.round(values * 255).astype(np.uint8)
+        return np.repeat(v[..., None], 3, axis=-1)
+    import matplotlib
+    rgba = matplotlib.colormaps[name](values, bytes=True)
+    return np.ascontiguousarray(rgba[..., :3])
 
 
 class TaskMetric:
@@ -377,7 +389,6 @@ class TaskKind:
         """Colour a map: (H, W[, C]) numpy -> ((H, W, 3) uint8, (H, W)
         invalid mask). Default: ``spec.cmap`` over ``value_range`` of a
         1-channel map."""
-        from diffmtl.tasks.colour import apply_cmap
         arr = np.asarray(arr, dtype=np.float64)
         if arr.ndim == 3:
             arr = arr[..., 0]

@@ -5,6 +5,7 @@ from typing import List, Optional
 import numpy as np
 
 from diffmtl.structures import get_task_spec, task_class_names
+from diffmtl.structures.task_kind import apply_cmap  # noqa: F401  (re-export)
 
 __all__ = ['voc_palette', 'apply_cmap', 'task_palette']
 
@@ -25,18 +26,6 @@ def voc_palette(num_classes: int) -> List[List[int]]:
             c >>= 3
         palette.append([r, g, b])
     return palette
-
-
-def apply_cmap(name: str, values: np.ndarray) -> np.ndarray:
-    """Map ``values`` in [0, 1] to RGB uint8 with a matplotlib colour map
-    (``'gray'`` is an exact 0..255 ramp)."""
-    values = np.clip(values, 0.0, 1.0)
-    if name == 'gray':
-        v = np.round(values * 255).astype(np.uint8)
-        return np.repeat(v[..., None], 3, axis=-1)
-    import matplotlib
-    rgba = matplotlib.colormaps[name](values, bytes=True)
-    return np.ascontiguousarray(rgba[..., :3])
 
 
 def task_palette(task: str,
