@@ -58,9 +58,10 @@ def main(argv=None):
     args = parse_args(argv)
     # Registers every diffmtl component and the safe checkpoint loader.
     import diffmtl  # noqa: F401
-    from diffmtl.utils import (build_runner, drop_training, enable_tta,
-                               enable_visualization, init_distributed,
-                               load_tool_config, set_test_output)
+    from diffmtl.utils import (build_runner, close_distributed, drop_training,
+                               enable_tta, enable_visualization,
+                               init_distributed, load_tool_config,
+                               set_test_output)
 
     cfg = load_tool_config(args)
     drop_training(cfg)  # testing needs no training data
@@ -81,6 +82,7 @@ def main(argv=None):
     init_distributed(cfg)
     runner = build_runner(cfg)
     runner.test()
+    close_distributed()
 
 
 if __name__ == '__main__':

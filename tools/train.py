@@ -57,8 +57,8 @@ def main(argv=None):
     args = parse_args(argv)
     # Registers every diffmtl component and the safe checkpoint loader.
     import diffmtl  # noqa: F401
-    from diffmtl.utils import (build_runner, enable_amp, init_distributed,
-                               load_tool_config)
+    from diffmtl.utils import (build_runner, close_distributed, enable_amp,
+                               init_distributed, load_tool_config)
 
     cfg = load_tool_config(args)
     if args.amp:
@@ -69,6 +69,7 @@ def main(argv=None):
     init_distributed(cfg)
     runner = build_runner(cfg)
     runner.train()
+    close_distributed()
 
 
 if __name__ == '__main__':

@@ -28,7 +28,7 @@ from mmengine.logging import print_log
 
 __all__ = [
     'cuda_available', 'set_local_rank_env', 'setup_launcher',
-    'init_distributed'
+    'init_distributed', 'close_distributed'
 ]
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
@@ -157,4 +157,27 @@ def init_distributed(cfg: Config, use_cuda: Optional[bool] = None) -> bool:
     if isinstance(dist_cfg.get('timeout'), (int, float)):
         dist_cfg['timeout'] = datetime.timedelta(seconds=dist_cfg['timeout'])
     torch_dist.init_process_group(backend=backend, **dist_cfg)
+    return True
+
+
+def close_distributed() -> bool:
+    """Tear the default process group down at the end of a finished job.
+
+    ``torch.distributed`` left to interpreter shutdown lets each rank destroy
+    its gloo/NCCL threads while its peers may still be talking to it; under
+    load that races and a rank aborts *after* its work is done ("terminate
+    called without an active exception", SIGABRT), failing a job that
+    trained or tested to the end. The ranks first meet at a barrier, so no
+    peer is still sending, then the group is destroyed in order.
+
+    Call it only after success: a rank that failed must not wait at the
+    barrier for peers that may never arrive (torchrun then ends the others).
+
+    Returns:
+        bool: Whether a process group was destroyed.
+    """
+    if not (torch_dist.is_available() and torch_dist.is_initialized()):
+        return False
+    torch_dist.barrier()
+    torch_dist.destroy_process_group()
     return True

@@ -7,7 +7,8 @@ import torch.distributed as torch_dist
 from mmengine.config import Config
 from tool_runner import free_port
 
-from diffmtl.utils import init_distributed, set_local_rank_env, setup_launcher
+from diffmtl.utils import (close_distributed, init_distributed,
+                           set_local_rank_env, setup_launcher)
 
 
 def _cfg(**kwargs):
@@ -99,4 +100,8 @@ def test_init_distributed_starts_a_gloo_group(monkeypatch):
         # an existing group is reused, not re-initialised
         assert init_distributed(cfg, use_cuda=False) is False
     finally:
-        torch_dist.destroy_process_group()
+        # the tools end a finished job with close_distributed (a barrier,
+        # then the group destroyed), so no rank tears gloo down mid-exchange
+        assert close_distributed() is True
+    assert not torch_dist.is_initialized()
+    assert close_distributed() is False  # nothing left to close
