@@ -58,3 +58,14 @@ arms.append(
     dict(name='feature_decoder5',
          config='configs/diffmtl/synthetic_one_r18.py',
          cfg_options={'model.decoder_blocks': 5}))
+# Paired by seed in summary.md beside the table against the reference:
+# each ablation against its full model, and DiffusionMTL against XTC*.
+comparisons = [
+    ('feature_wo_mtcond', 'feature'),
+    ('feature_wo_diffusion', 'feature'),
+    ('feature_noise_off', 'feature'),
+    ('feature_tokens_3x4', 'feature'),
+    ('feature_decoder5', 'feature'),
+    ('prediction', 'feature'),
+    ('feature', 'xtc'),
+]

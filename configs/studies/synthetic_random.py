@@ -14,3 +14,5 @@ arms = [
     dict(name='xtc',
          config='projects/xtc/configs/xtc_synthetic_random_r18_matched.py'),
 ]
+# DiffusionMTL against XTC*, paired by seed (summary.md).
+comparisons = [('feature', 'xtc')]

@@ -17,6 +17,7 @@ A *study file* is a Python file (read with ``mmengine.Config``) holding::
              note='scored on the training split',
              test_options={'test_dataloader.dataset.split': 'train'}),
     ]
+    comparisons = [('feature_wo_mtcond', 'feature')]  # optional pairs
 
 A ``diagnostic`` arm (evaluation on other data, explained by its
 ``note``) is listed in its own table of ``summary.md``, without delta-m,
@@ -34,7 +35,9 @@ the last one stopped.
 The summary (``summary.json``, ``summary.md``, ``summary.png``) gives, per
 arm and metric, the mean, the sample standard deviation (ddof 1), n and the
 per-seed values, delta-m of every run against the reference arm's mean
-metrics, parameters, MACs and the training wall time.
+metrics, parameters, MACs and the training wall time. ``summary.md`` also
+pairs runs by seed: every arm against the reference, and each
+``(arm, other)`` of ``comparisons`` (an ablation against its full model).
 """
 import json
 import math
@@ -110,11 +113,21 @@ def load_study(path: str) -> dict:
     reference = cfg.get('reference')
     if reference is not None and reference not in names:
         raise ValueError(f'{path}: reference {reference!r} is not an arm')
+    comparisons = []
+    for pair in cfg.get('comparisons') or []:
+        pair = tuple(pair)
+        if len(pair) != 2 or not all(p in names for p in pair) or (
+                pair[0] == pair[1]):
+            raise ValueError(f'{path}: every entry of `comparisons` must be '
+                             f'two different arm names, got {pair!r} '
+                             f'(arms: {names})')
+        comparisons.append(pair)
     return dict(
         name=name,
         path=path,
         seeds=seeds,
         reference=reference,
+        comparisons=comparisons,
         train_options=dict(cfg.get('train_options') or {}),
         test_options=dict(cfg.get('test_options') or {}),
         arms=arms)
@@ -534,6 +547,7 @@ def summarise_study(study: dict,
         seeds=study['seeds'],
         reference=ref_name,
         reference_metrics=reference,
+        comparisons=[list(c) for c in study.get('comparisons') or []],
         input_shape=list(shape) if shape else None,
         arms=arms_out)
 
@@ -639,18 +653,17 @@ def _per_seed(arm: dict, key: str) -> Dict[int, float]:
     return dict(zip(arm['seeds'], stat['values']))
 
 
-def _paired_lines(summary: dict, tasks: Sequence[str],
-                  keys: Sequence[str]) -> List[str]:
-    """The "paired against the reference" table: per arm and metric, the
-    per-seed difference to the reference arm's run of the same seed."""
+def _paired_rows(summary: dict, tasks: Sequence[str], keys: Sequence[str],
+                 pairs: Sequence[Tuple[str, str]],
+                 pair_label: bool) -> List[str]:
+    """Table rows of per-seed differences ``arm - other`` for each
+    ``(arm, other)`` pair whose two arms share finished seeds."""
     from diffmtl.structures import get_task_spec
     by_name = {a['name']: a for a in summary['arms']}
-    ref = by_name.get(summary.get('reference'))
-    if not ref or not ref['n']:
-        return []
     rows = []
-    for arm in summary['arms']:
-        if arm is ref or arm.get('diagnostic') or not arm['n']:
+    for name, other in pairs:
+        arm, ref = by_name.get(name), by_name.get(other)
+        if not arm or not ref or not arm['n'] or not ref['n']:
             continue
         for t, k in zip(list(tasks) + ['delta_m'], list(keys) + ['delta_m']):
             mine, theirs = _per_seed(arm, k), _per_seed(ref, k)
@@ -663,24 +676,51 @@ def _paired_lines(summary: dict, tasks: Sequence[str],
             d = 4 if k == 'depth/absErr' else 2
             dm, ds = mean_std(diffs)
             rows.append('| ' + ' | '.join([
-                arm['name'], k,
+                f'{name} - {other}' if pair_label else name, k,
                 f'{dm:+.{d}f}' + (f' ± {ds:.{d}f}' if ds is not None else
                                   ''),
                 f'{sum(x > 0 for x in diffs)}/{len(diffs)}',
                 ', '.join(str(s) for s in common)
             ]) + ' |')
-    if not rows:
-        return []
-    head = ['arm', 'metric', f'arm - {ref["name"]} (better > 0)',
-            'seeds better', 'seeds']
-    return [
-        '', f'## Paired against `{ref["name"]}`', '',
-        'Per seed, the arm\'s run minus the reference arm\'s run of the '
-        'same seed (same initialisation seed, data order and '
-        'augmentations), signed so that > 0 is better; mean ± sample std '
-        'over the seeds both arms have.', '',
-        '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)
-    ] + rows
+    return rows
+
+
+def _paired_lines(summary: dict, tasks: Sequence[str],
+                  keys: Sequence[str]) -> List[str]:
+    """The "paired against the reference" table (per arm and metric, the
+    per-seed difference to the reference arm's run of the same seed), then
+    the study's own ``comparisons`` (``(arm, other)`` pairs) likewise."""
+    by_name = {a['name']: a for a in summary['arms']}
+    ref = by_name.get(summary.get('reference'))
+    lines = []
+    explain = ('signed so that > 0 is better; mean ± sample std over the '
+               'seeds both arms have.')
+    if ref and ref['n']:
+        pairs = [(a['name'], ref['name']) for a in summary['arms']
+                 if a is not ref and not a.get('diagnostic')]
+        rows = _paired_rows(summary, tasks, keys, pairs, False)
+        if rows:
+            head = ['arm', 'metric', f'arm - {ref["name"]} (better > 0)',
+                    'seeds better', 'seeds']
+            lines += [
+                '', f'## Paired against `{ref["name"]}`', '',
+                'Per seed, the arm\'s run minus the reference arm\'s run of '
+                'the same seed (same initialisation seed, data order and '
+                'augmentations), ' + explain, '',
+                '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)
+            ] + rows
+    comparisons = [tuple(c) for c in summary.get('comparisons') or []]
+    rows = _paired_rows(summary, tasks, keys, comparisons, True)
+    if rows:
+        head = ['arm - other', 'metric', 'difference (better > 0)',
+                'seeds better', 'seeds']
+        lines += [
+            '', '## Paired comparisons', '',
+            'The study\'s `comparisons`: per seed, the first arm\'s run '
+            'minus the second arm\'s run of the same seed, ' + explain, '',
+            '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)
+        ] + rows
+    return lines
 
 
 def summary_chart(summary: dict, tasks: Sequence[str], path: str) -> None:

@@ -1,7 +1,9 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """The study summary's paired table: per-seed differences to the
 reference arm's run of the same seed, signed so that > 0 is better."""
-from diffmtl.utils.study import summary_markdown
+import pytest
+
+from diffmtl.utils.study import load_study, summary_markdown
 
 
 def _arm(name, seeds, **metrics):
@@ -38,3 +40,40 @@ def test_no_paired_table_without_a_finished_reference():
                    arms=[_arm('base', [], ), arm])
     summary['arms'][0]['n'] = 0
     assert 'Paired' not in summary_markdown(summary, ['semseg'])
+
+
+def test_comparisons_table_pairs_arbitrary_arms():
+    full = _arm('full', [0, 1], **{'semseg/mIoU': [50.0, 40.0],
+                                   'delta_m': [1.0, -1.0]})
+    abl = _arm('abl', [0, 1], **{'semseg/mIoU': [47.0, 39.0],
+                                 'delta_m': [-2.0, -1.5]})
+    base = _arm('base', [0, 1], **{'semseg/mIoU': [45.0, 45.0],
+                                   'delta_m': [0.0, 0.0]})
+    summary = dict(study='s', seeds=[0, 1], reference='base',
+                   arms=[base, full, abl],
+                   comparisons=[['abl', 'full']])
+    text = summary_markdown(summary, ['semseg'])
+    part = text[text.index('## Paired comparisons'):]
+    rows = [ln for ln in part.splitlines() if ln.startswith('| abl - full')]
+    # semseg -3 and -1; delta-m -3 and -0.5
+    assert rows == [
+        '| abl - full | semseg/mIoU | -2.00 ± 1.41 | 0/2 | 0, 1 |',
+        '| abl - full | delta_m | -1.75 ± 1.77 | 0/2 | 0, 1 |',
+    ]
+    # the reference table is unchanged: every arm against `base`
+    ref_part = text[text.index('## Paired against `base`'):
+                    text.index('## Paired comparisons')]
+    assert '| full | semseg/mIoU | +0.00 ± 7.07 | 1/2 | 0, 1 |' in ref_part
+
+
+def test_comparisons_are_validated(tmp_path):
+    study = tmp_path / 'study.py'
+    study.write_text(
+        "seeds = [0]\n"
+        "arms = [dict(name='a', config='configs/diffmtl/synthetic_one_r18.py'),"
+        " dict(name='b', eval_of='a')]\n"
+        "comparisons = [('b', 'c')]\n")
+    with pytest.raises(ValueError, match="comparisons.*'b', 'c'"):
+        load_study(str(study))
+    study.write_text(study.read_text().replace("('b', 'c')", "('b', 'a')"))
+    assert load_study(str(study))['comparisons'] == [('b', 'a')]
