@@ -60,8 +60,8 @@ def main(argv=None):
     import diffmtl  # noqa: F401
     from diffmtl.utils import (build_runner, close_distributed, drop_training,
                                enable_tta, enable_visualization,
-                               init_distributed, load_tool_config,
-                               set_test_output)
+                               exit_finished_cpu_job, init_distributed,
+                               load_tool_config, set_test_output)
 
     cfg = load_tool_config(args)
     drop_training(cfg)  # testing needs no training data
@@ -82,7 +82,7 @@ def main(argv=None):
     init_distributed(cfg)
     runner = build_runner(cfg)
     runner.test()
-    close_distributed()
+    exit_finished_cpu_job(close_distributed())
 
 
 if __name__ == '__main__':

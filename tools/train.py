@@ -58,7 +58,8 @@ def main(argv=None):
     # Registers every diffmtl component and the safe checkpoint loader.
     import diffmtl  # noqa: F401
     from diffmtl.utils import (build_runner, close_distributed, enable_amp,
-                               init_distributed, load_tool_config)
+                               exit_finished_cpu_job, init_distributed,
+                               load_tool_config)
 
     cfg = load_tool_config(args)
     if args.amp:
@@ -69,7 +70,7 @@ def main(argv=None):
     init_distributed(cfg)
     runner = build_runner(cfg)
     runner.train()
-    close_distributed()
+    exit_finished_cpu_job(close_distributed())
 
 
 if __name__ == '__main__':

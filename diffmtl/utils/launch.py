@@ -28,7 +28,7 @@ from mmengine.logging import print_log
 
 __all__ = [
     'cuda_available', 'set_local_rank_env', 'setup_launcher',
-    'init_distributed', 'close_distributed'
+    'init_distributed', 'close_distributed', 'exit_finished_cpu_job'
 ]
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
@@ -181,3 +181,26 @@ def close_distributed() -> bool:
     torch_dist.barrier()
     torch_dist.destroy_process_group()
     return True
+
+
+def exit_finished_cpu_job(closed: bool) -> None:
+    """End a finished CPU (gloo) multi-process rank without C++ teardown.
+
+    Even with the group destroyed, a gloo rank can still abort in the C++
+    static destructors at interpreter exit ("terminate called without an
+    active exception", seen on the 2-core CI machine after the job had
+    saved its last checkpoint and validated). Once the work is done and the
+    group closed, the rank flushes its logs and streams and leaves with
+    ``os._exit(0)``. Single-process and CUDA jobs return normally.
+
+    Args:
+        closed (bool): What :func:`close_distributed` returned.
+    """
+    if not closed or cuda_available():
+        return
+    import logging
+    import sys
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -105,3 +105,17 @@ def test_init_distributed_starts_a_gloo_group(monkeypatch):
         assert close_distributed() is True
     assert not torch_dist.is_initialized()
     assert close_distributed() is False  # nothing left to close
+
+
+def test_exit_finished_cpu_job_only_after_a_closed_cpu_group(monkeypatch):
+    from diffmtl.utils import launch
+    codes = []
+    monkeypatch.setattr(launch.os, '_exit', codes.append)
+    monkeypatch.setattr(launch, 'cuda_available', lambda: False)
+    launch.exit_finished_cpu_job(False)  # single process: returns normally
+    assert codes == []
+    launch.exit_finished_cpu_job(True)  # a closed gloo group: exit 0 now
+    assert codes == [0]
+    monkeypatch.setattr(launch, 'cuda_available', lambda: True)
+    launch.exit_finished_cpu_job(True)  # CUDA jobs are left to mmengine
+    assert codes == [0]
