@@ -18,7 +18,9 @@ skips ``init_dist``. On CUDA hosts both leave everything to mmengine.
 """
 import copy
 import datetime
+import logging
 import os
+import sys
 from typing import Optional
 
 import torch
@@ -163,12 +165,12 @@ def init_distributed(cfg: Config, use_cuda: Optional[bool] = None) -> bool:
 def close_distributed() -> bool:
     """Tear the default process group down at the end of a finished job.
 
-    ``torch.distributed`` left to interpreter shutdown lets each rank destroy
-    its gloo/NCCL threads while its peers may still be talking to it; under
-    load that races and a rank aborts *after* its work is done ("terminate
-    called without an active exception", SIGABRT), failing a job that
-    trained or tested to the end. The ranks first meet at a barrier, so no
-    peer is still sending, then the group is destroyed in order.
+    The ranks first meet at a barrier, so no peer is still sending, then
+    the group is destroyed in order rather than left to interpreter
+    shutdown. This alone does not stop a gloo rank from aborting in C++
+    teardown after its work is done ("terminate called without an active
+    exception", SIGABRT; seen in CI even after this call); the tools
+    therefore pass its result to :func:`exit_finished_cpu_job`.
 
     Call it only after success: a rank that failed must not wait at the
     barrier for peers that may never arrive (torchrun then ends the others).
@@ -198,8 +200,6 @@ def exit_finished_cpu_job(closed: bool) -> None:
     """
     if not closed or cuda_available():
         return
-    import logging
-    import sys
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
