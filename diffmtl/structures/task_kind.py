@@ -143,6 +143,10 @@ class TaskKind:
             with :func:`~diffmtl.datasets.transforms.register_ann_decoder`.
         flip_negate (dict): Flip direction -> channels whose sign flips
             with the image (vector fields in the image frame).
+        flip_swap (dict): Flip direction -> pairs of channels that trade
+            places with the image (left/right keypoint heatmaps:
+            ``{'horizontal': ((0, 1), (2, 3))}``). Applied before
+            ``flip_negate``, which names channels of the flipped map.
         zoom_exponent (float): On a zoom by ``s`` values are multiplied by
             ``s ** zoom_exponent`` (-1 for depth: zooming in by ``s`` brings
             things ``s`` times closer; +1 for pixel displacements).
@@ -165,6 +169,7 @@ class TaskKind:
     cmap: ClassVar[str] = 'gray'
     formats: ClassVar[Dict[str, str]] = {'.png': 'label_png'}
     flip_negate: ClassVar[Dict[str, Tuple[int, ...]]] = {}
+    flip_swap: ClassVar[Dict[str, Tuple[Tuple[int, int], ...]]] = {}
     zoom_exponent: ClassVar[float] = 0.0
     export_suffix: ClassVar[str] = '.npy'
     encode_suffix: ClassVar[Optional[str]] = None
@@ -203,43 +208,103 @@ class TaskKind:
         shape = (h, w) if spec.gt_channels == 1 else (h, w, spec.gt_channels)
         return np.full(shape, spec.pad_value, dtype=self.gt_dtype(spec))
 
-    def negated_channels(self, direction: str) -> Tuple[int, ...]:
-        """Channels that change sign on a flip in ``direction``."""
+    @staticmethod
+    def _check_direction(direction: str) -> None:
         if direction not in FLIP_DIRECTIONS:
             raise ValueError(f'unknown flip direction {direction!r}; '
                              f'expected one of {FLIP_DIRECTIONS}')
+
+    def _swap_source(self, direction: str, c: int) -> int:
+        """The input channel that output channel ``c`` comes from on a
+        ``'horizontal'`` or ``'vertical'`` flip (``flip_swap``)."""
+        for a, b in self.flip_swap.get(direction, ()):
+            if c == a:
+                return b
+            if c == b:
+                return a
+        return c
+
+    def negated_channels(self, direction: str) -> Tuple[int, ...]:
+        """Channels of the flipped map that change sign on a flip in
+        ``direction``.
+
+        ``'diagonal'`` is the horizontal flip followed by the vertical one:
+        a channel is negated when exactly one of the two negates it, after
+        the vertical flip's swaps moved the horizontal flip's negations.
+        """
+        self._check_direction(direction)
         if direction == 'diagonal':
-            chans = set(self.flip_negate.get('horizontal', ())) ^ set(
-                self.flip_negate.get('vertical', ()))
+            neg_h = set(self.flip_negate.get('horizontal', ()))
+            moved = {
+                c for c in self._swapped_channels('vertical') | neg_h
+                if self._swap_source('vertical', c) in neg_h
+            }
+            chans = moved ^ set(self.flip_negate.get('vertical', ()))
             return tuple(sorted(chans))
         return tuple(self.flip_negate.get(direction, ()))
+
+    def _swapped_channels(self, direction: str) -> set:
+        return {c for pair in self.flip_swap.get(direction, ()) for c in pair}
+
+    def channel_order(self, direction: str,
+                      num_channels: int) -> Optional[List[int]]:
+        """Input channel of each output channel after a flip in
+        ``direction`` (``flip_swap``); None when no channel moves.
+
+        ``'diagonal'`` composes the horizontal and the vertical swaps.
+        """
+        self._check_direction(direction)
+        steps = (('horizontal', 'vertical')
+                 if direction == 'diagonal' else (direction, ))
+        if not any(self.flip_swap.get(d) for d in steps):
+            return None
+        order = list(range(num_channels))
+        for d in steps:  # out[c] = prev[src(c)] = x[order[src(c)]]
+            order = [order[self._swap_source(d, c)]
+                     for c in range(num_channels)]
+        return order
+
+    def _check_flip_channels(self, spec, shape, direction: str) -> None:
+        used = set(self.negated_channels(direction))
+        steps = (('horizontal', 'vertical')
+                 if direction == 'diagonal' else (direction, ))
+        for d in steps:
+            used |= self._swapped_channels(d)
+        if not used:
+            return
+        channels = shape[-1] if len(shape) == 3 else None
+        if channels is None or channels <= max(used):
+            raise ValueError(
+                f'task {spec.name!r} ({self.name}): a {direction} flip '
+                f'negates channels {self.negated_channels(direction)} and '
+                f'swaps {[self.flip_swap.get(d, ()) for d in steps]} but '
+                f'the map has shape {tuple(shape)}')
 
     def flip_map(self, spec, arr: np.ndarray, direction: str) -> np.ndarray:
         """Flip an (H, W[, C]) ground-truth map with the image.
 
-        Mirrors the pixels, then negates :meth:`negated_channels` (as
-        ``0 - x`` so invalid zeros stay ``+0.0``). Returns a new array.
+        Mirrors the pixels, reorders the channels that ``flip_swap`` pairs
+        and negates :meth:`negated_channels` (as ``0 - x`` so invalid
+        zeros stay ``+0.0``). Returns a new array.
         """
-        neg = self.negated_channels(direction)
+        self._check_flip_channels(spec, arr.shape, direction)
         if direction in ('horizontal', 'diagonal'):
             arr = arr[:, ::-1]
         if direction in ('vertical', 'diagonal'):
             arr = arr[::-1]
-        arr = arr.copy()
-        if neg:
-            if arr.ndim != 3 or arr.shape[2] <= max(neg):
-                raise ValueError(
-                    f'task {spec.name!r} ({self.name}): a flip negates '
-                    f'channels {neg} but the map has shape {arr.shape}')
-            for c in neg:
-                arr[..., c] = 0 - arr[..., c]
+        order = self.channel_order(direction, arr.shape[-1]) \
+            if arr.ndim == 3 else None
+        arr = arr[..., order] if order is not None else arr.copy()
+        for c in self.negated_channels(direction):
+            arr[..., c] = 0 - arr[..., c]
         return arr
 
     def flip_tensor(self, spec, t: Tensor, direction: str) -> Tensor:
         """Flip (..., C, H, W) logits or predictions (undo a test flip).
 
-        Only ``'horizontal'`` and ``'vertical'``; negates the same channels
-        as :meth:`flip_map` (logits of vector kinds are the vectors).
+        Only ``'horizontal'`` and ``'vertical'``; reorders and negates the
+        same channels as :meth:`flip_map` (logits of vector kinds are the
+        vectors, those of heatmap kinds the heatmaps).
         """
         if direction == 'horizontal':
             dim = -1
@@ -250,6 +315,9 @@ class TaskKind:
                              f'direction {direction!r} (expected horizontal '
                              'or vertical)')
         out = t.flip(dims=(dim, ))
+        order = self.channel_order(direction, out.shape[-3])
+        if order is not None:
+            out = out[..., order, :, :]
         neg = self.negated_channels(direction)
         if neg:
             sign = torch.ones(out.shape[-3], dtype=out.dtype,

@@ -1,5 +1,7 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """The task-kind registry and how a TaskSpec resolves its kind."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -70,11 +72,8 @@ def test_register_a_kind_and_unregister():
         gt_channels = 4
         pad_value = 0.0
         ignore_index = None
-        flip_negate = {}
-
-        def flip_map(self, spec, arr, direction):  # left/right swap
-            out = super().flip_map(spec, arr, direction)
-            return out[..., [1, 0, 3, 2]].copy()
+        # keypoint heatmaps: left/right joints trade places on a mirror
+        flip_swap = {'horizontal': ((0, 1), (2, 3))}
 
     try:
         register_task_kind(Heat)
@@ -96,6 +95,57 @@ def test_register_a_kind_and_unregister():
         TASK_KINDS.module_dict.pop('test_heat', None)
     with pytest.raises(TypeError):
         register_task_kind(int)
+
+
+class _SwapNegate(TaskKind):
+    """Swaps and negations in both directions (not registered); each
+    flip is its own inverse, as a geometric one is."""
+    name = 'test_swap_negate'
+    discrete = False
+    gt_channels = 4
+    pad_value = 0.0
+    ignore_index = None
+    flip_swap = {'horizontal': ((0, 1), ), 'vertical': ((1, 2), )}
+    flip_negate = {'horizontal': (0, 1, 3), 'vertical': (3, )}
+
+
+def _loop_flip(kind, arr, direction):
+    """Reference: mirror, then ``out[c] = +-in[source(c)]`` channel by
+    channel; the diagonal as the horizontal then the vertical flip."""
+    if direction == 'diagonal':
+        return _loop_flip(kind, _loop_flip(kind, arr, 'horizontal'),
+                          'vertical')
+    m = arr[:, ::-1] if direction == 'horizontal' else arr[::-1]
+    out = np.empty_like(m)
+    for c in range(m.shape[-1]):
+        src = c
+        for a, b in kind.flip_swap.get(direction, ()):
+            src = b if c == a else a if c == b else src
+        sign = -1 if c in kind.flip_negate.get(direction, ()) else 1
+        out[..., c] = sign * m[..., src]
+    return out
+
+
+@pytest.mark.parametrize('direction', ['horizontal', 'vertical', 'diagonal'])
+def test_flip_swap_and_negate_against_a_loop(direction):
+    kind = _SwapNegate()
+    spec = SimpleNamespace(name='t')
+    arr = np.random.default_rng(0).normal(size=(3, 5, 4)).astype(np.float32)
+    out = kind.flip_map(spec, arr, direction)
+    np.testing.assert_array_equal(out, _loop_flip(kind, arr, direction))
+    # the diagonal composes: the vertical swap moves the horizontal
+    # negations (channel 1 -> 2), then the vertical one toggles 3
+    assert kind.negated_channels('diagonal') == (0, 2)
+    if direction != 'diagonal':
+        # the test-time un-flip of (C, H, W) logits does the same
+        t = torch.from_numpy(arr).permute(2, 0, 1)
+        np.testing.assert_array_equal(
+            kind.flip_tensor(spec, t, direction).permute(1, 2, 0).numpy(),
+            out)
+        np.testing.assert_array_equal(
+            kind.flip_map(spec, out, direction), arr)
+    with pytest.raises(ValueError, match='swaps'):
+        kind.flip_map(spec, arr[..., :2], direction)
 
 
 def test_negated_channels_and_flip_tensor():
