@@ -246,6 +246,13 @@ class TaskKind:
     def _swapped_channels(self, direction: str) -> set:
         return {c for pair in self.flip_swap.get(direction, ()) for c in pair}
 
+    @staticmethod
+    def _flip_steps(direction: str) -> Tuple[str, ...]:
+        """A flip as single-axis flips: the diagonal is horizontal, then
+        vertical."""
+        return (('horizontal', 'vertical')
+                if direction == 'diagonal' else (direction, ))
+
     def channel_order(self, direction: str,
                       num_channels: int) -> Optional[List[int]]:
         """Input channel of each output channel after a flip in
@@ -254,8 +261,7 @@ class TaskKind:
         ``'diagonal'`` composes the horizontal and the vertical swaps.
         """
         self._check_direction(direction)
-        steps = (('horizontal', 'vertical')
-                 if direction == 'diagonal' else (direction, ))
+        steps = self._flip_steps(direction)
         if not any(self.flip_swap.get(d) for d in steps):
             return None
         order = list(range(num_channels))
@@ -266,8 +272,7 @@ class TaskKind:
 
     def _check_flip_channels(self, spec, shape, direction: str) -> None:
         used = set(self.negated_channels(direction))
-        steps = (('horizontal', 'vertical')
-                 if direction == 'diagonal' else (direction, ))
+        steps = self._flip_steps(direction)
         for d in steps:
             used |= self._swapped_channels(d)
         if not used:
