@@ -236,8 +236,7 @@ class TaskKind:
         if direction == 'diagonal':
             neg_h = set(self.flip_negate.get('horizontal', ()))
             moved = {
-                c
-                for c in self._swapped_channels('vertical') | neg_h
+                c for c in self._swapped_channels('vertical') | neg_h
                 if self._swap_source('vertical', c) in neg_h
             }
             chans = moved ^ set(self.flip_negate.get('vertical', ()))
@@ -251,8 +250,8 @@ class TaskKind:
     def _flip_steps(direction: str) -> Tuple[str, ...]:
         """A flip as single-axis flips: the diagonal is horizontal, then
         vertical."""
-        return (('horizontal', 'vertical') if direction == 'diagonal' else
-                (direction, ))
+        return (('horizontal', 'vertical')
+                if direction == 'diagonal' else (direction, ))
 
     def channel_order(self, direction: str,
                       num_channels: int) -> Optional[List[int]]:
@@ -267,9 +266,8 @@ class TaskKind:
             return None
         order = list(range(num_channels))
         for d in steps:  # out[c] = prev[src(c)] = x[order[src(c)]]
-            order = [
-                order[self._swap_source(d, c)] for c in range(num_channels)
-            ]
+            order = [order[self._swap_source(d, c)]
+                     for c in range(num_channels)]
         return order
 
     def _check_flip_channels(self, spec, shape, direction: str) -> None:
@@ -327,8 +325,7 @@ class TaskKind:
             out = out[..., order, :, :]
         neg = self.negated_channels(direction)
         if neg:
-            sign = torch.ones(out.shape[-3],
-                              dtype=out.dtype,
+            sign = torch.ones(out.shape[-3], dtype=out.dtype,
                               device=out.device)
             sign[list(neg)] = -1
             out = out * sign.view(-1, 1, 1)
@@ -415,9 +412,7 @@ class TaskKind:
             invalid |= arr <= 0
         return invalid
 
-    def valid_value_range(self,
-                          spec,
-                          arr: np.ndarray,
+    def valid_value_range(self, spec, arr: np.ndarray,
                           valid_only: bool = True) -> Tuple[float, float]:
         """(min, max) of an (H, W[, C]) map over its valid pixels (not
         :meth:`invalid_mask`), or with ``valid_only=False`` over all its
@@ -433,20 +428,17 @@ class TaskKind:
         lo, hi = float(valid.min()), float(valid.max())
         return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
-    def default_value_range(self, spec,
-                            arr: np.ndarray) -> Tuple[float, float]:
+    def default_value_range(self, spec, arr: np.ndarray
+                            ) -> Tuple[float, float]:
         """Value range mapped to the colour map's ends when none is given:
         (0, 1) for discrete kinds, the map's valid min/max otherwise."""
         if spec.discrete:
             return 0.0, 1.0
         return self.valid_value_range(spec, arr)
 
-    def shared_value_range(
-            self,
-            spec,
-            gt: Optional[np.ndarray] = None,
-            pred: Optional[np.ndarray] = None
-    ) -> Optional[Tuple[float, float]]:
+    def shared_value_range(self, spec, gt: Optional[np.ndarray] = None,
+                           pred: Optional[np.ndarray] = None
+                           ) -> Optional[Tuple[float, float]]:
         """The ``value_range`` the ground-truth and prediction tiles of one
         image share, so that their colours compare: the valid range of a
         1-channel ``gt``, else the finite range of ``pred`` (an untrained
@@ -463,10 +455,7 @@ class TaskKind:
             return self.valid_value_range(spec, pred, valid_only=False)
         return None
 
-    def colorize(self,
-                 spec,
-                 arr: np.ndarray,
-                 meta: Optional[dict] = None,
+    def colorize(self, spec, arr: np.ndarray, meta: Optional[dict] = None,
                  value_range: Optional[Tuple[float, float]] = None,
                  image: Optional[np.ndarray] = None,
                  alpha: float = 1.0) -> Tuple[np.ndarray, np.ndarray]:
@@ -503,9 +492,8 @@ def register_task_kind(cls: Optional[type] = None, force: bool = False):
             raise TypeError(f'{kind_cls!r} is not a TaskKind subclass')
         if not kind_cls.name:
             raise ValueError(f'{kind_cls.__name__} has no `name`')
-        TASK_KINDS.register_module(name=kind_cls.name,
-                                   module=kind_cls,
-                                   force=force)
+        TASK_KINDS.register_module(
+            name=kind_cls.name, module=kind_cls, force=force)
         _KIND_INSTANCES.pop(kind_cls.name, None)
         return kind_cls
 
@@ -532,3 +520,4 @@ def get_task_kind(name: str) -> TaskKind:
 def list_task_kinds() -> List[str]:
     """Names of the registered task kinds, sorted."""
     return sorted(TASK_KINDS.module_dict)
+

@@ -53,8 +53,8 @@ def kind_branches(pkg: Path = PKG):
         for no, line in enumerate(path.read_text().splitlines(), 1):
             code = line.split('#', 1)[0]
             if any(p.search(code) for p in PATTERNS):
-                hits.append(
-                    (str(path.relative_to(pkg.parent)), no, line.strip()))
+                hits.append((str(path.relative_to(pkg.parent)), no,
+                             line.strip()))
     return hits
 
 

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from diffmtl.registry import TASK_KINDS
-from diffmtl.structures import (TASK_SPECS, TaskKind, TaskSpec, get_task_kind,
-                                get_task_spec, list_task_kinds,
-                                register_task_kind, task_class_names)
+from diffmtl.structures import (TASK_SPECS, TaskKind, TaskSpec,
+                                get_task_kind, get_task_spec,
+                                list_task_kinds, register_task_kind,
+                                task_class_names)
 
 BUILTIN = ('boundary', 'depth', 'normals', 'saliency', 'segmentation')
 
@@ -24,12 +25,13 @@ def test_builtin_kinds_registered():
 
 def test_every_builtin_task_resolves_its_kind():
     # the specs of the paper's six tasks, as they were before the kinds
-    want = dict(semseg=('segmentation', None, 1, True, 255, 'mIoU', True),
-                human_parts=('segmentation', None, 1, True, 255, 'mIoU', True),
-                sal=('saliency', 2, 1, True, 255, 'maxF', True),
-                normals=('normals', 3, 3, False, None, 'mErr', False),
-                edge=('boundary', 1, 1, True, 255, 'odsF', True),
-                depth=('depth', 1, 1, False, None, 'absErr', False))
+    want = dict(
+        semseg=('segmentation', None, 1, True, 255, 'mIoU', True),
+        human_parts=('segmentation', None, 1, True, 255, 'mIoU', True),
+        sal=('saliency', 2, 1, True, 255, 'maxF', True),
+        normals=('normals', 3, 3, False, None, 'mErr', False),
+        edge=('boundary', 1, 1, True, 255, 'odsF', True),
+        depth=('depth', 1, 1, False, None, 'absErr', False))
     for task, row in want.items():
         s = get_task_spec(task)
         assert (s.kind, s.out_channels, s.gt_channels, s.discrete,
@@ -42,39 +44,24 @@ def test_every_builtin_task_resolves_its_kind():
 
 
 def test_unknown_kind_error_names_it_and_the_known_ones():
-    with pytest.raises(ValueError,
-                       match="unknown task kind 'flowz'.*"
+    with pytest.raises(ValueError, match="unknown task kind 'flowz'.*"
                        'segmentation'):
-        TaskSpec(name='x',
-                 kind='flowz',
-                 results_key='k',
-                 gt_field='g',
-                 pred_field='p',
-                 logits_field='l')
+        TaskSpec(name='x', kind='flowz', results_key='k', gt_field='g',
+                 pred_field='p', logits_field='l')
     with pytest.raises(KeyError, match='register_task_kind'):
         get_task_kind('flowz')
 
 
 def test_spec_overrides_win_and_loss_is_copied():
-    s = TaskSpec(name='x',
-                 kind='boundary',
-                 results_key='k',
-                 gt_field='g',
-                 pred_field='p',
-                 logits_field='l',
-                 pad_value=0,
+    s = TaskSpec(name='x', kind='boundary', results_key='k', gt_field='g',
+                 pred_field='p', logits_field='l', pad_value=0,
                  primary_metric='AP')
     assert s.pad_value == 0 and s.primary_metric == 'AP'
     assert s.loss == get_task_kind('boundary').loss
     assert s.loss is not get_task_kind('boundary').loss
     with pytest.raises(ValueError, match='gt_channels'):
-        TaskSpec(name='x',
-                 kind='depth',
-                 results_key='k',
-                 gt_field='g',
-                 pred_field='p',
-                 logits_field='l',
-                 gt_channels=0)
+        TaskSpec(name='x', kind='depth', results_key='k', gt_field='g',
+                 pred_field='p', logits_field='l', gt_channels=0)
 
 
 def test_register_a_kind_and_unregister():
@@ -94,11 +81,8 @@ def test_register_a_kind_and_unregister():
         with pytest.raises(KeyError):
             register_task_kind(Heat)
         register_task_kind(Heat, force=True)
-        spec = TaskSpec(name='test_heat_task',
-                        kind='test_heat',
-                        results_key='k',
-                        gt_field='g',
-                        pred_field='p',
+        spec = TaskSpec(name='test_heat_task', kind='test_heat',
+                        results_key='k', gt_field='g', pred_field='p',
                         logits_field='l')
         assert spec.gt_channels == 4 and not spec.discrete
         arr = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
@@ -156,8 +140,10 @@ def test_flip_swap_and_negate_against_a_loop(direction):
         # the test-time un-flip of (C, H, W) logits does the same
         t = torch.from_numpy(arr).permute(2, 0, 1)
         np.testing.assert_array_equal(
-            kind.flip_tensor(spec, t, direction).permute(1, 2, 0).numpy(), out)
-        np.testing.assert_array_equal(kind.flip_map(spec, out, direction), arr)
+            kind.flip_tensor(spec, t, direction).permute(1, 2, 0).numpy(),
+            out)
+        np.testing.assert_array_equal(
+            kind.flip_map(spec, out, direction), arr)
     with pytest.raises(ValueError, match='swaps'):
         kind.flip_map(spec, arr[..., :2], direction)
 
