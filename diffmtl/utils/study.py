@@ -530,8 +530,10 @@ def summarise_study(study: dict,
         train_s = [per_seed[s]['train_seconds'] for s in seeds]
         test_s = [per_seed[s]['test_seconds'] for s in seeds]
         if train_s:
+            # a run continued from a checkpoint only timed its last part
             entry['train_seconds'] = dict(
-                mean=mean_std(train_s)[0], values=train_s)
+                mean=mean_std(train_s)[0], values=train_s,
+                resumed=[bool(per_seed[s].get('resumed')) for s in seeds])
             entry['test_seconds'] = dict(
                 mean=mean_std(test_s)[0], values=test_s)
         if shape is not None:
@@ -558,6 +560,15 @@ def _pm(stat: Optional[dict], digits: int = 2) -> str:
     if stat['std'] is None:
         return f'{stat["mean"]:.{digits}f} (n=1)'
     return f'{stat["mean"]:.{digits}f} ± {stat["std"]:.{digits}f}'
+
+
+def _train_minutes(arm: dict) -> str:
+    """Mean training minutes over seeds, † when a run was resumed."""
+    train = arm.get('train_seconds')
+    if not train:
+        return '-'
+    mark = '†' if any(train.get('resumed', ())) else ''
+    return f'{train["mean"] / 60:.1f}{mark}'
 
 
 def summary_markdown(summary: dict, tasks: Sequence[str]) -> str:
@@ -599,9 +610,14 @@ def summary_markdown(summary: dict, tasks: Sequence[str]) -> str:
             row.append(f'{arm["params"] / 1e6:.2f}' if 'params' in arm
                        else '-')
             row.append(f'{arm["macs"] / 1e9:.2f}' if 'macs' in arm else '-')
-            row.append(f'{arm["train_seconds"]["mean"] / 60:.1f}'
-                       if 'train_seconds' in arm else '-')
+            row.append(_train_minutes(arm))
             lines.append('| ' + ' | '.join(row) + ' |')
+        if any(any(a.get('train_seconds', {}).get('resumed', ()))
+               for a in arms):
+            lines.append(
+                '\n† mean over seeds some of which were continued from a '
+                'checkpoint after an interruption: those runs count only '
+                'the training time after the resume.')
         for arm in arms:
             if arm.get('note'):
                 lines.append(f'\n`{arm["name"]}`: {arm["note"]}')

@@ -77,3 +77,24 @@ def test_comparisons_are_validated(tmp_path):
         load_study(str(study))
     study.write_text(study.read_text().replace("('b', 'c')", "('b', 'a')"))
     assert load_study(str(study))['comparisons'] == [('b', 'a')]
+
+
+def test_train_minutes_mark_resumed_runs():
+    fresh = _arm('fresh', [0, 1], **{'semseg/mIoU': [50.0, 40.0]})
+    fresh['train_seconds'] = dict(mean=600.0, values=[540.0, 660.0],
+                                  resumed=[False, False])
+    cont = _arm('cont', [0, 1], **{'semseg/mIoU': [50.0, 40.0]})
+    cont['train_seconds'] = dict(mean=300.0, values=[240.0, 360.0],
+                                 resumed=[False, True])
+    summary = dict(study='s', seeds=[0, 1], reference='fresh',
+                   arms=[fresh, cont])
+    text = summary_markdown(summary, ['semseg'])
+    main_table = text[:text.index('## Paired')]
+    rows = {ln.split(' | ')[0][2:]: ln for ln in main_table.splitlines()
+            if ln.startswith('| fresh |') or ln.startswith('| cont |')}
+    assert rows['fresh'].endswith('| 10.0 |')
+    assert rows['cont'].endswith('| 5.0† |')
+    assert '† mean over seeds' in summary_markdown(summary, ['semseg'])
+    # without a resumed run there is no footnote
+    summary['arms'] = [fresh]
+    assert '†' not in summary_markdown(summary, ['semseg'])
