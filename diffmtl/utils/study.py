@@ -562,13 +562,17 @@ def _pm(stat: Optional[dict], digits: int = 2) -> str:
     return f'{stat["mean"]:.{digits}f} ± {stat["std"]:.{digits}f}'
 
 
+def _has_resumed_run(arm: dict) -> bool:
+    """Whether a seed of ``arm`` was continued from a checkpoint."""
+    return any(arm.get('train_seconds', {}).get('resumed', ()))
+
+
 def _train_minutes(arm: dict) -> str:
     """Mean training minutes over seeds, † when a run was resumed."""
-    train = arm.get('train_seconds')
-    if not train:
+    if 'train_seconds' not in arm:
         return '-'
-    mark = '†' if any(train.get('resumed', ())) else ''
-    return f'{train["mean"] / 60:.1f}{mark}'
+    mark = '†' if _has_resumed_run(arm) else ''
+    return f'{arm["train_seconds"]["mean"] / 60:.1f}{mark}'
 
 
 def summary_markdown(summary: dict, tasks: Sequence[str]) -> str:
@@ -612,8 +616,7 @@ def summary_markdown(summary: dict, tasks: Sequence[str]) -> str:
             row.append(f'{arm["macs"] / 1e9:.2f}' if 'macs' in arm else '-')
             row.append(_train_minutes(arm))
             lines.append('| ' + ' | '.join(row) + ' |')
-        if any(any(a.get('train_seconds', {}).get('resumed', ()))
-               for a in arms):
+        if any(_has_resumed_run(a) for a in arms):
             lines.append(
                 '\n† mean over seeds some of which were continued from a '
                 'checkpoint after an interruption: those runs count only '

@@ -94,7 +94,7 @@ def test_train_minutes_mark_resumed_runs():
             if ln.startswith('| fresh |') or ln.startswith('| cont |')}
     assert rows['fresh'].endswith('| 10.0 |')
     assert rows['cont'].endswith('| 5.0† |')
-    assert '† mean over seeds' in summary_markdown(summary, ['semseg'])
+    assert '† mean over seeds' in text
     # without a resumed run there is no footnote
     summary['arms'] = [fresh]
     assert '†' not in summary_markdown(summary, ['semseg'])
