@@ -22,6 +22,7 @@ Array conventions used by every method (the *data contract* of
 from typing import (ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple,
                     Type)
 
+import mmcv
 import numpy as np
 import torch
 from torch import Tensor
@@ -293,10 +294,7 @@ class TaskKind:
         zeros stay ``+0.0``). Returns a new array.
         """
         self._check_flip_channels(spec, arr.shape, direction)
-        if direction in ('horizontal', 'diagonal'):
-            arr = arr[:, ::-1]
-        if direction in ('vertical', 'diagonal'):
-            arr = arr[::-1]
+        arr = mmcv.imflip(arr, direction)  # a view; copied below
         order = self.channel_order(direction, arr.shape[-1]) \
             if arr.ndim == 3 else None
         arr = arr[..., order] if order is not None else arr.copy()
@@ -394,7 +392,6 @@ class TaskKind:
         if suffix == '.npy':
             np.save(path, np.asarray(gt, dtype=self.gt_dtype(spec)))
         else:
-            import mmcv
             mmcv.imwrite(np.asarray(gt, dtype=np.uint8), path)
         return path
 

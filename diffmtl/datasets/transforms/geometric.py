@@ -637,17 +637,10 @@ class MultiTaskRandomFlip(BaseTransform):
         probs = self._probs + [max(1.0 - sum(self._probs), 0.0)]
         return options[np.random.choice(len(options), p=probs)]
 
-    @staticmethod
-    def _flip_array(arr: np.ndarray, direction: str) -> np.ndarray:
-        if direction in ('horizontal', 'diagonal'):
-            arr = arr[:, ::-1]
-        if direction in ('vertical', 'diagonal'):
-            arr = arr[::-1]
-        return arr.copy()  # contiguous and never a view of the input
-
     def _flip(self, results: dict, direction: str) -> None:
         name = type(self).__name__
-        results['img'] = self._flip_array(results['img'], direction)
+        # contiguous and never a view of the input
+        results['img'] = mmcv.imflip(results['img'], direction).copy()
         for key, spec in iter_seg_fields(results, name):
             kind = spec.task_kind
             arr = results[key]
