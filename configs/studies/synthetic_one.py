@@ -58,6 +58,25 @@ arms.append(
     dict(name='feature_decoder5',
          config='configs/diffmtl/synthetic_one_r18.py',
          cfg_options={'model.decoder_blocks': 5}))
+# Diagnostic of claim (b), suggested by feature_decoder5 and
+# feature_tokens_3x4: officially the diffusion start x_start = F_init^t is
+# NOT detached, so the final loss reaches the preliminary decoders and the
+# shared features through the denoiser. With model.detach_x_start=True the
+# backbone, neck and preliminary decoders are trained by the initial loss
+# alone (as the baseline's are by its only loss) and the denoiser refines
+# them without shaping them. Does the joint training cause the gap that is
+# already in the initial predictions, and does the denoiser still improve
+# initial predictions that are as good as the baseline's? Not the paper's
+# design; both arms are diagnostics, neither replaces `feature`.
+arms.append(
+    dict(name='feature_detach',
+         config='configs/diffmtl/synthetic_one_r18.py',
+         cfg_options={'model.detach_x_start': True}))
+arms.append(
+    dict(name='feature_decoder5_detach',
+         config='configs/diffmtl/synthetic_one_r18.py',
+         cfg_options={'model.decoder_blocks': 5,
+                      'model.detach_x_start': True}))
 # Paired by seed in summary.md beside the table against the reference:
 # each ablation against its full model, and DiffusionMTL against XTC*.
 comparisons = [
@@ -68,4 +87,6 @@ comparisons = [
     ('feature_decoder5', 'feature'),
     ('prediction', 'feature'),
     ('feature', 'xtc'),
+    ('feature_detach', 'feature'),
+    ('feature_decoder5_detach', 'feature_decoder5'),
 ]

@@ -164,6 +164,29 @@ def test_gradients_of_one_label_batch(mode, detach):
         assert _any_grad(model, f'init_heads.{b}') == (not detach)
 
 
+@pytest.mark.parametrize('mode', ['feature', 'prediction'])
+@pytest.mark.parametrize('detach_x_start', [False, True])
+def test_final_loss_reaches_shared_parts_unless_x_start_detached(
+        mode, detach_x_start):
+    """The final loss alone trains the backbone, neck and the task's
+    preliminary decoder through x_start (official), and none of them with
+    ``detach_x_start=True``; the denoiser learns either way."""
+    model = build(mode=mode, detach_x_start=detach_x_start)
+    inputs, samples = make_batch([(0, 0, 1, 0, 0)])  # only 'sal'
+    losses = model.loss(inputs, samples)
+    assert set(losses) >= {'sal.loss', 'sal.loss_init'}
+    losses['sal.loss'].backward()
+    for prefix in ('backbone', 'neck', 'decoders.sal', 'init_heads.sal'):
+        if mode == 'feature' and prefix == 'init_heads.sal':
+            # F_init is the start, the initial head is not on that path
+            assert not _any_grad(model, prefix)
+            continue
+        assert _any_grad(model, prefix) == (not detach_x_start), prefix
+    for prefix in ('denoiser.blocks', 'denoiser.pre_layers.sal',
+                   'conditioner'):
+        assert _any_grad(model, prefix), prefix
+
+
 def test_denoising_process_stages():
     model = build(inference_seed=3)
     model.eval()
