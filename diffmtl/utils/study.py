@@ -562,6 +562,14 @@ def _pm(stat: Optional[dict], digits: int = 2) -> str:
     return f'{stat["mean"]:.{digits}f} ± {stat["std"]:.{digits}f}'
 
 
+_INITIAL_DM = 'initial/delta_m'
+
+
+def _staged(arm: dict) -> bool:
+    """Whether an arm's runs scored initial predictions too."""
+    return any(k.startswith('initial/') for k in arm['metrics'])
+
+
 def _has_resumed_run(arm: dict) -> bool:
     """Whether a seed of ``arm`` was continued from a checkpoint."""
     return any(arm.get('train_seconds', {}).get('resumed', ()))
@@ -624,8 +632,7 @@ def summary_markdown(summary: dict, tasks: Sequence[str]) -> str:
         for arm in arms:
             if arm.get('note'):
                 lines.append(f'\n`{arm["name"]}`: {arm["note"]}')
-    staged = [a for a in summary['arms']
-              if any(k.startswith('initial/') for k in a['metrics'])]
+    staged = [a for a in summary['arms'] if _staged(a)]
     if staged:
         lines += [
             '', '## Initial vs final predictions', '',
@@ -676,7 +683,12 @@ def _paired_rows(summary: dict, tasks: Sequence[str], keys: Sequence[str],
                  pairs: Sequence[Tuple[str, str]],
                  pair_label: bool) -> List[str]:
     """Table rows of per-seed differences ``arm - other`` for each
-    ``(arm, other)`` pair whose two arms share finished seeds."""
+    ``(arm, other)`` pair whose two arms share finished seeds.
+
+    Besides the final metrics and delta-m, an ``initial/delta_m`` row
+    pairs the arm's initial predictions with the other arm's initial ones,
+    or with its only ones when it has a single stage (a baseline).
+    """
     from diffmtl.structures import get_task_spec
     by_name = {a['name']: a for a in summary['arms']}
     rows = []
@@ -684,8 +696,14 @@ def _paired_rows(summary: dict, tasks: Sequence[str], keys: Sequence[str],
         arm, ref = by_name.get(name), by_name.get(other)
         if not arm or not ref or not arm['n'] or not ref['n']:
             continue
-        for t, k in zip(list(tasks) + ['delta_m'], list(keys) + ['delta_m']):
-            mine, theirs = _per_seed(arm, k), _per_seed(ref, k)
+        for t, k in zip(list(tasks) + ['delta_m', 'delta_m'],
+                        list(keys) + ['delta_m', _INITIAL_DM]):
+            if k == _INITIAL_DM:
+                mine = _per_seed(arm, k)
+                theirs = _per_seed(ref, k) if _staged(ref) else _per_seed(
+                    ref, 'delta_m')
+            else:
+                mine, theirs = _per_seed(arm, k), _per_seed(ref, k)
             common = sorted(set(mine) & set(theirs))
             if not common:
                 continue
@@ -713,7 +731,9 @@ def _paired_lines(summary: dict, tasks: Sequence[str],
     ref = by_name.get(summary.get('reference'))
     lines = []
     explain = ('signed so that > 0 is better; mean ± sample std over the '
-               'seeds both arms have.')
+               'seeds both arms have. `initial/delta_m`: the first arm\'s '
+               'initial predictions against the other arm\'s initial ones, '
+               'or its only ones if it has a single stage (the baselines).')
     if ref and ref['n']:
         pairs = [(a['name'], ref['name']) for a in summary['arms']
                  if a is not ref and not a.get('diagnostic')]

@@ -98,3 +98,36 @@ def test_train_minutes_mark_resumed_runs():
     # without a resumed run there is no footnote
     summary['arms'] = [fresh]
     assert '†' not in summary_markdown(summary, ['semseg'])
+
+
+def test_initial_delta_m_row_pairs_initial_predictions():
+    # the baseline has one stage: a staged arm's initial predictions are
+    # paired with the baseline's only ones
+    base = _arm('base', [0, 1], **{'semseg/mIoU': [45.0, 45.0],
+                                   'delta_m': [0.5, -0.5]})
+    full = _arm('full', [0, 1], **{'semseg/mIoU': [46.0, 44.0],
+                                   'initial/semseg/mIoU': [44.0, 43.0],
+                                   'delta_m': [1.0, -1.0],
+                                   'initial/delta_m': [-2.0, -4.0]})
+    abl = _arm('abl', [0, 1], **{'semseg/mIoU': [46.0, 44.0],
+                                 'initial/semseg/mIoU': [45.0, 44.0],
+                                 'delta_m': [1.0, -1.0],
+                                 'initial/delta_m': [-1.0, -1.0]})
+    summary = dict(study='s', seeds=[0, 1], reference='base',
+                   arms=[base, full, abl],
+                   comparisons=[['abl', 'full'], ['full', 'base']])
+    text = summary_markdown(summary, ['semseg'])
+    ref_part = text[text.index('## Paired against `base`'):
+                    text.index('## Paired comparisons')]
+    # initial delta-m -2 - 0.5 and -4 + 0.5 -> -2.5 and -3.5
+    assert ('| full | initial/delta_m | -3.00 ± 0.71 | 0/2 | 0, 1 |'
+            in ref_part)
+    part = text[text.index('## Paired comparisons'):]
+    # both staged: initial against initial, +1 and +3
+    assert ('| abl - full | initial/delta_m | +2.00 ± 1.41 | 2/2 | 0, 1 |'
+            in part)
+    assert ('| full - base | initial/delta_m | -3.00 ± 0.71 | 0/2 | 0, 1 |'
+            in part)
+    # a single-stage arm gets no initial row
+    assert '| base |' not in ref_part
+    assert "`initial/delta_m`: the first arm's initial predictions" in text
