@@ -72,6 +72,13 @@ arms.append(
     dict(name='feature_detach',
          config='configs/diffmtl/synthetic_one_r18.py',
          cfg_options={'model.detach_x_start': True}))
+# Prediction Diffusion the same way: whether its x_start = P_init is
+# detached is not known (the variant's code is unreleased; the configs
+# follow the reference's recommendation, not detached).
+arms.append(
+    dict(name='prediction_detach',
+         config='configs/diffmtl/synthetic_one_r18_pred.py',
+         cfg_options={'model.detach_x_start': True}))
 arms.append(
     dict(name='feature_decoder5_detach',
          config='configs/diffmtl/synthetic_one_r18.py',
@@ -88,5 +95,6 @@ comparisons = [
     ('prediction', 'feature'),
     ('feature', 'xtc'),
     ('feature_detach', 'feature'),
+    ('prediction_detach', 'prediction'),
     ('feature_decoder5_detach', 'feature_decoder5'),
 ]
