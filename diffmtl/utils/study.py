@@ -428,24 +428,35 @@ def mean_std(values: Sequence[float]) -> Tuple[float, Optional[float]]:
     return mean, math.sqrt(var)
 
 
+#: ``{(config, model options as JSON, shape): (params, MACs)}``: the runner
+#: summarises the whole study after every run, each arm's count once.
+_COMPLEXITY: Dict[tuple, Tuple[int, int]] = {}
+
+
 def _complexity(config: str, cfg_options: dict,
                 shape: Tuple[int, int]) -> Tuple[int, int]:
-    """(parameters, MACs per image) of a config's model at ``shape``."""
+    """(parameters, MACs per image) of a config's model at ``shape``
+    (only the ``model.*`` options matter; computed once per process)."""
     import torch
     from mmengine.config import Config
 
     from diffmtl.models.utils.complexity import count_macs, count_parameters
+    opts = {k: v for k, v in cfg_options.items() if k.startswith('model.')}
+    key = (config, json.dumps(opts, sort_keys=True, default=repr),
+           tuple(shape))
+    if key in _COMPLEXITY:
+        return _COMPLEXITY[key]
     sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'analysis_tools'))
     from get_flops import build_for_counting
     cfg = Config.fromfile(osp.join(REPO_ROOT, config)
                           if not osp.isabs(config) else config)
-    opts = {k: v for k, v in cfg_options.items() if k.startswith('model.')}
     if opts:
         cfg.merge_from_dict(opts)
     model = build_for_counting(cfg, 'meta')
     inputs = torch.empty((1, 3) + tuple(shape), device='meta')
     macs, _ = count_macs(model, inputs, forward=model._forward)
-    return count_parameters(model), macs
+    _COMPLEXITY[key] = count_parameters(model), macs
+    return _COMPLEXITY[key]
 
 
 def summarise_study(study: dict,
