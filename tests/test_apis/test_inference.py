@@ -4,7 +4,6 @@
 The fake multi-task segmentor below predicts every task as a fixed function
 of the input pixel, so results can be checked pixel by pixel. It returns its
 maps at the *padded* size (the API must remove the padding)."""
-import importlib.util
 import os.path as osp
 
 import mmcv
@@ -16,6 +15,7 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.structures import PixelData
 from mmseg.models import BaseSegmentor
+from tool_runner import load_tool
 
 from diffmtl.apis import (build_inference_pipeline,
                           inference_denoising_process, inference_multitask,
@@ -229,11 +229,7 @@ def test_denoising_process_api(setup):
 
 
 def _load_demo():
-    spec = importlib.util.spec_from_file_location(
-        'image_demo', osp.join(REPO, 'tools', 'image_demo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/image_demo.py')
 
 
 def test_image_demo_writes_files_for_a_folder(setup, tmp_path):

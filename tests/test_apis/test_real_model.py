@@ -2,7 +2,6 @@
 """The inference API, demo and denoising hook with the real DiffusionMTL
 (a tiny, randomly initialised configuration) and diffmtl's own data
 pipeline and preprocessor."""
-import importlib.util
 import os.path as osp
 from types import SimpleNamespace
 
@@ -10,6 +9,7 @@ import mmcv
 import numpy as np
 import pytest
 import torch
+from tool_runner import load_tool
 
 from diffmtl.registry import TRANSFORMS
 from _tiny_real_config import CONFIG, TASKS
@@ -66,10 +66,7 @@ def test_inference_matches_model_at_original_size(real):
 
 
 def test_demo_with_process_on_real_model(real):
-    spec = importlib.util.spec_from_file_location(
-        'image_demo_real', osp.join(REPO, 'tools', 'image_demo.py'))
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+    demo = load_tool('tools/image_demo.py', 'image_demo_real')
     out = osp.join(real.root, 'out')
     written = demo.main([
         osp.dirname(real.img_path), real.cfg, real.ckpt, '--out-dir', out,

@@ -1,5 +1,4 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
-import importlib.util
 import json
 import os.path as osp
 import pickle
@@ -7,6 +6,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from tool_runner import load_tool
 
 from diffmtl.datasets import (check_mapping_matches_split, dump_label_mapping,
                               generate_label_mapping, label_mapping_stats,
@@ -20,13 +20,7 @@ CITY = ('semseg', 'depth')
 
 
 def _converter():
-    path = osp.join(REPO, 'tools', 'dataset_converters',
-                    'convert_label_mapping.py')
-    spec = importlib.util.spec_from_file_location('convert_label_mapping',
-                                                  path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool('tools/dataset_converters/convert_label_mapping.py')
 
 
 # --------------------------------------------------------------- generation

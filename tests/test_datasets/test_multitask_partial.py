@@ -1,5 +1,4 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
-import importlib.util
 import os
 import os.path as osp
 import pickle
@@ -8,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 from mt_format_writers import write_npy, write_png
+from tool_runner import load_tool
 
 from diffmtl.datasets import MultiTaskPartialDataset, dump_label_mapping
 from diffmtl.registry import DATASETS
@@ -101,11 +101,7 @@ def test_print_label_mapping_tool(tmp_path, capsys, monkeypatch):
     path = str(tmp_path / 'm.json')
     dump_label_mapping({'a': (True, False), 'b': (True, True)},
                        ('semseg', 'depth'), path)
-    spec = importlib.util.spec_from_file_location(
-        'print_label_mapping',
-        osp.join(REPO, 'tools', 'analysis_tools', 'print_label_mapping.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_tool('tools/analysis_tools/print_label_mapping.py')
     monkeypatch.setattr(sys, 'argv',
                         ['x', path, '--tasks', 'semseg', 'depth'])
     mod.main()

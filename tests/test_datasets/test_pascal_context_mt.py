@@ -1,5 +1,4 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -7,6 +6,7 @@ import os.path as osp
 import numpy as np
 import pytest
 from mt_format_writers import write_label_map_mat, write_parts_mat, write_png
+from tool_runner import load_tool
 
 from diffmtl.datasets import PascalContextMTDataset, dump_label_mapping
 from diffmtl.datasets.pascal_utils import label_map_boundaries
@@ -182,11 +182,7 @@ def test_generated_mapping_and_task_subset(pascal):
 
 def test_converter_gives_identical_maps(pascal):
     root, gts = pascal
-    spec = importlib.util.spec_from_file_location(
-        'pascal_conv',
-        osp.join(REPO, 'tools', 'dataset_converters', 'pascal_context_mt.py'))
-    conv = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(conv)
+    conv = _converter()
     raw = PascalContextMTDataset(data_root=root, use_converted=False,
                                  pipeline=PIPELINE)
     assert conv.convert_pascal_context(root, splits=('train', )) == 3
@@ -220,12 +216,8 @@ def test_converter_gives_identical_maps(pascal):
 
 
 def _converter():
-    spec = importlib.util.spec_from_file_location(
-        'pascal_conv',
-        osp.join(REPO, 'tools', 'dataset_converters', 'pascal_context_mt.py'))
-    conv = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(conv)
-    return conv
+    return load_tool('tools/dataset_converters/pascal_context_mt.py',
+                     'pascal_conv')
 
 
 def test_converter_normals_round_trip_every_value(tmp_path):

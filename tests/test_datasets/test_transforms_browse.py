@@ -1,27 +1,19 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """tools/analysis_tools/browse_dataset.py on a tiny folder dataset."""
-import importlib.util
 import json
 import os
 import os.path as osp
 
 import cv2
 import numpy as np
+from tool_runner import load_tool
 
 from diffmtl.visualization import (IGNORE_COLOR, draw_caption,
                                    draw_unlabelled_tile)
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(ROOT, 'tools', 'analysis_tools', 'browse_dataset.py')
+TOOL = 'tools/analysis_tools/browse_dataset.py'
 H, W = 5, 7
 PALETTE = [[0, 0, 0], [255, 0, 0], [0, 255, 0]]
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location('browse_dataset', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def make_dataset(root):
@@ -81,7 +73,7 @@ def test_browse_dataset_draws_every_task(tmp_path):
     cfg = str(tmp_path / 'cfg.py')
     write_config(cfg, root)
     out_dir = str(tmp_path / 'out')
-    tool = load_tool()
+    tool = load_tool(TOOL)
     assert tool.main([cfg, '--output-dir', out_dir, '--max', '0']) == 0
     files = sorted(os.listdir(out_dir))
     assert files == ['00000_a.png', '00001_b.png']
@@ -123,7 +115,7 @@ def test_browse_dataset_draws_every_task(tmp_path):
 
 
 def test_image_to_rgb_uint8():
-    tool = load_tool()
+    tool = load_tool(TOOL)
     bgr = np.zeros((3, 2, 2), np.uint8)
     bgr[0] = 10  # blue
     bgr[2] = 200  # red

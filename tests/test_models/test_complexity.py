@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 from mmengine.config import Config
+from tool_runner import load_tool
 
 from diffmtl.models.diffusion import CrossAttentionBlock, MultiTaskDenoiser
 from diffmtl.models.utils import count_macs, count_parameters
@@ -108,12 +109,7 @@ def test_denoiser_macs_small_shape():
 
 
 def test_get_flops_tool(capsys):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'get_flops', osp.join(REPO, 'tools', 'analysis_tools',
-                              'get_flops.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('tools/analysis_tools/get_flops.py')
     params, macs = tool.main([
         osp.join(REPO, 'configs', 'diffmtl', 'pascal_one_r18_pred.py'),
         '--shape', '512', '512', '--by-module'

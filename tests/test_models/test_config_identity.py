@@ -11,19 +11,15 @@ script's globs find is checked, so a new config fails until the file is
 regenerated. Large models are built on the meta device (structure only),
 each distinct model config once.
 """
-import importlib.util
 import json
 import os.path as osp
 
 import pytest
 import torch
+from tool_runner import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-_spec = importlib.util.spec_from_file_location(
-    'model_fingerprints',
-    osp.join(REPO, 'tools', 'misc', 'model_fingerprints.py'))
-fingerprints = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fingerprints)
+fingerprints = load_tool('tools/misc/model_fingerprints.py')
 
 FILE = osp.join(REPO, fingerprints.DEFAULT_FILE)
 with open(FILE) as _f:

@@ -1,17 +1,13 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """tools/misc/embed_study_summaries.py: the tables docs/en/results.md
 quotes are the committed study summaries."""
-import importlib.util
 import os.path as osp
 
 import pytest
+from tool_runner import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-_spec = importlib.util.spec_from_file_location(
-    'embed_study_summaries',
-    osp.join(REPO, 'tools', 'misc', 'embed_study_summaries.py'))
-tool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tool)
+tool = load_tool('tools/misc/embed_study_summaries.py')
 
 SUMMARY = ('# Study `s`\n\nSeeds [0]; text.\n\n| a | b |\n|---|---|\n'
            '| x | 1 |\n\n## Paired\n\n| c |\n')

@@ -1,16 +1,35 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
-"""Helpers to run the repository's tools in subprocesses from tests."""
+"""Helpers to run the repository's tools from tests: in subprocesses, or
+imported as modules (:func:`load_tool`)."""
+import importlib.util
 import os
 import re
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Dict, List, Optional
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = REPO / 'tools'
 TOY_CFG = REPO / 'tests' / 'data' / 'configs' / 'toy_regression.py'
+
+
+def load_tool(path: str, name: Optional[str] = None) -> ModuleType:
+    """Import a script of the repository as a module.
+
+    Args:
+        path (str): The script, relative to the repository root (e.g.
+            ``'tools/image_demo.py'``).
+        name (str, optional): Module name. Defaults to the file's stem.
+    """
+    full = REPO / path
+    spec = importlib.util.spec_from_file_location(name or full.stem,
+                                                  str(full))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def tool_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
