@@ -174,9 +174,9 @@ def plan_runs(study: dict, work_dir: str,
     work dir's checkpoints) does not repeat finished runs.
 
     Returns:
-        list[dict]: ``arm, seed, kind ('train+test' | 'test'), run_dir,
-        ckpt_dir, record (path or None), config, cfg_options,
-        test_options``.
+        list[dict]: ``arm, seed, kind ('train+test' | 'test'), source (the
+        trained arm whose checkpoint is tested), run_dir, ckpt_dir, record
+        (path or None), config, cfg_options, test_options``.
     """
     only = set(only or [])
     unknown = only - {a['name'] for a in study['arms']}
@@ -196,6 +196,7 @@ def plan_runs(study: dict, work_dir: str,
                     arm=arm['name'],
                     seed=seed,
                     kind='test' if 'eval_of' in arm else 'train+test',
+                    source=src['name'],
                     run_dir=osp.join(work_dir, arm['name'], f'seed_{seed}'),
                     ckpt_dir=osp.join(work_dir, src['name'],
                                       f'seed_{seed}'),
@@ -338,8 +339,9 @@ def execute_run(run: dict, env: Optional[dict] = None) -> dict:
                     dict(checkpoint=ckpt, seconds=seconds, resumed=resumed))
     record = _read_json(train_done)
     if record is None:
-        raise RuntimeError(f'{run["arm"]} seed {run["seed"]}: the trained '
-                           f'run {run["ckpt_dir"]} is not finished')
+        raise RuntimeError(f'{run["arm"]} seed {run["seed"]}: no finished '
+                           f'training of {run.get("source", run["arm"])} in '
+                           f'{run["ckpt_dir"]} (no train.done.json)')
     test_done = osp.join(run['run_dir'], 'test.done.json')
     ckpt = record['checkpoint']
     seconds = _run_logged(test_command(run, ckpt),
@@ -370,6 +372,39 @@ def _fmt_time(seconds: float) -> str:
     return f'{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}'
 
 
+def _missing_checkpoints(all_runs: Sequence[dict],
+                         todo: Sequence[dict]) -> List[str]:
+    """Why each evaluation-only run of ``todo`` cannot run: its source
+    run has not finished training in ``ckpt_dir`` and is not among the runs
+    that train in this invocation (e.g. ``--only`` left it out, or it
+    finished on another machine and only its committed record is here)."""
+    training = {(r['arm'], r['seed']) for r in todo
+                if r['kind'] == 'train+test'}
+    by_key = {(r['arm'], r['seed']): r for r in all_runs}
+    problems = []
+    for r in todo:
+        key = (r['source'], r['seed'])
+        if r['kind'] != 'test' or key in training or _read_json(
+                osp.join(r['ckpt_dir'], 'train.done.json')) is not None:
+            continue
+        src_run = by_key.get(key)
+        src_done = src_run is not None and finished_record(src_run)
+        if src_done:
+            why = (f'{r["source"]} seed {r["seed"]}, which finished (record '
+                   f'{src_run["record"] or src_run["run_dir"]}) but whose '
+                   f'checkpoint is not in {r["ckpt_dir"]} (another machine '
+                   f'or a removed work dir): copy that run directory here, '
+                   f'or retrain it into this work dir with a --results '
+                   f'folder that lacks its record')
+        else:
+            why = (f'{r["source"]} seed {r["seed"]} has not finished '
+                   f'training in {r["ckpt_dir"]}: add --only '
+                   f'{r["source"]} (or drop --only)')
+        problems.append(f'{r["arm"]} seed {r["seed"]} tests the checkpoint '
+                        f'of {why}')
+    return problems
+
+
 def run_study(study: dict,
               work_dir: str,
               only: Optional[Sequence[str]] = None,
@@ -383,11 +418,22 @@ def run_study(study: dict,
     ``max_runs`` stops after that many runs that did work (for a session
     with a time limit). Progress lines say run k of n, the elapsed time and
     an ETA from the mean time of the runs done so far.
+
+    Raises:
+        RuntimeError: Before any run starts, naming every evaluation-only
+            run whose source checkpoint is neither in the work dir nor
+            trained by this invocation.
     """
     runs = plan_runs(study, work_dir, only, record_root)
     todo = [r for r in runs if finished_record(r) is None]
     log(f'study {study["name"]}: {len(runs)} runs, {len(runs) - len(todo)} '
         f'finished, {len(todo)} to do, work dir {work_dir}')
+    problems = _missing_checkpoints(
+        plan_runs(study, work_dir, record_root=record_root), todo)
+    if problems:
+        # before any run starts, so nothing is trained for nothing
+        raise RuntimeError('evaluation-only runs without a checkpoint to '
+                           'test:\n  ' + '\n  '.join(problems))
     if dry_run:
         for r in todo:
             if r['kind'] == 'train+test' and _read_json(

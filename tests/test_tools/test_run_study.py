@@ -15,7 +15,7 @@ import pytest
 
 from diffmtl.datasets.synthetic import generate_synthetic_scenes
 from diffmtl.utils.study import (format_options, load_study, mean_std,
-                                 plan_runs, train_command)
+                                 plan_runs, run_study, train_command)
 from tool_runner import REPO, tool_env
 
 RUN_STUDY = REPO / 'tools' / 'analysis_tools' / 'run_study.py'
@@ -129,6 +129,47 @@ def test_bad_study_files(tmp_path):
         load_study(str(bad))
     with pytest.raises(FileNotFoundError, match='does not exist'):
         load_study(str(tmp_path / 'missing.py'))
+
+
+def test_eval_arm_without_checkpoint_fails_before_any_run(
+        study_file, tmp_path):
+    """An evaluation-only arm whose source checkpoint is missing is refused
+    before anything runs, and the error says why and what to do."""
+    study = load_study(str(study_file))
+    work, results = tmp_path / 'work', tmp_path / 'results'
+
+    def never(run):
+        pytest.fail(f'{run["arm"]} seed {run["seed"]} ran')
+
+    # 1. the source arm has not trained, and --only leaves it out
+    with pytest.raises(RuntimeError) as err:
+        run_study(study, str(work), only=['feat_off'],
+                  record_root=str(results), execute=never, log=lambda m: 0)
+    msg = str(err.value)
+    assert 'feat_off seed 0 tests the checkpoint of feat seed 0' in msg
+    assert 'feat_off seed 1' in msg and 'add --only feat' in msg
+    assert str(work / 'feat' / 'seed_0') in msg
+    # with the source arm in the same invocation it would train first
+    runs = run_study(study, str(work), only=['feat', 'feat_off'],
+                     record_root=str(results), dry_run=True,
+                     log=lambda m: 0)
+    assert [r['source'] for r in runs] == ['feat', 'feat', 'feat', 'feat']
+
+    # 2. the source finished on another machine: its committed record is
+    #    here, its checkpoint is not
+    rec = results / 'runs' / 'feat' / 'seed_1.json'
+    rec.parent.mkdir(parents=True)
+    rec.write_text(json.dumps(dict(metrics={'semseg/mIoU': 1.0},
+                                   checkpoint='/elsewhere/iter_12.pth',
+                                   train_seconds=1.0, test_seconds=1.0)))
+    with pytest.raises(RuntimeError) as err:
+        run_study(study, str(work), only=['feat', 'feat_off'],
+                  record_root=str(results), execute=never, log=lambda m: 0)
+    msg = str(err.value)
+    assert 'feat_off seed 0' not in msg  # feat seed 0 trains first
+    assert f'feat seed 1, which finished (record {rec})' in msg
+    assert f'checkpoint is not in {work / "feat" / "seed_1"}' in msg
+    assert not work.exists()  # nothing ran, nothing was written
 
 
 def test_mean_std():
