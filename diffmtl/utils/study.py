@@ -243,6 +243,12 @@ def finished_record(run: dict) -> Optional[dict]:
     return rec
 
 
+def _train_done(run: dict) -> str:
+    """The record written once the training of ``run``'s checkpoint (its
+    own, or its source arm's for an evaluation-only run) has finished."""
+    return osp.join(run['ckpt_dir'], 'train.done.json')
+
+
 def _latest_checkpoint(ckpt_dir: str) -> Optional[str]:
     """The checkpoint named by ``last_checkpoint``, else the newest
     ``iter_*.pth`` / ``epoch_*.pth``."""
@@ -323,7 +329,7 @@ def execute_run(run: dict, env: Optional[dict] = None) -> dict:
     done = finished_record(run)
     if done is not None:
         return done
-    train_done = osp.join(run['ckpt_dir'], 'train.done.json')
+    train_done = _train_done(run)
     if run['kind'] == 'train+test' and _read_json(train_done) is None:
         # A checkpoint already there: a killed run continues from it (and
         # its wall time then covers only this last part).
@@ -385,7 +391,7 @@ def _missing_checkpoints(all_runs: Sequence[dict],
     for r in todo:
         key = (r['source'], r['seed'])
         if r['kind'] != 'test' or key in training or _read_json(
-                osp.join(r['ckpt_dir'], 'train.done.json')) is not None:
+                _train_done(r)) is not None:
             continue
         src_run = by_key.get(key)
         src_done = src_run is not None and finished_record(src_run)
@@ -437,7 +443,7 @@ def run_study(study: dict,
     if dry_run:
         for r in todo:
             if r['kind'] == 'train+test' and _read_json(
-                    osp.join(r['ckpt_dir'], 'train.done.json')) is None:
+                    _train_done(r)) is None:
                 log('  ' + ' '.join(train_command(r)))
             log(f'  {" ".join(test_command(r, "<last checkpoint>"))}')
         return runs
