@@ -1,40 +1,67 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 #
-#   make demo   set up .venv (first time only), make the synthetic dataset,
-#               train + validate the demo config on it
-#   make test   set up .venv (first time only), run the whole test suite
-#   make setup  only the set-up
+#   make demo       set up the venv (first time only), make the synthetic
+#                   dataset, train + validate the demo config on it
+#   make test       set up the venv (first time only), run the whole suite
+#   make test-fast  the unit tests only (tests marked `slow` deselected)
+#   make setup      only the set-up
 #
 # Variables (make VAR=value or environment):
-#   PYTHON      interpreter that creates the venv (python3, needs >= 3.8)
+#   MM_STACK    OpenMMLab packages: onedl (default; the maintained OneDL
+#               releases, pure Python, no compiler) or openmmlab (upstream
+#               mmcv 2.1.0 built with its compiled ops, mmseg 1.2.2).
+#               Switching removes the other stack's packages first.
+#   PYTHON      interpreter that creates the venv (python3; >= 3.10 for
+#               onedl, >= 3.8 for openmmlab)
 #   VENV        virtual environment directory (.venv)
 #   TORCH_SPEC  pip arguments that install torch (torch==2.13.0). For CUDA:
 #               TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
-#               and FORCE_CUDA=1 to build mmcv's CUDA ops (needs nvcc).
+#               (with MM_STACK=openmmlab, FORCE_CUDA=1 builds mmcv's CUDA ops)
+#   WHEELS      a folder of pre-downloaded wheels: install from it only, no
+#               index (an offline machine; see docs/en/get_started.md)
 #   DEMO_CFG    config trained by `make demo`
 #   DEMO_DATA   where `make demo` generates the synthetic scenes
 #   DEMO_ARGS   extra tools/train.py arguments for `make demo`
-#   PYTEST_ARGS extra pytest arguments for `make test`
+#   PYTEST_ARGS extra pytest arguments for `make test` / `make test-fast`
 
 PYTHON ?= python3
 VENV ?= .venv
+MM_STACK ?= onedl
 TORCH_SPEC ?= torch==2.13.0
-MMCV_SPEC ?= mmcv==2.1.0
 MMCV_MAX_JOBS ?= 2
+WHEELS ?=
 DEMO_CFG ?= configs/diffmtl/synthetic_one_r18.py
 DEMO_DATA ?= data/synthetic_scenes
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 
+ifeq ($(MM_STACK),onedl)
+OTHER_STACK := mmcv mmengine mmsegmentation
+# onedl-mmcv builds without ops unless MMCV_WITH_OPS=1: pin it off
+STACK_ENV := MMCV_WITH_OPS=0
+BUILD_TOOLS := setuptools wheel
+else ifeq ($(MM_STACK),openmmlab)
+OTHER_STACK := onedl-mmcv onedl-mmengine onedl-mmsegmentation
+STACK_ENV := MMCV_WITH_OPS=1 MAX_JOBS=$(MMCV_MAX_JOBS)
+BUILD_TOOLS := "setuptools<82" wheel ninja psutil
+else
+$(error MM_STACK must be onedl or openmmlab, got '$(MM_STACK)')
+endif
+
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-REQ_FILES := setup.py requirements/runtime.txt requirements/tests.txt
-# The stamp's name is a hash of the requirement files and TORCH_SPEC: a
-# second run with nothing changed skips the whole set-up.
-REQ_HASH := $(shell cat $(REQ_FILES) 2>/dev/null | { cat; echo '$(TORCH_SPEC) $(MMCV_SPEC)'; } | cksum | cut -d' ' -f1)
+ifneq ($(WHEELS),)
+PIP_FROM := --no-index --find-links $(WHEELS)
+endif
+REQ_FILES := setup.py requirements/runtime.txt requirements/tests.txt \
+	requirements/$(MM_STACK).txt
+# The stamp's name is a hash of the requirement files, the stack and
+# TORCH_SPEC: a second run with nothing changed skips the whole set-up, and
+# switching stacks runs it again.
+REQ_HASH := $(shell cat $(REQ_FILES) 2>/dev/null | { cat; echo '$(MM_STACK) $(TORCH_SPEC)'; } | cksum | cut -d' ' -f1)
 STAMP := $(VENV)/.diffmtl-setup-$(REQ_HASH)
 
-.PHONY: all demo test setup clean-venv
+.PHONY: all demo test test-fast setup clean-venv
 
 all: test
 
@@ -42,21 +69,21 @@ setup: $(STAMP)
 
 $(STAMP):
 	@test -x $(PY) || { echo ">>> creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
-	@echo ">>> installing torch ($(TORCH_SPEC))"
-	$(PIP) install $(TORCH_SPEC)
-	$(PIP) install "setuptools<82" wheel ninja psutil
-	@if $(PY) -c "import mmcv, mmcv.ops" >/dev/null 2>&1; then \
-		echo ">>> mmcv with compiled ops already installed"; \
-	else \
-		echo ">>> building $(MMCV_SPEC) with its compiled ops from source:" \
-		     "the first build takes ~12 min on 2 CPU cores (later venvs reuse pip's wheel cache)"; \
-		MMCV_WITH_OPS=1 MAX_JOBS=$(MMCV_MAX_JOBS) $(PIP) install --no-build-isolation \
-			"$(MMCV_SPEC)" "mmengine>=0.10.7,<1.0.0" || exit 1; \
-		$(PY) -c "import mmcv.ops" || exit 1; \
-	fi
-	$(PIP) install -r requirements/runtime.txt -r requirements/tests.txt
-	$(PIP) install --no-build-isolation --no-deps -e .
-	$(PY) -c "import diffmtl, mmcv.ops, mmseg; print('diffmtl', diffmtl.__version__, 'ready')"
+	@if [ "$(MM_STACK)" = onedl ]; then $(PY) -c "import sys; sys.exit(sys.version_info < (3, 10))" || \
+		{ echo "MM_STACK=onedl needs Python >= 3.10 ($(PY) is older): use PYTHON=python3.10 (or newer), or MM_STACK=openmmlab"; exit 1; }; fi
+	@echo ">>> installing torch ($(TORCH_SPEC)) and the $(MM_STACK) OpenMMLab stack"
+	$(PIP) install $(PIP_FROM) $(TORCH_SPEC)
+	$(PIP) install $(PIP_FROM) $(BUILD_TOOLS)
+	@# the two stacks install the same import names from different
+	@# distributions: pip would mix their files, so remove the other first
+	$(PIP) uninstall -y $(OTHER_STACK)
+	@if [ "$(MM_STACK)" = openmmlab ] && ! $(PY) -c "import mmcv.ops" >/dev/null 2>&1; then \
+		echo ">>> building mmcv 2.1.0 with its compiled ops from source: the first" \
+		     "build takes ~12 min on 2 CPU cores (later venvs reuse pip's wheel cache)"; fi
+	$(STACK_ENV) $(PIP) install $(PIP_FROM) --no-build-isolation -r requirements/$(MM_STACK).txt
+	$(PIP) install $(PIP_FROM) -r requirements/runtime.txt -r requirements/tests.txt
+	$(PIP) install $(PIP_FROM) --no-build-isolation --no-deps -e .
+	$(PY) -c "import diffmtl, mmseg; print('diffmtl', diffmtl.__version__, 'ready on', diffmtl.mm_stack())"
 	@rm -f $(VENV)/.diffmtl-setup-*
 	@touch $@
 
@@ -70,6 +97,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest tests -q $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest tests -q -m "not slow" $(PYTEST_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -34,13 +34,21 @@ setup(
     long_description=read_readme(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['diffmtl', 'diffmtl.*']),
+    # Python >= 3.10 with the default (onedl) stack, >= 3.8 with openmmlab
     python_requires='>=3.8',
     classifiers=[
         'Programming Language :: Python :: 3',
         'Topic :: Scientific/Engineering :: Artificial Intelligence',
     ],
     install_requires=read_requirements('runtime'),
-    extras_require=dict(tests=read_requirements('tests')),
+    # One OpenMMLab stack as an extra, so that installing diffmtl never
+    # pulls one stack over the other: pip install "diffmtl[onedl]" (pure
+    # Python, the default) or "diffmtl[openmmlab]" (mmcv 2.1.0 with ops,
+    # built from source; see docs/en/get_started.md).
+    extras_require=dict(
+        onedl=read_requirements('onedl'),
+        openmmlab=read_requirements('openmmlab'),
+        tests=read_requirements('tests')),
     license='Apache-2.0',
     zip_safe=False,
 )

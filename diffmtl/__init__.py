@@ -7,6 +7,7 @@ only need ``custom_imports=dict(imports=['diffmtl'])`` and
 ``default_scope='mmseg'``.
 """
 from .version import __version__  # noqa: F401
+from .stack import mm_stack  # noqa: F401
 from . import structures  # noqa: F401,E402  (first: others read TaskSpecs)
 from . import tasks  # noqa: F401,E402  (the kinds and the built-in tasks)
 from . import utils  # noqa: F401,E402
@@ -17,4 +18,4 @@ from . import engine  # noqa: F401,E402
 from . import visualization  # noqa: F401,E402
 from . import apis  # noqa: F401,E402
 
-__all__ = ['__version__']
+__all__ = ['__version__', 'mm_stack']

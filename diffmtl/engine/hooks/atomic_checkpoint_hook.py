@@ -89,6 +89,20 @@ class _RestoreBeforeFetch:
                 self._skip -= 1
         return next(self._wrapped)
 
+    def skip_iter(self, num_iters: int) -> None:
+        """Advance past ``num_iters`` trained batches (the OneDL loop's
+        resume call; the upstream loop calls ``next`` instead).
+
+        The batches are replayed through :meth:`__next__`, as the upstream
+        loop does, rather than skipped in the sampler: the data workers
+        then draw their augmentations from the same streams as in the
+        interrupted run and the RNG state is restored before batch
+        ``num_iters + 1``, so a resumed run is bit-identical on either
+        stack.
+        """
+        for _ in range(num_iters):
+            next(self)
+
     def __getattr__(self, name: str) -> Any:
         if name == '_wrapped':
             raise AttributeError(name)
