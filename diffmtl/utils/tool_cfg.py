@@ -202,7 +202,7 @@ def enable_visualization(cfg: Config,
     if 'visualization' not in hooks or hooks['visualization'] is None:
         raise RuntimeError(
             '--show/--show-dir need a "visualization" entry in '
-            'cfg.default_hooks (e.g. dict(type="SegVisualizationHook")).')
+            'cfg.default_hooks (e.g. dict(type="MultiTaskVisualizationHook")).')
     hook = cfg.default_hooks.visualization
     hook['draw'] = True
     if interval is not None:
@@ -261,7 +261,7 @@ def drop_training(cfg: Config) -> Config:
     """Remove what only training needs, for ``tools/test.py``.
 
     Testing a checkpoint must not need the training data: mmseg's
-    ``SegVisualizationHook`` reads ``runner.iter``, which builds the train
+    the visualisation hook reads ``runner.iter``, which builds the train
     loop and so the training dataset, and fails when that data is absent.
     Without a train loop ``runner.iter`` is 0.
 

@@ -97,8 +97,8 @@ class MultiTaskLocalVisualizer(SegLocalVisualizer):
     one colour scale (the ground truth's valid range).
 
     The ``add_datasample`` signature is that of
-    :class:`mmseg.visualization.SegLocalVisualizer`, so the stock
-    ``SegVisualizationHook`` (``tools/test.py --show-dir``) drives it.
+    :class:`mmseg.visualization.SegLocalVisualizer`, so
+    ``MultiTaskVisualizationHook`` (and mmseg's ``SegVisualizationHook``) (``tools/test.py --show-dir``) drives it.
 
     Args:
         name (str): Instance name. Defaults to 'visualizer'.

@@ -71,7 +71,7 @@ def _vis_cfg():
     return Config(
         dict(
             default_hooks=dict(
-                visualization=dict(type='SegVisualizationHook')),
+                visualization=dict(type='MultiTaskVisualizationHook')),
             visualizer=dict(type='SegLocalVisualizer')))
 
 

@@ -1,9 +1,11 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
+import os
 import os.path as osp
 from types import SimpleNamespace
 
 import mmcv
 import numpy as np
+import pytest
 import torch
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
@@ -145,24 +147,33 @@ def test_tasks_without_meta_use_sample_fields():
         voc_palette(7)[3]
 
 
-def test_driven_by_stock_seg_visualization_hook(tmp_path):
-    """tools/test.py --show-dir path: SegVisualizationHook ->
-    add_datasample -> LocalVisBackend file."""
-    vis = MultiTaskLocalVisualizer(name='vis_hook_test',
+@pytest.mark.parametrize('mode', ['val', 'test'])
+def test_driven_by_visualization_hook(tmp_path, mode):
+    """tools/test.py --show-dir path: MultiTaskVisualizationHook ->
+    add_datasample -> LocalVisBackend file, for every sample of every
+    ``interval``-th batch, named by the loop's mode and ``runner.iter``."""
+    vis = MultiTaskLocalVisualizer(name=f'vis_hook_test_{mode}',
                                    vis_backends=[dict(type='LocalVisBackend')],
                                    save_dir=str(tmp_path))
     vis.dataset_meta = META
-    img_path = osp.join(tmp_path, 'img_0.png')
-    image = _image()
-    mmcv.imwrite(mmcv.rgb2bgr(image), img_path)
-    hook = HOOKS.build(dict(type='SegVisualizationHook', draw=True,
-                            interval=1))
+    paths = []
+    for i in range(2):
+        paths.append(osp.join(tmp_path, f'img_{i}.png'))
+        mmcv.imwrite(mmcv.rgb2bgr(_image()), paths[-1])
+    hook = HOOKS.build(dict(type='MultiTaskVisualizationHook', draw=True,
+                            interval=2))
     hook._visualizer = vis
+    after_iter = getattr(hook, f'after_{mode}_iter')
     runner = SimpleNamespace(iter=7)
-    hook.after_test_iter(runner, 0, {}, [_sample(img_path=img_path)])
-    out = osp.join(tmp_path, 'vis_data', 'vis_image', 'test_img_0.png_7.png')
-    assert osp.exists(out)
-    canvas = mmcv.imread(out, channel_order='rgb')
+    batch = [_sample(img_path=p) for p in paths]
+    after_iter(runner, 0, {}, batch)
+    after_iter(runner, 1, {}, batch)  # not an interval-th batch
+    vis_dir = osp.join(tmp_path, 'vis_data', 'vis_image')
+    assert sorted(os.listdir(vis_dir)) == [
+        f'{mode}_img_0.png_7.png', f'{mode}_img_1.png_7.png'
+    ]
+    canvas = mmcv.imread(
+        osp.join(vis_dir, f'{mode}_img_1.png_7.png'), channel_order='rgb')
     assert _tile_pixel(vis, canvas, 'pred', 'semseg', 0, 0) == [30, 220, 40]
 
 

@@ -1,7 +1,7 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """End to end through mmengine's Runner: one training iteration of a tiny
-DiffusionMTL on generated synthetic scenes, then validation with the stock
-SegVisualizationHook (the ``tools/test.py --show-dir`` path) drawing with
+DiffusionMTL on generated synthetic scenes, then validation with
+MultiTaskVisualizationHook (the ``tools/test.py --show-dir`` path) drawing with
 MultiTaskLocalVisualizer and DenoisingProcessHook saving the process."""
 import glob
 import os.path as osp
@@ -54,7 +54,8 @@ def test_runner_val_draws_grid_and_denoising_process(tmp_path):
              param_scheduler=[],
              default_hooks=dict(logger=dict(interval=1),
                                 checkpoint=dict(interval=100),
-                                visualization=dict(type='SegVisualizationHook',
+                                visualization=dict(
+                                                   type='MultiTaskVisualizationHook',
                                                    draw=True,
                                                    interval=1)),
              visualizer=dict(save_dir=str(tmp_path / 'show')),
