@@ -24,8 +24,17 @@ variable ``DIFFMTL_TRUSTED_CHECKPOINTS=1``, the ``--trust-checkpoint`` flag
 of ``tools/train.py`` / ``tools/test.py``, or
 ``load_checkpoint_file(..., trusted=True)``.
 
-``torchvision://`` and ``open-mmlab://`` URLs resolve to ``http(s)://``
-URLs inside mmengine and so reach the safe HTTP loader as well.
+mmengine's other schemes reach these loaders too, on either OpenMMLab
+stack (see :func:`route_mmengine_loaders`): its ``torchvision://``,
+``modelzoo://``, ``open-mmlab://`` and ``mmcls://`` loaders call its
+module-level ``load_from_http`` (whose ``torch.hub`` download loads with
+``weights_only=False``), which is pointed at diffmtl's; and the OneDL
+mmengine's ``_safe_torch_load`` (used by its local, ``pavi://``,
+``s3://`` / ``petrel://`` and local ``open-mmlab://`` loaders), which
+falls back to ``weights_only=False`` after a warning, loads through
+:func:`load_checkpoint_file` instead. Upstream mmengine's ``pavi://`` and
+``s3://`` loaders call ``torch.load`` with torch's own default,
+``weights_only=True``.
 
 A file that is empty, truncated or not a PyTorch checkpoint at all (random
 bytes, text) is reported as :class:`CorruptCheckpointError` naming the
@@ -49,7 +58,8 @@ from mmengine.runner import CheckpointLoader
 __all__ = [
     'TRUSTED_CHECKPOINTS_ENV', 'UnsafeCheckpointError',
     'CorruptCheckpointError', 'checkpoint_safe_globals', 'checkpoints_trusted',
-    'load_checkpoint_file', 'load_from_local', 'load_from_http'
+    'load_checkpoint_file', 'load_from_local', 'load_from_http',
+    'route_mmengine_loaders'
 ]
 
 #: Environment variable that opts in to ``weights_only=False`` loading.
@@ -424,3 +434,31 @@ def load_from_http(filename: str,
         if rank > 0:
             cached = _download(filename, model_dir)
     return load_checkpoint_file(cached, map_location=map_location)
+
+
+def _mmengine_torch_load(file: Any,
+                         map_location: Optional[Any] = None,
+                         weights_only: Optional[bool] = None) -> Any:
+    """Stand-in for the OneDL mmengine's ``_safe_torch_load``: every load
+    goes through :func:`load_checkpoint_file` (``weights_only`` is
+    ignored: only diffmtl's explicit opt-in loads untrusted pickles)."""
+    return load_checkpoint_file(file, map_location=map_location)
+
+
+def route_mmengine_loaders() -> None:
+    """Point mmengine's internal load functions at diffmtl's safe ones.
+
+    Called once when this module is imported. It replaces, in
+    ``mmengine.runner.checkpoint``, the module-level ``load_from_http``
+    (called directly by the ``torchvision://``, ``modelzoo://``,
+    ``open-mmlab://`` and ``mmcls://`` loaders, bypassing the registered
+    ``http(s)://`` scheme) and, where it exists (OneDL mmengine),
+    ``_safe_torch_load``.
+    """
+    from mmengine.runner import checkpoint as mm_checkpoint
+    mm_checkpoint.load_from_http = load_from_http
+    if hasattr(mm_checkpoint, '_safe_torch_load'):
+        mm_checkpoint._safe_torch_load = _mmengine_torch_load
+
+
+route_mmengine_loaders()

@@ -221,3 +221,78 @@ def test_url_loader_downloads_once_and_loads_safely(tmp_path, monkeypatch):
     with pytest.raises(UnsafeCheckpointError, match='makedirs'):
         load_from_http(evil.as_uri(), model_dir=str(cache))
     assert not (tmp_path / 'ran').exists()
+
+
+def _planted(tmp_path):
+    """A checkpoint whose unpickling would create ``<tmp>/ran``."""
+    marker = tmp_path / 'ran'
+    path = tmp_path / 'planted.pth'
+    torch.save(dict(state_dict=OrderedDict(w=torch.ones(2)),
+                    meta=dict(x=ForeignObject(marker))), path)
+    return path, marker
+
+
+@pytest.mark.parametrize('scheme', ['torchvision://', 'modelzoo://',
+                                    'open-mmlab://', 'openmmlab://',
+                                    'mmcls://'])
+def test_named_model_schemes_load_through_the_safe_loader(
+        tmp_path, monkeypatch, scheme):
+    """Every mmengine scheme that resolves a model name to a URL loads
+    through diffmtl's HTTP loader on the installed stack: a planted
+    code-running checkpoint is refused and runs nothing."""
+    from mmengine.runner import checkpoint as mm_checkpoint
+
+    from diffmtl.engine import checkpoint as safe
+    monkeypatch.delenv(TRUSTED_CHECKPOINTS_ENV, raising=False)
+    path, marker = _planted(tmp_path)
+    url = 'https://models.invalid/planted.pth'
+    for getter in ('get_torchvision_models', 'get_external_models',
+                   'get_mmcls_models', 'get_deprecated_model_names'):
+        if hasattr(mm_checkpoint, getter):
+            monkeypatch.setattr(
+                mm_checkpoint, getter,
+                lambda g=getter: {} if 'deprecated' in g else {'planted': url})
+    downloads = []
+
+    def fake_download(u, model_dir):
+        downloads.append(u)
+        return str(path)
+
+    monkeypatch.setattr(safe, '_download', fake_download)
+    with pytest.raises(UnsafeCheckpointError, match='makedirs'):
+        CheckpointLoader.load_checkpoint(f'{scheme}planted')
+    assert downloads == [url]
+    assert not marker.exists(), 'the planted pickle ran code'
+
+
+def test_mmengine_internal_loaders_are_diffmtl_s():
+    """The names mmengine's own loaders call are diffmtl's, whichever
+    stack is installed (the OneDL mmengine also has ``_safe_torch_load``,
+    which would fall back to ``weights_only=False``)."""
+    from mmengine.runner import checkpoint as mm_checkpoint
+
+    from diffmtl.engine import checkpoint as safe
+    from diffmtl.stack import mm_stack
+    assert mm_checkpoint.load_from_http is load_from_http
+    if mm_stack() == 'onedl':
+        assert mm_checkpoint._safe_torch_load is safe._mmengine_torch_load
+
+
+def test_onedl_torch_load_refuses_planted_pickle(tmp_path, monkeypatch):
+    """The OneDL mmengine's pavi://, s3:// and local open-mmlab:// loaders
+    go through its ``_safe_torch_load``; with diffmtl imported it refuses
+    a planted pickle (the stand-in is called directly on the upstream
+    stack, which has no such function)."""
+    from mmengine.runner import checkpoint as mm_checkpoint
+
+    from diffmtl.engine import checkpoint as safe
+    monkeypatch.delenv(TRUSTED_CHECKPOINTS_ENV, raising=False)
+    path, marker = _planted(tmp_path)
+    load = getattr(mm_checkpoint, '_safe_torch_load',
+                   safe._mmengine_torch_load)
+    with open(path, 'rb') as f:  # ceph / pavi hand over a buffer
+        with pytest.raises(UnsafeCheckpointError, match='<buffer>'):
+            load(f, map_location='cpu')
+    with pytest.raises(UnsafeCheckpointError, match='planted.pth'):
+        load(str(path), map_location='cpu', weights_only=None)
+    assert not marker.exists(), 'the planted pickle ran code'
