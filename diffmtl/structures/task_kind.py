@@ -20,7 +20,7 @@ Array conventions used by every method (the *data contract* of
 * predictions handed to metrics / exports: numpy (C, H, W).
 """
 from typing import (ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple,
-                    Type)
+                    Type, Union)
 
 import mmcv
 import numpy as np
@@ -156,6 +156,11 @@ class TaskKind:
             :meth:`encode`'s lossless ground-truth files; default the first
             of ``formats``.
         metric (type): The :class:`TaskMetric` subclass.
+        gt_value_range (tuple): ``(low, high)`` of the values of valid
+            continuous ground truth, per channel; the generic kind tests
+            draw their maps from it (discrete kinds draw labels below
+            :meth:`num_labels` instead). Default ``(0.25, 4.0)``: positive
+            values such as depth in metres.
     """
     name: ClassVar[str] = ''
     discrete: ClassVar[bool] = True
@@ -175,6 +180,7 @@ class TaskKind:
     export_suffix: ClassVar[str] = '.npy'
     encode_suffix: ClassVar[Optional[str]] = None
     metric: ClassVar[Optional[Type[TaskMetric]]] = None
+    gt_value_range: ClassVar[Tuple[float, float]] = (0.25, 4.0)
 
     #: Tasks of this kind have named classes (dataset ``task_classes`` /
     #: ``task_palettes``, per-class metrics).
@@ -347,6 +353,20 @@ class TaskKind:
     # ------------------------------------------------------------------
     # model outputs
     # ------------------------------------------------------------------
+    def head_bias(self, spec, out_channels: int
+                  ) -> Optional[Union[float, Sequence[float]]]:
+        """Initial bias of the convolution that predicts a task of this
+        kind (the models' output heads): one value for every channel, or
+        one value per channel. None (the default) keeps PyTorch's
+        initialisation.
+
+        For example a kind trained with a focal loss starts its logits at a
+        prior ``p``: ``return -math.log((1 - p) / p)``. Setting a bias
+        draws no random numbers, so the other weights of a seeded model do
+        not change.
+        """
+        return None
+
     def logits_to_pred(self, logits: Tensor) -> Tensor:
         """Raw output (..., C, H, W) -> prediction (..., C', H, W)."""
         return logits
@@ -365,6 +385,16 @@ class TaskKind:
     # ------------------------------------------------------------------
     # evaluation and export
     # ------------------------------------------------------------------
+    def perfect_scores(self, spec) -> Dict[str, float]:
+        """The metrics (``{name: value}``, the metric's own units) that a
+        prediction equal to its ground truth gets with the default metric
+        options; the generic metric test checks them. Default: the
+        primary metric at 100 when higher is better, else 0. A kind whose
+        metric returns more values lists them."""
+        return {
+            spec.primary_metric: 100.0 if spec.higher_is_better else 0.0
+        }
+
     def build_metric(self, spec, **options) -> TaskMetric:
         """The task's :class:`TaskMetric` with per-task ``options``."""
         if self.metric is None:

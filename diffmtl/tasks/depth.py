@@ -55,6 +55,10 @@ class DepthKind(TaskKind):
     zoom_exponent = -1.0
     metric = DepthMetric
 
+    def perfect_scores(self, spec):
+        return dict(absErr=0.0, rmse=0.0, absRel=0.0, sqRel=0.0,
+                    logRMSE=0.0)
+
     def dataset_meta(self, spec, dataset) -> dict:
         unit = getattr(dataset, 'depth_unit', None)
         return {} if unit is None else dict(depth_unit=unit)

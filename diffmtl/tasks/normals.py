@@ -73,6 +73,12 @@ class NormalsKind(TaskKind):
     encode_suffix = '.npy'  # lossless
     flip_negate = {'horizontal': (0, ), 'vertical': (1, )}
     metric = NormalsMetric
+    gt_value_range = (-1.0, 1.0)  # components of unit vectors
+
+    def perfect_scores(self, spec):
+        # the angle thresholds of the default options (11.25, 22.5, 30)
+        return {'mErr': 0.0, 'rmse': 0.0, '11.25': 100.0, '22.5': 100.0,
+                '30': 100.0}
 
     def logits_to_pred(self, logits: Tensor) -> Tensor:
         return F.normalize(logits, p=2, dim=-3, eps=1e-12)

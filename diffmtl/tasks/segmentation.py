@@ -110,6 +110,9 @@ class SegmentationKind(TaskKind):
             return int(num_classes)
         return len(spec.default_classes) if spec.default_classes else None
 
+    def perfect_scores(self, spec):
+        return dict(mIoU=100.0, mAcc=100.0, aAcc=100.0)
+
     def logits_to_pred(self, logits: Tensor) -> Tensor:
         return logits.argmax(dim=-3, keepdim=True).long()
 

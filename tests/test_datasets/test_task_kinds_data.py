@@ -1,13 +1,14 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
-"""The data side of every registered task kind (issue 12).
+"""The data side of every registered task kind.
 
 Each test is parametrised over :func:`diffmtl.structures.list_task_kinds`,
 so a newly registered kind is tested for free: for each kind one
 registered :class:`~diffmtl.structures.TaskSpec` of that kind is used (a
 kind without any registered task fails, it is not skipped). Nothing here
 knows a kind: maps are drawn from the spec's fields (discrete labels below
-``num_labels`` with an ignore pixel, or positive floats with one invalid
-pixel) and every expectation comes from the kind's own methods.
+``num_labels`` with an ignore pixel, or floats from the kind's
+``gt_value_range`` with one invalid pixel) and every expectation comes
+from the kind's own methods.
 """
 import copy
 import json
@@ -57,7 +58,8 @@ def _random_map(spec, shape_hw=(H, W), seed=0):
         if spec.ignore_index is not None:
             arr[0, 0] = spec.ignore_index
     else:
-        arr = rng.uniform(0.25, 4.0, shape)
+        low, high = spec.task_kind.gt_value_range
+        arr = rng.uniform(low, high, shape)
         arr[0, 0] = spec.pad_value  # one pixel without a label
     return arr.astype(kind.gt_dtype(spec))
 

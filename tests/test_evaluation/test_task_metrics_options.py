@@ -1,15 +1,16 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """``MultiTaskMetric(task_metrics=...)``: one TaskMetric per task, options
-per task (issue 12), the legacy flat arguments as kind-wide defaults, and a
-perfect score for every registered task kind."""
+per task, the legacy flat arguments as kind-wide defaults, and a perfect
+score for every registered task kind (the scores the kind itself declares,
+``TaskKind.perfect_scores``)."""
 import numpy as np
 import pytest
 import torch
 
 from diffmtl.evaluation import MultiTaskMetric
 from diffmtl.evaluation.metrics.multitask_metric import LEGACY_METRIC_ARGS
-from diffmtl.structures import (TASK_SPECS, TaskSpec, get_task_spec,
-                                list_task_kinds, register_task_spec)
+from diffmtl.structures import (TASK_SPECS, TaskSpec, list_task_kinds,
+                                register_task_spec)
 
 H, W = 20, 30  # diagonal 36.06 px
 
@@ -162,18 +163,6 @@ def test_unknown_task_is_an_error_a_not_evaluated_one_is_ignored():
 # ----------------------------------------------------------------------
 # every registered kind: a perfect prediction gets the perfect score
 # ----------------------------------------------------------------------
-#: The metrics of a perfect prediction, per kind (the metric's own units).
-PERFECT = dict(
-    segmentation=dict(mIoU=100.0, mAcc=100.0, aAcc=100.0),
-    saliency=dict(maxF=100.0, maxF_corrected=100.0),
-    normals=dict(mErr=0.0, rmse=0.0, **{
-        '11.25': 100.0,
-        '22.5': 100.0,
-        '30': 100.0
-    }),
-    boundary=dict(odsF=100.0, oisF=100.0, AP=100.0),
-    depth=dict(absErr=0.0, rmse=0.0, absRel=0.0, sqRel=0.0, logRMSE=0.0))
-
 
 def _spec_of(kind):
     """The first registered TaskSpec of ``kind`` (the built-in task of a
@@ -193,8 +182,9 @@ def _gt_map(spec):
         for k in range(2, n):
             gt[:, H - 1, k] = k
         return gt
+    low, high = spec.task_kind.gt_value_range
     rng = np.random.default_rng(0)
-    return rng.uniform(0.25, 4.0, (spec.gt_channels, H, W))
+    return rng.uniform(low, high, (spec.gt_channels, H, W))
 
 
 @pytest.mark.parametrize('kind', list_task_kinds())
@@ -211,9 +201,12 @@ def test_perfect_prediction_gets_the_perfect_score(kind):
         meta['task_classes'] = {task: ('c0', 'c1', 'c2')}
     # builds the kind's TaskMetric: a kind without one fails here
     _, res = evaluate([sample], meta)
-    assert kind in PERFECT, (
-        f'add the perfect score of task kind {kind!r} to PERFECT; it '
-        f'returned {res}')
-    for name, value in PERFECT[kind].items():
+    perfect = spec.task_kind.perfect_scores(spec)
+    assert spec.primary_metric in perfect, (
+        f'task kind {kind!r}: perfect_scores() does not list the primary '
+        f'metric {spec.primary_metric!r}; the metric returned {res}')
+    for name, value in perfect.items():
+        assert f'{task}/{name}' in res, (
+            f'task kind {kind!r}: perfect_scores() lists {name!r}, which '
+            f'the metric does not return ({sorted(res)})')
         assert res[f'{task}/{name}'] == pytest.approx(value, abs=1e-9), name
-    assert get_task_spec(task).primary_metric in PERFECT[kind]

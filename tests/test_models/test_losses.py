@@ -74,3 +74,82 @@ def test_depth_l1_masks_invalid():
 def test_shape_errors_name_the_loss():
     with pytest.raises(ValueError, match='DepthL1Loss'):
         DepthL1Loss()(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 3, 3))
+
+
+def _half_case(kind, dtype, size=512):
+    """(loss, pred in ``dtype``, target) of one loss at size x size, the
+    GT partly invalid, as under mixed-precision training."""
+    g = torch.Generator().manual_seed(1)
+    shape = (2, 1, size, size)
+    if kind == 'ce':
+        pred = torch.randn(2, 21, size, size, generator=g) * 3
+        target = torch.randint(0, 21, shape, generator=g)
+        target[:, :, :40] = 255
+        loss = MTCrossEntropyLoss()
+    elif kind == 'balanced_ce':
+        pred = torch.randn(2, 2, size, size, generator=g) * 3
+        target = (torch.rand(shape, generator=g) < 0.3).long()
+        target[:, :, :, :50] = 255
+        loss = BalancedCrossEntropyLoss()
+    elif kind == 'bce':
+        pred = torch.randn(shape, generator=g) * 3
+        target = (torch.rand(shape, generator=g) < 0.05).long()
+        target[1, :, 100:] = 255
+        loss = WeightedBCELoss()
+    elif kind == 'normals':
+        pred = torch.randn(2, 3, size, size, generator=g)
+        target = torch.nn.functional.normalize(
+            torch.randn(2, 3, size, size, generator=g), dim=1)
+        target[:, :, :30] = 0
+        loss = NormalsL1Loss()
+    else:
+        pred = torch.rand(shape, generator=g) * 10
+        target = torch.rand(shape, generator=g) * 10 + 0.5
+        target[:, :, :, :70] = 0
+        loss = DepthL1Loss()
+    return loss, pred.to(dtype), target
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize('kind',
+                         ['ce', 'balanced_ce', 'bce', 'normals', 'depth'])
+def test_half_precision_losses_match_a_float64_reference(kind, dtype):
+    """Pixel counts, normalisers and per-image sums of 512x512 images are
+    float32 whatever the prediction's dtype: a float16 count of 262144
+    pixels is inf (balanced CE gave NaN, depth L1 gave 0)."""
+    loss, pred, target = _half_case(kind, dtype)
+    got = loss(pred, target)
+    # the same (rounded) prediction values, every step in float64
+    ref = loss(pred.double(), target)
+    assert got.dtype == torch.float32
+    assert ref.dtype == torch.float64
+    assert torch.isfinite(got).all() and (got > 0).all()
+    torch.testing.assert_close(got.double(), ref, rtol=1e-5, atol=0)
+
+
+def test_half_precision_loss_gradient_reaches_the_half_prediction():
+    loss, pred, target = _half_case('balanced_ce', torch.float16, size=64)
+    pred.requires_grad_(True)
+    loss(pred, target).sum().backward()
+    assert pred.grad.dtype == torch.float16
+    assert torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
+
+
+def test_deferred_label_checks_raise_when_resolved():
+    """Inside deferred_data_checks a loss records its label check (no host
+    sync), computes with sanitised labels, and resolve_data_checks raises
+    the loss's own message."""
+    from diffmtl.models.losses._utils import (deferred_data_checks,
+                                              resolve_data_checks)
+    pred = torch.zeros(1, 2, 1, 2)
+    with deferred_data_checks() as pending:
+        out = MTCrossEntropyLoss()(pred, torch.tensor([[[[3, 1]]]]))
+        sal = BalancedCrossEntropyLoss()(pred, torch.tensor([[[[2, 1]]]]))
+    assert len(pending) == 2
+    assert torch.isfinite(out).all() and torch.isfinite(sal).all()
+    with pytest.raises(ValueError, match='labels must lie in'):
+        resolve_data_checks(pending)
+    with deferred_data_checks() as pending:
+        MTCrossEntropyLoss()(pred, torch.tensor([[[[0, 255]]]]))
+    flag = torch.tensor(True)
+    assert resolve_data_checks(pending, [flag, ~flag]) == [True, False]

@@ -10,7 +10,8 @@ adds everything a new kind needs, without editing any diffmtl file:
   vertical one dy; zooming by ``s`` multiplies displacements by ``s``;
   prediction = the raw output; TTA = mean; metric = end-point error (EPE)
   and the fraction of pixels with EPE > 3 px; drawn with a colour wheel
-  (hue = direction, saturation = magnitude);
+  (hue = direction, saturation = magnitude); ground truth drawn from
+  [-4, 4] px by the generic kind tests; perfect scores EPE = outliers = 0;
 * an annotation decoder ``'flow_npy'`` for float32 (H, W, 2) ``.npy``;
 * a masked end-point-error loss ``FlowEPELoss`` in ``MODELS``;
 * a task ``'flow'`` of that kind.
@@ -69,7 +70,10 @@ class FlowKind(TaskKind):
     flip_negate = {'horizontal': (0, ), 'vertical': (1, )}
     zoom_exponent = 1.0
     metric = FlowMetric
+    gt_value_range = (-4.0, 4.0)  # displacements in pixels, either sign
 
+    def perfect_scores(self, spec):
+        return dict(EPE=0.0, outliers=0.0)
 
     def colorize(self, spec, arr, meta=None, value_range=None, image=None,
                  alpha=1.0):

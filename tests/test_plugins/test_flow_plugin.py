@@ -1,6 +1,7 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """A kind registered from outside the package goes the whole way:
-load, augment, pack, train step, evaluate, draw (issue 12, point 6).
+load, augment, pack, train step, evaluate, draw; and the generic
+kind-parametrised tests run on it unchanged (``pytest -p flow_plugin``).
 
 The plugin is ``tests/test_plugins/flow_plugin.py``: a 2-channel flow kind
 (dx negated on a horizontal flip, values scaled by a zoom, end-point-error
@@ -9,7 +10,10 @@ about it.
 """
 import importlib
 import json
+import os
 import os.path as osp
+import re
+import subprocess
 import sys
 
 import numpy as np
@@ -214,3 +218,29 @@ def test_pack_train_step_evaluate_and_draw(folder, tmp_path):
     x0 = W - 1 if sample.metainfo['flip'] else 0
     assert tuple(tile[0, x0]) == tuple(IGNORE_COLOR)
     assert len({tuple(c) for c in tile[1:].reshape(-1, 3)}) > 10
+
+
+#: The kind-parametrised tests that docs/en/add_task.md offers to plugins.
+GENERIC = ('tests/test_datasets/test_task_kinds_data.py',
+           'tests/test_structures/test_maps.py',
+           'tests/test_evaluation/test_task_metrics_options.py',
+           'tests/test_tasks')
+
+
+@pytest.mark.slow
+def test_the_generic_kind_tests_run_on_the_plugin():
+    """``pytest -p flow_plugin`` with the plugin's folder on PYTHONPATH:
+    the generic tests take the plugin's kind from the registry and pass,
+    with nothing of the package edited (as add_task.md says)."""
+    repo = osp.dirname(osp.dirname(HERE))
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(
+        [HERE, repo] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
+    proc = subprocess.run(
+        [sys.executable, '-m', 'pytest', '-q', '-p', 'flow_plugin', '-p',
+         'no:cacheprovider', '-k', 'flow', *GENERIC],
+        cwd=repo, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    passed = re.search(r'(\d+) passed', proc.stdout)
+    assert passed and int(passed.group(1)) >= 15, proc.stdout[-3000:]

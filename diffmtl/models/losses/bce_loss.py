@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from diffmtl.registry import MODELS
-from ._utils import check_pair, masked_image_mean
+from ._utils import accumulation_dtype, check_pair, masked_image_mean
 
 
 @MODELS.register_module()
@@ -16,7 +16,8 @@ class WeightedBCELoss(nn.Module):
     ``w = pos_weight`` and ``s`` the sigmoid,
     averaged over each image's valid pixels (label != ``ignore_index``).
     With ``pos_weight=0.95`` this equals the reference's BCE with
-    ``pos_weight=19`` divided by 20.
+    ``pos_weight=19`` divided by 20. Half-precision logits are computed
+    and summed in float32.
 
     Args:
         pos_weight (float): Weight of positive pixels in (0, 1).
@@ -47,7 +48,7 @@ class WeightedBCELoss(nn.Module):
         if pred.shape[1] != 1:
             raise ValueError('WeightedBCELoss: expects 1-channel logits, got '
                              f'{pred.shape[1]}')
-        x = pred[:, 0]
+        x = pred[:, 0].to(accumulation_dtype(pred.dtype))
         y = target[:, 0].to(x.dtype)
         valid = target[:, 0] != self.ignore_index
         y = y * valid

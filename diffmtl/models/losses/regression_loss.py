@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from diffmtl.registry import MODELS
-from ._utils import check_pair, masked_image_mean
+from ._utils import accumulation_dtype, check_pair, masked_image_mean
 
 
 @MODELS.register_module()
@@ -15,6 +15,7 @@ class NormalsL1Loss(nn.Module):
     Per image: ``sum over valid pixels and the 3 channels of |n_hat - n| /
     #valid`` (channels summed, not averaged). A pixel is valid when its GT
     is not the zero vector (the contract's invalid / padding value).
+    Half-precision predictions are normalised and summed in float32.
 
     Args:
         eps (float): Normalisation epsilon. Defaults to 1e-12.
@@ -33,6 +34,7 @@ class NormalsL1Loss(nn.Module):
             Tensor: (N,) per-image loss.
         """
         check_pair(type(self).__name__, pred, target, 3)
+        pred = pred.to(accumulation_dtype(pred.dtype))
         target = target.to(pred.dtype)
         valid = target.abs().sum(1) > 0
         n_hat = F.normalize(pred, p=2, dim=1, eps=self.eps)
@@ -43,6 +45,9 @@ class NormalsL1Loss(nn.Module):
 @MODELS.register_module()
 class DepthL1Loss(nn.Module):
     """L1 over the pixels whose GT depth differs from ``invalid_value``.
+
+    Half-precision predictions are compared and summed in float32 (the GT
+    is never rounded to the prediction's dtype).
 
     Args:
         invalid_value (float): GT value of invalid / padded pixels.
@@ -62,6 +67,7 @@ class DepthL1Loss(nn.Module):
             Tensor: (N,) per-image loss.
         """
         check_pair(type(self).__name__, pred, target, 1)
+        pred = pred.to(accumulation_dtype(pred.dtype))
         target = target.to(pred.dtype)
         valid = target[:, 0] != self.invalid_value
         return self.loss_weight * masked_image_mean(

@@ -1,12 +1,13 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """Shared machinery of diffmtl's multi-task segmentors."""
+import logging
 from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
                     Tuple, Union)
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.logging import MessageHub
+from mmengine.logging import MessageHub, print_log
 from mmengine.structures import PixelData
 from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.structures import SegDataSample
@@ -17,6 +18,7 @@ from diffmtl.structures import (TASK_SPECS, get_task_mask, get_task_specs,
                                 stack_task_gt, stage_field,
                                 task_out_channels)
 from ..decode_heads import ResidualTaskDecoder
+from ..losses._utils import deferred_data_checks, resolve_data_checks
 from ..utils.postprocess import logits_to_pred, postprocess_task_logits
 
 #: A loss term: (task, indices of the images it covers, (n,) losses).
@@ -170,7 +172,13 @@ class BaseMultiTaskSegmentor(BaseSegmentor):
         align_corners (bool): Of every bilinear resize. Defaults to False.
         train_cfg (dict, optional): ``check_finite_loss`` (default True):
             stop training with a ``FloatingPointError`` naming the loss
-            terms when the total loss is NaN or infinite.
+            terms when the total loss is NaN or infinite. Under float16
+            autocast (``AmpOptimWrapper``, whose ``GradScaler`` skips the
+            optimizer step of a non-finite loss, as it does for overflowing
+            gradients) a non-finite loss is a skipped step with a warning,
+            and only ``fp16_nonfinite_limit`` (default 16, the halvings
+            that bring the default initial loss scale 2**16 to 1)
+            consecutive ones stop the run.
         test_cfg (dict, optional): ``mode`` must be ``'whole'`` (one pass
             over the padded image); sliding windows are not supported.
             ``eval_stages`` (default ``('final',)``): the prediction stages
@@ -313,34 +321,99 @@ class BaseMultiTaskSegmentor(BaseSegmentor):
             out['loss'] = zero
         return out
 
+    #: Default of ``train_cfg.fp16_nonfinite_limit``.
+    FP16_NONFINITE_LIMIT = 16
+
+    def forward(self,
+                inputs: Tensor,
+                data_samples: Optional[Sequence[SegDataSample]] = None,
+                mode: str = 'tensor'):
+        """mmseg's entry point; in ``'loss'`` mode it also records, for
+        :meth:`parse_losses`, the losses' deferred data checks (see
+        :func:`diffmtl.models.losses._utils.check_data`) and the autocast
+        dtype the forward pass ran under (None without autocast)."""
+        if mode != 'loss':
+            return super().forward(inputs, data_samples, mode)
+        # checks left by a loss forward whose losses were never parsed
+        stale, self._pending_data_checks = \
+            getattr(self, '_pending_data_checks', []), []
+        resolve_data_checks(stale)
+        device_type = inputs.device.type
+        self._loss_autocast_dtype = torch.get_autocast_dtype(device_type) \
+            if torch.is_autocast_enabled(device_type) else None
+        with deferred_data_checks() as pending:
+            losses = super().forward(inputs, data_samples, mode)
+        self._pending_data_checks = pending
+        return losses
+
     def parse_losses(self, losses: Dict[str, Tensor]
                      ) -> Tuple[Tensor, Dict[str, Tensor]]:
-        """mmengine's sum of the loss terms, refusing a non-finite total.
+        """mmengine's sum of the loss terms, refusing bad labels and a
+        non-finite total.
 
         DDP wrappers call this too, so the check holds on every launcher.
-        The run stops before the optimizer step, so the weights and the
+        The losses' data checks of the forward pass (labels out of range)
+        and the finiteness of the total are read with one host sync. The
+        run stops before the optimizer step, so the weights and the
         checkpoints already written are never touched by NaN gradients.
 
+        A non-finite loss of a forward pass run under float16 autocast is
+        handed on instead (with a warning naming the terms): its gradients
+        are non-finite, so ``AmpOptimWrapper``'s ``GradScaler`` skips the
+        step and lowers the loss scale, as for any fp16 overflow. After
+        ``train_cfg.fp16_nonfinite_limit`` consecutive ones it raises.
+
         Raises:
+            ValueError: For labels a loss refuses (its message).
             FloatingPointError: Naming every non-finite term.
         """
         loss, log_vars = super().parse_losses(losses)
-        if (self.train_cfg or {}).get('check_finite_loss', True) and \
-                not bool(torch.isfinite(loss)):
-            bad = {
-                k: float(v.detach())
-                for k, v in log_vars.items()
-                if k != 'loss' and not bool(torch.isfinite(v))
-            }
-            raise FloatingPointError(
-                f'{type(self).__name__}: the training loss is '
-                f'{float(loss.detach())}; '
-                f'non-finite terms: {bad or "none (the sum overflowed)"}. '
-                'Check the learning rate and the ground truth of these '
-                'tasks (the run stopped before the optimizer step; set '
-                'train_cfg=dict(check_finite_loss=False) to keep going).')
+        pending, self._pending_data_checks = \
+            getattr(self, '_pending_data_checks', []), []
+        check = (self.train_cfg or {}).get('check_finite_loss', True)
+        flags = [~torch.isfinite(loss.detach())] if check else []
+        non_finite = resolve_data_checks(pending, flags)
+        if check and non_finite[0]:
+            self._non_finite_loss(loss, log_vars)
+        else:
+            self._fp16_nonfinite_streak = 0
         self.update_task_loss_logs(log_vars)
         return loss, log_vars
+
+    def _non_finite_loss(self, loss: Tensor,
+                         log_vars: Dict[str, Tensor]) -> None:
+        """Warn about (fp16, within the limit) or refuse a non-finite
+        loss; see :meth:`parse_losses`."""
+        bad = {
+            k: float(v.detach())
+            for k, v in log_vars.items()
+            if k != 'loss' and not bool(torch.isfinite(v))
+        }
+        terms = f'non-finite terms: {bad or "none (the sum overflowed)"}'
+        name = type(self).__name__
+        limit = int((self.train_cfg or {}).get('fp16_nonfinite_limit',
+                                               self.FP16_NONFINITE_LIMIT))
+        streak = getattr(self, '_fp16_nonfinite_streak', 0) + 1
+        fp16 = getattr(self, '_loss_autocast_dtype', None) == torch.float16
+        if fp16 and streak <= limit:
+            self._fp16_nonfinite_streak = streak
+            print_log(
+                f'{name}: the float16 training loss is '
+                f'{float(loss.detach())} ({terms}); the AMP GradScaler '
+                f'skips this step ({streak} in a row, at most {limit}: '
+                'train_cfg.fp16_nonfinite_limit).',
+                logger='current',
+                level=logging.WARNING)
+            return
+        self._fp16_nonfinite_streak = 0
+        amp = (f' in {streak} consecutive float16 (AMP) iterations; '
+               'bfloat16 (optim_wrapper.dtype=\'bfloat16\') has the range '
+               'of float32') if fp16 else ''
+        raise FloatingPointError(
+            f'{name}: the training loss is {float(loss.detach())}{amp}; '
+            f'{terms}. Check the learning rate and the ground truth of '
+            'these tasks (the run stopped before the optimizer step; set '
+            'train_cfg=dict(check_finite_loss=False) to keep going).')
 
     #: Message-hub runtime-info key of the hidden per-task loss histories.
     HIDDEN_LOSS_LOGS = 'diffmtl_hidden_task_losses'

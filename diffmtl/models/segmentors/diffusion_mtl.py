@@ -14,6 +14,7 @@ from torch import Tensor
 from diffmtl.registry import MODELS
 from ..diffusion import (DiffusionSchedule, MultiTaskConditioner,
                          MultiTaskDenoiser)
+from ..utils.head_init import init_head_bias
 from .base_multitask import (BaseMultiTaskSegmentor, PartCfg, build_part,
                              decoder_configs, part_config)
 
@@ -291,6 +292,14 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
         self.final_heads = nn.ModuleDict(
             {t: nn.Conv2d(channels, n[t], 1)
              for t in self.tasks}) if feature else None
+        # the kind's initial bias of every layer that predicts a task, if
+        # it asks for one (no random numbers drawn)
+        denoiser_heads = getattr(self.denoiser, 'task_heads', {})
+        for t in self.tasks:
+            final = self.final_heads[t] if feature else (
+                denoiser_heads[t] if t in denoiser_heads else self.denoiser)
+            for head in (self.init_heads[t], final):
+                init_head_bias(head, self.task_specs[t], owner)
 
     # ------------------------------------------------------------------
     # building blocks

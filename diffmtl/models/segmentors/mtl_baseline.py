@@ -7,6 +7,7 @@ from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from diffmtl.registry import MODELS
+from ..utils.head_init import init_head_bias
 from .base_multitask import (BaseMultiTaskSegmentor, PartCfg, build_part,
                              decoder_configs)
 
@@ -87,6 +88,9 @@ class MultiTaskBaseline(BaseMultiTaskSegmentor):
         self.decoders = nn.ModuleDict(
             {t: build_part(decoder_cfgs[t])
              for t in self.tasks})
+        for t in self.tasks:  # the kind's initial bias, if it asks for one
+            init_head_bias(self.decoders[t], self.task_specs[t],
+                           type(self).__name__)
 
     def task_logits(self, feats: Tensor) -> Dict[str, Tensor]:
         """``{task: (B, n_t, h, w)}`` at feature resolution."""
