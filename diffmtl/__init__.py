@@ -7,7 +7,9 @@ only need ``custom_imports=dict(imports=['diffmtl'])`` and
 ``default_scope='mmseg'``.
 """
 from .version import __version__  # noqa: F401
-from .stack import mm_stack  # noqa: F401
+from .stack import import_mmseg, mm_stack  # noqa: F401
+
+import_mmseg()
 from . import structures  # noqa: F401,E402  (first: others read TaskSpecs)
 from . import tasks  # noqa: F401,E402  (the kinds and the built-in tasks)
 from . import utils  # noqa: F401,E402

@@ -14,10 +14,15 @@ two stacks' differences that matter to diffmtl are handled where they
 arise (the resumed data iterator, checkpoint loading, visualisation) so
 both behave the same.
 """
+import contextlib
+import io
+import sys
 from importlib import metadata
 from typing import Dict
 
-__all__ = ['mm_stack', 'stack_versions', 'STACK_DISTRIBUTIONS']
+__all__ = [
+    'mm_stack', 'stack_versions', 'import_mmseg', 'STACK_DISTRIBUTIONS'
+]
 
 #: ``{stack: {import name: distribution name}}``.
 STACK_DISTRIBUTIONS: Dict[str, Dict[str, str]] = {
@@ -63,3 +68,30 @@ def mm_stack() -> str:
         f'both OpenMMLab stacks are installed ({found}); their files '
         'overlap. Uninstall one stack\'s three packages and reinstall the '
         'other (`make setup` does this).')
+
+
+#: Lines the OneDL ``mmseg.datasets`` prints on import, whatever the log
+#: level (its optional OneDL-format loaders are absent): dropped by
+#: :func:`import_mmseg`, every other line is passed on.
+IMPORT_NOISE = ('Could not import OneDL', )
+
+
+def import_mmseg() -> None:
+    """Import ``mmseg.datasets`` (and so its transforms) without the
+    OneDL release's unconditional "Could not import OneDL" lines.
+
+    Anything else printed during the import is written to stdout as
+    usual. A no-op once ``mmseg.datasets`` is imported.
+    """
+    if 'mmseg.datasets' in sys.modules:
+        return
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            import mmseg.datasets  # noqa: F401
+    finally:
+        kept = [
+            line for line in out.getvalue().splitlines(keepends=True)
+            if line.strip() not in IMPORT_NOISE
+        ]
+        sys.stdout.write(''.join(kept))
