@@ -50,9 +50,7 @@ endif
 
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-ifneq ($(WHEELS),)
-PIP_FROM := --no-index --find-links $(WHEELS)
-endif
+PIP_INSTALL := $(PIP) install$(if $(WHEELS), --no-index --find-links $(WHEELS))
 REQ_FILES := setup.py requirements/runtime.txt requirements/tests.txt \
 	requirements/$(MM_STACK).txt
 # The stamp's name is a hash of the requirement files, the stack and
@@ -67,22 +65,23 @@ all: test
 
 setup: $(STAMP)
 
+# The two stacks install the same import names from different
+# distributions and pip would mix their files: the other stack's
+# distributions are removed first.
 $(STAMP):
 	@test -x $(PY) || { echo ">>> creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
 	@if [ "$(MM_STACK)" = onedl ]; then $(PY) -c "import sys; sys.exit(sys.version_info < (3, 10))" || \
 		{ echo "MM_STACK=onedl needs Python >= 3.10 ($(PY) is older): use PYTHON=python3.10 (or newer), or MM_STACK=openmmlab"; exit 1; }; fi
 	@echo ">>> installing torch ($(TORCH_SPEC)) and the $(MM_STACK) OpenMMLab stack"
-	$(PIP) install $(PIP_FROM) $(TORCH_SPEC)
-	$(PIP) install $(PIP_FROM) $(BUILD_TOOLS)
-	@# the two stacks install the same import names from different
-	@# distributions: pip would mix their files, so remove the other first
+	$(PIP_INSTALL) $(TORCH_SPEC)
+	$(PIP_INSTALL) $(BUILD_TOOLS)
 	$(PIP) uninstall -y $(OTHER_STACK)
 	@if [ "$(MM_STACK)" = openmmlab ] && ! $(PY) -c "import mmcv.ops" >/dev/null 2>&1; then \
 		echo ">>> building mmcv 2.1.0 with its compiled ops from source: the first" \
 		     "build takes ~12 min on 2 CPU cores (later venvs reuse pip's wheel cache)"; fi
-	$(STACK_ENV) $(PIP) install $(PIP_FROM) --no-build-isolation -r requirements/$(MM_STACK).txt
-	$(PIP) install $(PIP_FROM) -r requirements/runtime.txt -r requirements/tests.txt
-	$(PIP) install $(PIP_FROM) --no-build-isolation --no-deps -e .
+	$(STACK_ENV) $(PIP_INSTALL) --no-build-isolation -r requirements/$(MM_STACK).txt
+	$(PIP_INSTALL) -r requirements/runtime.txt -r requirements/tests.txt
+	$(PIP_INSTALL) --no-build-isolation --no-deps -e .
 	$(PY) -c "import diffmtl, mmseg; print('diffmtl', diffmtl.__version__, 'ready on', diffmtl.mm_stack())"
 	@rm -f $(VENV)/.diffmtl-setup-*
 	@touch $@

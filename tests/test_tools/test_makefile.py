@@ -59,11 +59,61 @@ def test_demo_uses_the_demo_config_variable(tmp_path):
     assert f'{tmp_path}/venv/bin/python tools/train.py configs/x.py' in out
 
 
-def test_ci_entry_point_runs_make_test():
+def test_ci_entry_point_runs_make_test_on_both_stacks():
     script = (REPO / '.ci' / 'run').read_text()
     commands = [
         line.strip() for line in script.splitlines()
         if line.strip() and not line.lstrip().startswith('#')
     ]
     assert commands[0] == 'set -euo pipefail'
-    assert commands[-1] == 'exec make test'
+    assert commands[-2:] == [
+        'make test', 'make test MM_STACK=openmmlab VENV=.venv-openmmlab'
+    ]
+
+
+def test_default_stack_is_onedl_without_a_compiler(tmp_path):
+    out = _dry_run(f'VENV={tmp_path}/venv', 'setup')
+    assert 'MMCV_WITH_OPS=0' in out
+    assert '-r requirements/onedl.txt' in out
+    assert 'requirements/openmmlab.txt' not in out
+    # the other stack's distributions are removed first
+    assert 'uninstall -y mmcv mmengine mmsegmentation' in out
+    assert out.index('uninstall -y') < out.index('requirements/onedl.txt')
+
+
+def test_switching_stack_reruns_set_up_and_removes_the_other(tmp_path):
+    venv = tmp_path / 'venv'
+    stamp = _stamp(venv)
+    stamp.parent.mkdir(parents=True)
+    stamp.touch()
+    assert 'pip install' not in _dry_run(f'VENV={venv}', 'setup')
+    out = _dry_run(f'VENV={venv}', 'MM_STACK=openmmlab', 'setup')
+    assert 'MMCV_WITH_OPS=1' in out
+    assert '-r requirements/openmmlab.txt' in out
+    assert ('uninstall -y onedl-mmcv onedl-mmengine onedl-mmsegmentation'
+            in out)
+
+
+def test_unknown_stack_is_refused(tmp_path):
+    cmd = ['make', '-n', '-C', str(REPO), f'VENV={tmp_path}/v',
+           'MM_STACK=conda', 'setup']
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert 'MM_STACK must be onedl or openmmlab' in proc.stderr
+
+
+def test_wheels_folder_installs_without_an_index(tmp_path):
+    out = _dry_run(f'VENV={tmp_path}/venv', f'WHEELS={tmp_path}/whl',
+                   'setup')
+    installs = [ln for ln in out.splitlines() if ' install ' in ln]
+    assert installs and all(
+        f'--no-index --find-links {tmp_path}/whl' in ln for ln in installs)
+
+
+def test_fast_lane_deselects_slow_tests(tmp_path):
+    venv = tmp_path / 'venv'
+    stamp = _stamp(venv)
+    stamp.parent.mkdir(parents=True)
+    stamp.touch()
+    out = _dry_run(f'VENV={venv}', 'test-fast')
+    assert out.strip() == f'{venv}/bin/python -m pytest tests -q -m "not slow"'
