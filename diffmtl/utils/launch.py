@@ -11,10 +11,14 @@ start a distributed job by itself:
 * ``Runner.wrap_model`` passes ``device_ids=[LOCAL_RANK]`` to
   ``MMDistributedDataParallel``, which DDP rejects for CPU modules.
 
-:func:`setup_launcher` fixes the config (gloo backend, ``device_ids=None``)
-and :func:`init_distributed` initialises the process group itself before
-the ``Runner`` is built; the ``Runner`` then sees an initialised group and
-skips ``init_dist``. On CUDA hosts both leave everything to mmengine.
+:func:`setup_launcher` fixes the config (gloo backend, ``device_ids=None``).
+:func:`init_distributed` initialises the process group before the
+``Runner`` is built, for every launcher and backend: itself on hosts
+without CUDA, with mmengine's ``init_dist`` (device binding, NCCL) on CUDA
+hosts. The ``Runner`` then sees an initialised group and skips
+``init_dist``, and what runs before it (the choice of the checkpoint to
+resume from, :func:`diffmtl.engine.resolve_resume`) can already be decided
+by rank 0 and broadcast to the other ranks.
 """
 import copy
 import datetime
@@ -26,7 +30,9 @@ from typing import Optional
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config, ConfigDict
+from mmengine.dist import init_dist
 from mmengine.logging import print_log
+from mmengine.utils.dl_utils import set_multi_processing
 
 __all__ = [
     'cuda_available', 'set_local_rank_env', 'setup_launcher',
@@ -115,14 +121,21 @@ def setup_launcher(cfg: Config,
 
 
 def init_distributed(cfg: Config, use_cuda: Optional[bool] = None) -> bool:
-    """Initialise the default process group for CPU-only hosts.
+    """Initialise the default process group of a distributed job.
 
-    Only acts when ``cfg.launcher == 'pytorch'``, CUDA is unavailable and no
-    group exists yet (``slurm`` / ``mpi`` without CUDA raise a clear error:
-    mmengine binds their processes to GPUs). It reads the ``torchrun`` environment (``RANK``,
-    ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``) and uses the backend
-    from ``cfg.env_cfg.dist_cfg`` (see :func:`setup_launcher`). For every
-    other case mmengine's own ``init_dist`` runs inside the ``Runner``.
+    Acts when ``cfg.launcher != 'none'`` and no group exists yet, on any
+    host, so that code running before the ``Runner`` (which then skips its
+    own ``init_dist``) can use collectives:
+
+    * with CUDA, as the ``Runner`` would: ``env_cfg.mp_cfg`` is applied
+      (``set_multi_processing``), then mmengine's
+      ``init_dist(cfg.launcher, **env_cfg.dist_cfg)`` binds the process to
+      its GPU and starts the group (NCCL by default), for every launcher;
+    * without CUDA, only for ``launcher='pytorch'`` (``slurm`` / ``mpi``
+      raise a clear error: mmengine binds their processes to GPUs); it
+      reads the ``torchrun`` environment (``RANK``, ``WORLD_SIZE``,
+      ``MASTER_ADDR``, ``MASTER_PORT``) and uses the backend from
+      ``cfg.env_cfg.dist_cfg`` (gloo, see :func:`setup_launcher`).
 
     Args:
         cfg (Config): A config already passed through :func:`setup_launcher`.
@@ -136,12 +149,17 @@ def init_distributed(cfg: Config, use_cuda: Optional[bool] = None) -> bool:
             for the ``slurm`` / ``mpi`` launchers on a host without CUDA.
     """
     launcher = cfg.get('launcher', 'none')
-    if launcher == 'none':
+    if launcher == 'none' or torch_dist.is_initialized():
         return False
     if use_cuda is None:
         use_cuda = cuda_available()
-    if use_cuda or torch_dist.is_initialized():
-        return False
+    env_cfg = cfg.get('env_cfg') or {}
+    dist_cfg = dict(env_cfg.get('dist_cfg') or {})
+    if use_cuda:
+        set_multi_processing(
+            **dict(env_cfg.get('mp_cfg') or {}), distributed=True)
+        init_dist(launcher, **dist_cfg)
+        return True
     if launcher != 'pytorch':
         raise RuntimeError(
             f'--launcher {launcher} needs CUDA devices (mmengine binds each '
@@ -154,7 +172,6 @@ def init_distributed(cfg: Config, use_cuda: Optional[bool] = None) -> bool:
                 f'--launcher pytorch needs the environment variable {key}; '
                 'start the job with tools/dist_train.sh / dist_test.sh or '
                 'torchrun.')
-    dist_cfg = dict((cfg.get('env_cfg') or {}).get('dist_cfg') or {})
     backend = dist_cfg.pop('backend', 'gloo')
     if isinstance(dist_cfg.get('timeout'), (int, float)):
         dist_cfg['timeout'] = datetime.timedelta(seconds=dist_cfg['timeout'])

@@ -15,8 +15,8 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
-from .launch import (LAUNCHERS, cuda_available, set_local_rank_env,
-                     setup_launcher)
+from .launch import (LAUNCHERS, cuda_available, init_distributed,
+                     set_local_rank_env, setup_launcher)
 
 __all__ = [
     'add_common_args', 'load_tool_config', 'set_work_dir', 'enable_amp',
@@ -350,11 +350,16 @@ def add_input_check_hook(cfg: Config) -> Config:
 def build_runner(cfg: Config) -> Runner:
     """Build the runner (``cfg.runner_type`` from ``RUNNERS`` if set).
 
-    First applies :func:`enable_safe_checkpoints` and, for ``resume=True``
-    without ``load_from``, :func:`diffmtl.engine.resolve_resume` (choose a
-    loadable checkpoint, falling back past a damaged pointer or file).
+    First starts the process group of a distributed job
+    (:func:`diffmtl.utils.init_distributed`, a no-op when it exists or for
+    ``launcher='none'``), then applies :func:`enable_safe_checkpoints` and,
+    for ``resume=True`` without ``load_from``,
+    :func:`diffmtl.engine.resolve_resume` (choose a loadable checkpoint,
+    falling back past a damaged pointer or file): rank 0 chooses and the
+    other ranks receive its choice, with any launcher and backend.
     """
     from diffmtl.engine import resolve_resume
+    init_distributed(cfg)
     enable_safe_checkpoints(cfg)
     resolve_resume(cfg)
     add_input_check_hook(cfg)  # input checks (issue 11)

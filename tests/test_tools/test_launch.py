@@ -76,7 +76,6 @@ def test_init_distributed_needs_torchrun_env(monkeypatch):
         init_distributed(cfg, use_cuda=False)
     assert init_distributed(
         setup_launcher(_cfg(), 'none'), use_cuda=False) is False
-    assert init_distributed(cfg, use_cuda=True) is False
     slurm = setup_launcher(_cfg(), 'slurm', use_cuda=False)
     with pytest.raises(RuntimeError, match='launcher slurm needs CUDA'):
         init_distributed(slurm, use_cuda=False)
@@ -119,3 +118,99 @@ def test_exit_finished_cpu_job_only_after_a_closed_cpu_group(monkeypatch):
     monkeypatch.setattr(launch, 'cuda_available', lambda: True)
     launch.exit_finished_cpu_job(True)  # CUDA jobs are left to mmengine
     assert codes == [0]
+
+
+def test_init_distributed_on_cuda_uses_mmengine_init_dist(monkeypatch):
+    """With CUDA the group is started before the Runner too (the Runner then
+    skips its own init_dist), with the config's launcher and dist_cfg."""
+    from diffmtl.utils import launch
+    calls = []
+    monkeypatch.setattr(launch, 'init_dist',
+                        lambda launcher, **kw: calls.append((launcher, kw)))
+    monkeypatch.setattr(launch, 'set_multi_processing',
+                        lambda **kw: calls.append(('mp', kw)))
+    for launcher in ('pytorch', 'slurm', 'mpi'):
+        cfg = setup_launcher(
+            _cfg(env_cfg=dict(
+                mp_cfg=dict(mp_start_method='fork'),
+                dist_cfg=dict(backend='nccl', timeout=60))),
+            launcher,
+            use_cuda=True)
+        assert init_distributed(cfg, use_cuda=True) is True
+        assert calls[-2:] == [
+            ('mp', dict(mp_start_method='fork', distributed=True)),
+            (launcher, dict(backend='nccl', timeout=60)),
+        ]
+    assert init_distributed(setup_launcher(_cfg(), 'none'),
+                            use_cuda=True) is False
+    assert len(calls) == 6
+
+
+def _resume_rank(rank, world, port, work_dir, out_dir):
+    """One rank of a job started as on a CUDA host: ``build_runner`` must
+    start the group (here a gloo one standing in for NCCL) before it
+    resolves --resume, and rank 1 must take rank 0's choice."""
+    import json
+    from unittest import mock
+
+    from mmengine.runner import Runner
+
+    import diffmtl  # noqa: F401
+    from diffmtl.engine import resume
+    from diffmtl.utils import build_runner, launch
+
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank),
+                      WORLD_SIZE=str(world), MASTER_ADDR='127.0.0.1',
+                      MASTER_PORT=str(port))
+
+    def fake_init_dist(launcher, backend='nccl', **kwargs):
+        torch_dist.init_process_group('gloo', rank=rank, world_size=world)
+
+    def not_on_rank_1(*args, **kwargs):
+        raise AssertionError('rank 1 looked for checkpoints itself')
+
+    cfg = Config(dict(work_dir=work_dir, resume=True, load_from=None,
+                      default_hooks=dict(checkpoint=dict(
+                          type='CheckpointHook', interval=1)),
+                      env_cfg=dict(dist_cfg=dict(backend='nccl'))))
+    setup_launcher(cfg, 'pytorch', use_cuda=True)
+    patches = [
+        mock.patch.object(launch, 'cuda_available', lambda: True),
+        mock.patch.object(launch, 'init_dist', fake_init_dist),
+        mock.patch.object(Runner, 'from_cfg', staticmethod(lambda c: c)),
+    ]
+    if rank == 1:
+        patches.append(mock.patch.object(
+            resume, 'find_resumable_checkpoint', not_on_rank_1))
+    for p in patches:
+        p.start()
+    try:
+        built = build_runner(cfg)
+        result = dict(load_from=built.load_from, resume=built.resume,
+                      seed=(built.get('randomness') or {}).get('seed'),
+                      world=torch_dist.get_world_size())
+    finally:
+        for p in patches:
+            p.stop()
+        if torch_dist.is_initialized():
+            torch_dist.destroy_process_group()
+    with open(os.path.join(out_dir, f'rank{rank}.json'), 'w') as f:
+        json.dump(result, f)
+
+
+def test_resume_is_decided_by_rank_0_on_a_cuda_style_launch(tmp_path):
+    import json
+
+    import torch
+    import torch.multiprocessing as mp
+    work_dir = tmp_path / 'work'
+    work_dir.mkdir()
+    ckpt = work_dir / 'iter_3.pth'
+    torch.save(dict(meta=dict(iter=3, seed=11), state_dict={}), ckpt)
+    (work_dir / 'last_checkpoint').write_text(str(ckpt))
+    mp.spawn(_resume_rank, args=(2, free_port(), str(work_dir),
+                                 str(tmp_path)), nprocs=2, join=True)
+    results = [json.loads((tmp_path / f'rank{r}.json').read_text())
+               for r in range(2)]
+    for r in results:
+        assert r == dict(load_from=str(ckpt), resume=True, seed=11, world=2)
