@@ -13,6 +13,8 @@ from mmseg.datasets import BaseSegDataset
 
 from diffmtl.registry import DATASETS
 from diffmtl.structures import get_task_spec, task_class_names
+from .data_checks import (check_all_files, check_label_encodings,
+                          pipeline_loaders)
 from .label_mapping import (LABEL_SETTINGS, check_mapping_matches_split,
                             generate_label_mapping, label_mapping_stats,
                             load_label_mapping)
@@ -54,6 +56,14 @@ class MultiTaskPartialDataset(BaseSegDataset):
     any labelled image only logs a warning here; the runner's
     ``InputCheckHook`` refuses it when the model predicts that task).
 
+    Checks when the data list is built: listed files that are empty (0
+    bytes) are an error naming them; ``encoding_check_samples`` labelled
+    files per task are decoded and checked by the task's kind
+    (``TaskKind.check_encoding``: 0/255 binary maps, negative depth,
+    non-unit normals, see ``docs/en/datasets.md``); with
+    ``check_data=True`` every sample is loaded once (see
+    :func:`~diffmtl.datasets.data_checks.check_all_files`).
+
     Used directly, it reads a generic layout: images
     ``data_root/<data_prefix['img_path']>/<id><img_suffix>``, the split file
     ``ann_file`` (one id per line; without it all images are used) and per
@@ -81,6 +91,19 @@ class MultiTaskPartialDataset(BaseSegDataset):
             ``{task: dict(prefix=..., suffix='.png', format=None)}``;
             ``format`` defaults by the task kind and suffix
             (``TaskKind.formats``).
+        ann_formats (dict, optional): ``{task: decoder name}`` replacing
+            the layout's decoder of that task for every sample, e.g.
+            ``dict(sal='threshold_png')`` reads 0/255 saliency PNGs as 0/1
+            (v / 255 > 0.5). Names must be registered decoders
+            (``ANN_DECODERS``).
+        encoding_check_samples (int): Labelled files per task decoded and
+            checked by the task kind when the data list is built (spread
+            evenly over the list); 0 switches the check off. Defaults to
+            8.
+        check_data (bool): Load every sample's image and labelled
+            annotations once when the data list is built, and raise
+            naming every file that fails (slow: one pass over the data).
+            Defaults to False.
         task_classes (dict, optional): ``{task: class names}`` of the
             tasks whose kind has classes (``TaskKind.has_classes``:
             segmentation), overriding the class defaults. The task with
@@ -117,9 +140,15 @@ class MultiTaskPartialDataset(BaseSegDataset):
                  depth_scale: Optional[float] = None,
                  depth_unit: str = 'm',
                  metainfo: Optional[dict] = None,
+                 ann_formats: Optional[Dict[str, str]] = None,
+                 encoding_check_samples: int = 8,
+                 check_data: bool = False,
                  **kwargs) -> None:
         name = type(self).__name__
         self.ann_settings = dict(ann_settings or {})
+        self.ann_formats = dict(ann_formats or {})
+        self.encoding_check_samples = int(encoding_check_samples)
+        self.check_data = bool(check_data)
         all_tasks = tuple(self.ALL_TASKS) or tuple(self.ann_settings)
         if tasks is None:
             tasks = all_tasks
@@ -148,6 +177,7 @@ class MultiTaskPartialDataset(BaseSegDataset):
         if missing_ann not in ('error', 'unlabelled'):
             raise ValueError(f"{name}: missing_ann must be 'error' or "
                              f"'unlabelled', got {missing_ann!r}")
+        self._check_ann_formats(tasks)
         self.tasks = tasks
         self.all_tasks = all_tasks or tasks
         self.label_setting = label_setting
@@ -169,6 +199,29 @@ class MultiTaskPartialDataset(BaseSegDataset):
             spec = get_task_spec(t)
             self._metainfo.update(spec.task_kind.dataset_meta(spec, self))
         self._metainfo['label_setting'] = label_setting
+
+    def _check_ann_formats(self, tasks: Sequence[str]) -> None:
+        """Refuse ``ann_formats`` entries for unknown tasks or decoders."""
+        from .transforms.loading import ANN_DECODERS
+        name = type(self).__name__
+        for task, fmt in self.ann_formats.items():
+            if task not in tasks:
+                raise KeyError(f'{name}: ann_formats names the task {task!r}'
+                               f', which is not loaded (tasks: '
+                               f'{list(tasks)})')
+            if fmt not in ANN_DECODERS:
+                raise KeyError(f'{name}: ann_formats[{task!r}] = {fmt!r} is '
+                               'not a registered annotation decoder; known: '
+                               f'{sorted(ANN_DECODERS)}')
+
+    def full_init(self) -> None:
+        """mmengine's ``full_init``, then the ``check_data`` pass."""
+        if self._fully_initialized:
+            return
+        super().full_init()
+        if self.check_data:
+            check_all_files(len(self), self.get_data_info, self.pipeline,
+                            type(self).__name__)
 
     # ------------------------------------------------------------------
     # metainfo
@@ -261,11 +314,20 @@ class MultiTaskPartialDataset(BaseSegDataset):
         with open(path, 'rb') as f:
             raw = f.read()
         try:
-            text = raw.decode('utf-8')
+            # utf-8-sig: a byte-order mark (Windows editors) is not an id
+            text = raw.decode('utf-8-sig')
         except UnicodeDecodeError as e:
             raise ValueError(f'{type(self).__name__}: split file {path!r} is '
                              f'not UTF-8 text ({e})') from None
         ids = [line.strip() for line in text.splitlines() if line.strip()]
+        for no, line in enumerate(text.splitlines(), 1):
+            if line.strip() and not line.strip().isprintable():
+                raise ValueError(
+                    f'{type(self).__name__}: split file {path!r}, line '
+                    f'{no}: the id {line.strip()!r} holds invisible or '
+                    'control characters (e.g. a byte-order mark inside the '
+                    'file, a non-breaking space); write plain ids, one per '
+                    'line')
         if not ids:
             raise ValueError(f'{type(self).__name__}: split file {path!r} '
                              'lists no image ids (it is empty); write one id '
@@ -325,8 +387,9 @@ class MultiTaskPartialDataset(BaseSegDataset):
                 annotation of a labelled task (``missing_ann='error'``),
                 naming the paths.
             ValueError: An empty split, mapping ids that differ from the
-                split ids, or a training set in which no image is labelled
-                for any task.
+                split ids, a training set in which no image is labelled
+                for any task, empty (0-byte) files, or sampled annotations
+                whose encoding the task kind refuses.
         """
         self._check_data_root()
         ids = [str(i) for i in self.list_ids()]
@@ -340,12 +403,14 @@ class MultiTaskPartialDataset(BaseSegDataset):
             t: len(c)
             for t, c in self._metainfo.get('task_classes', {}).items()
         }
-        data_list, missing = [], []
+        data_list, missing, empty = [], [], []
         for img_id in ids:
             info = self.sample_info(img_id)
             if not osp.isfile(info['img_path']):
                 missing.append((img_id, 'image', info['img_path']))
                 continue
+            if osp.getsize(info['img_path']) == 0:
+                empty.append((img_id, 'image', info['img_path']))
             flags = list(mapping[img_id])
             for k, t in enumerate(self.tasks):
                 path = info['ann_paths'].get(t)
@@ -357,10 +422,14 @@ class MultiTaskPartialDataset(BaseSegDataset):
                         info['ann_paths'][t] = None
                     else:
                         missing.append((img_id, t, path))
+                elif osp.getsize(path) == 0:
+                    empty.append((img_id, t, path))
             info['ann_paths'] = {t: info['ann_paths'].get(t)
                                  for t in self.tasks}
-            info['ann_format'] = {t: info['ann_format'].get(t)
-                                  for t in self.tasks}
+            info['ann_format'] = {
+                t: self.ann_formats.get(t, info['ann_format'].get(t))
+                for t in self.tasks
+            }
             if self.depth_scale is not None:
                 info.setdefault('depth_scale', float(self.depth_scale))
             info.update(
@@ -381,8 +450,19 @@ class MultiTaskPartialDataset(BaseSegDataset):
                 f'{type(self).__name__}: {len(missing)} file(s) of listed '
                 f'samples are missing under {self.data_root!r}, e.g. '
                 f'{shown}{hint}')
+        if empty:
+            shown = '; '.join(f'{i} ({t}): {p}' for i, t, p in empty[:5])
+            raise ValueError(
+                f'{type(self).__name__}: {len(empty)} file(s) of listed '
+                f'samples are empty (0 bytes), e.g. {shown}. They were not '
+                'written completely (an interrupted copy, download or '
+                'export?); write or copy them again')
         if not self.test_mode:
             self._check_labelled(data_list)
+        check_label_encodings(
+            data_list, self.tasks, self.encoding_check_samples,
+            type(self).__name__,
+            pipeline_loaders(self.pipeline)[1].backend_args)
         return data_list
 
     def _check_labelled(self, data_list: Sequence[dict]) -> None:

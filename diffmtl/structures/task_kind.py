@@ -205,6 +205,51 @@ class TaskKind:
         """
         return None if num_classes is None else int(num_classes)
 
+    def check_map(self, spec, arr: np.ndarray, path: str) -> None:
+        """Refuse one decoded ground-truth map whose values this kind cannot
+        hold (e.g. negative depth).
+
+        ``LoadMultiTaskAnnotations`` calls it for every labelled file right
+        after decoding, so it must be cheap (one pass over the map). The
+        default checks nothing.
+
+        Args:
+            spec: The task's :class:`~diffmtl.structures.TaskSpec`.
+            arr (ndarray): The decoded (H, W[, C]) map (``gt_dtype``).
+            path (str): The file it was decoded from (for the message).
+
+        Raises:
+            ValueError: Naming the task, the file and the fix.
+        """
+
+    def check_encoding(self, spec, maps: Sequence[np.ndarray],
+                       paths: Sequence[str]) -> List[str]:
+        """Check the encoding of a sample of one task's decoded maps.
+
+        Datasets call it once, when their data list is first read, with a
+        few labelled files of the task (see ``MultiTaskPartialDataset``'s
+        ``encoding_check_samples``). It catches encodings that decode
+        without error but mean something else (0/255 binary maps read as
+        0 / ignore, normals that are not unit vectors). The default runs
+        :meth:`check_map` on each map.
+
+        Args:
+            spec: The task's :class:`~diffmtl.structures.TaskSpec`.
+            maps (list[ndarray]): Decoded (H, W[, C]) maps.
+            paths (list[str]): Their files, in the same order.
+
+        Returns:
+            list[str]: Warnings for the dataset to log (suspicious but
+            possibly intended values).
+
+        Raises:
+            ValueError: For an encoding that would be silently misread,
+                naming the task, example files and the fix.
+        """
+        for arr, path in zip(maps, paths):
+            self.check_map(spec, arr, path)
+        return []
+
     def gt_dtype(self, spec) -> np.dtype:
         """numpy dtype of pipeline ground-truth maps."""
         return np.dtype(np.uint8 if spec.discrete else np.float32)

@@ -3,6 +3,8 @@
 from collections import OrderedDict
 from typing import Optional, Sequence
 
+import numpy as np
+
 from diffmtl.evaluation.functional.dense_stats import (depth_metrics,
                                                        depth_stats, sum_stats)
 from diffmtl.structures import TaskKind, TaskMetric, register_task_kind
@@ -62,4 +64,19 @@ class DepthKind(TaskKind):
     def dataset_meta(self, spec, dataset) -> dict:
         unit = getattr(dataset, 'depth_unit', None)
         return {} if unit is None else dict(depth_unit=unit)
+
+    def check_map(self, spec, arr, path):
+        """Refuse negative depth: the loss and the metrics count every
+        non-zero pixel as valid, so a negative value would be trained on
+        as a distance."""
+        negative = arr < 0
+        if negative.any():
+            raise ValueError(
+                f'task {spec.name!r}: {path!r} holds '
+                f'{int(np.count_nonzero(negative))} negative depth values '
+                f'(min {float(arr.min()):.6g}). Depth maps hold distances '
+                '>= 0 with 0 = invalid, and every non-zero pixel counts as '
+                'valid. If negative values mark missing depth, set them to '
+                '0 (np.where(d < 0, 0, d)); if the file holds disparity, '
+                'log depth or normalised depth, convert it to depth first')
 

@@ -80,6 +80,39 @@ class NormalsKind(TaskKind):
         return {'mErr': 0.0, 'rmse': 0.0, '11.25': 100.0, '22.5': 100.0,
                 '30': 100.0}
 
+    #: Vectors whose length differs from 1 by more than this count as
+    #: "not unit length" in :meth:`check_encoding` (an 8-bit PNG
+    #: quantises lengths to about 1 +- 0.01).
+    unit_tolerance: float = 0.1
+    #: Share of such vectors in a sample above which a warning is logged.
+    non_unit_share: float = 0.05
+
+    def check_encoding(self, spec, maps, paths):
+        """Warn, with the measured lengths, when the valid vectors of the
+        sampled files are not unit vectors (a wrong scale, e.g. 0..255
+        values in an ``.npy``, or another PNG mapping)."""
+        warnings = super().check_encoding(spec, maps, paths)
+        lengths = []
+        for arr in maps:
+            norm = np.linalg.norm(np.asarray(arr, np.float64), axis=-1)
+            lengths.append(norm[norm > 0])
+        lengths = np.concatenate(lengths) if lengths else np.zeros(0)
+        if lengths.size == 0:
+            return warnings
+        off = float(np.mean(np.abs(lengths - 1) > self.unit_tolerance))
+        if off > self.non_unit_share:
+            lo, med, hi = np.percentile(lengths, [0, 50, 100])
+            shown = ', '.join(repr(p) for p in list(paths)[:3])
+            warnings.append(
+                f'task {spec.name!r}: the valid normal vectors of the '
+                f'{len(maps)} sampled files (e.g. {shown}) have lengths '
+                f'{lo:.3g}..{hi:.3g} (median {med:.3g}); {off:.0%} of them '
+                f'differ from 1 by more than {self.unit_tolerance:g}. '
+                'Normals are unit vectors: an RGB PNG encodes n = 2 v / 255 '
+                '- 1 per channel, an .npy holds the vectors themselves. '
+                'Check the encoding (training goes on)')
+        return warnings
+
     def logits_to_pred(self, logits: Tensor) -> Tensor:
         return F.normalize(logits, p=2, dim=-3, eps=1e-12)
 

@@ -56,6 +56,7 @@ wrong: see :class:`LoadMultiTaskAnnotations` for the checks.
 """
 import io
 import os.path as osp
+import re
 from typing import Callable, Dict, Optional
 
 import cv2
@@ -71,7 +72,8 @@ from ..pascal_utils import (decode_human_parts_mat, label_map_boundaries,
 
 __all__ = [
     'LoadMultiTaskImageFromFile', 'LoadMultiTaskAnnotations', 'ANN_DECODERS',
-    'register_ann_decoder', 'decode_annotation', 'apply_label_map'
+    'register_ann_decoder', 'decode_annotation', 'apply_label_map',
+    'exif_orientation', 'error_text'
 ]
 
 #: Decoder name -> ``fn(path, results, backend_args) -> np.ndarray``.
@@ -90,24 +92,70 @@ def register_ann_decoder(name: str, force: bool = False) -> Callable:
     return _register
 
 
-def _read_bytes(path: str, backend_args: Optional[dict]) -> bytes:
+def _read_bytes(path: str,
+                backend_args: Optional[dict],
+                what: str = 'annotation file') -> bytes:
     try:
-        return fileio.get(path, backend_args=backend_args)
+        data = fileio.get(path, backend_args=backend_args)
     except FileNotFoundError:
-        raise FileNotFoundError(f'annotation file not found: {path!r}') \
-            from None
+        raise FileNotFoundError(f'{what} not found: {path!r}') from None
+    if not data:
+        raise ValueError(
+            f'{what} {path!r} is empty (0 bytes): it was not written '
+            'completely (an interrupted copy, download or export?). '
+            'Write or copy it again')
+    return data
+
+
+def error_text(err: BaseException) -> str:
+    """``'Type: message'`` of a decoding error, without the in-memory
+    buffer PIL names instead of the file."""
+    text = re.sub(r'<_io\.BytesIO object at 0x[0-9a-fA-F]+>', 'the data',
+                  str(err))
+    return f'{type(err).__name__}: {text}'
+
+
+def _decode_bytes(data: bytes, path: str, what: str, **kwargs) -> np.ndarray:
+    """:func:`mmcv.imfrombytes` with errors that name the file."""
+    try:
+        img = mmcv.imfrombytes(data, **kwargs)
+    except Exception as err:  # noqa: BLE001  (cv2.error, PIL errors, ...)
+        raise ValueError(f'cannot decode {what} {path!r} ({len(data)} '
+                         f'bytes): {error_text(err)}. The file is damaged '
+                         'or not an image; write or copy it again') from err
+    if img is None:
+        raise ValueError(f'cannot decode {what} {path!r} ({len(data)} '
+                         'bytes): the file is damaged or not an image')
+    return img
+
+
+def exif_orientation(path: str,
+                     backend_args: Optional[dict] = None) -> Optional[int]:
+    """The EXIF orientation tag of an image file (None when absent or 1).
+
+    diffmtl reads the stored pixel grid and ignores this tag, for images
+    and annotations alike (see :class:`LoadMultiTaskImageFromFile`); it is
+    read only to explain a size mismatch.
+    """
+    from PIL import Image
+    try:
+        data = fileio.get(path, backend_args=backend_args)
+        with Image.open(io.BytesIO(data)) as img:
+            value = img.getexif().get(0x0112)
+    except Exception:  # noqa: BLE001  (no EXIF to report)
+        return None
+    return None if value in (None, 1) else int(value)
 
 
 def _read_png(path: str, backend_args: Optional[dict], flag: str,
               backend: str, channel_order: str = 'bgr') -> np.ndarray:
-    img = mmcv.imfrombytes(
+    return _decode_bytes(
         _read_bytes(path, backend_args),
+        path,
+        'annotation file',
         flag=flag,
         backend=backend,
         channel_order=channel_order)
-    if img is None:
-        raise ValueError(f'cannot decode image file {path!r}')
-    return img
 
 
 def _open_pil(path: str, backend_args: Optional[dict]):
@@ -117,7 +165,8 @@ def _open_pil(path: str, backend_args: Optional[dict]):
         img = Image.open(io.BytesIO(_read_bytes(path, backend_args)))
         img.load()
     except (OSError, SyntaxError, ValueError) as e:
-        raise ValueError(f'cannot decode image file {path!r}: {e}') from None
+        raise ValueError(f'cannot decode image file {path!r}: '
+                         f'{error_text(e)}') from None
     return img
 
 
@@ -174,12 +223,15 @@ def _labels_to_uint8(arr: np.ndarray, path: str) -> np.ndarray:
     return arr.astype(np.uint8)
 
 
-def _read_npy(path: str, backend_args: Optional[dict]) -> np.ndarray:
+def _read_npy(path: str,
+              backend_args: Optional[dict],
+              what: str = 'annotation file') -> np.ndarray:
+    data = _read_bytes(path, backend_args, what)
     try:
-        return np.load(
-            io.BytesIO(_read_bytes(path, backend_args)), allow_pickle=False)
-    except ValueError as e:
-        raise ValueError(f'cannot read numeric .npy {path!r}: {e}') from None
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, EOFError, OSError) as e:
+        raise ValueError(f'cannot read numeric .npy {path!r} ({len(data)} '
+                         f'bytes): {e}') from None
 
 
 def _single_channel(arr: np.ndarray, path: str) -> np.ndarray:
@@ -220,7 +272,8 @@ def _decode_threshold_png(path, results, backend_args=None):
     if mode in ('I', 'I;16', 'I;16B', 'F'):
         raise ValueError(f'{path!r}: threshold_png expects an 8-bit PNG '
                          f'(v / 255 > 0.5), got {_mode_name(mode)}')
-    arr = _read_png(path, backend_args, 'grayscale', 'pillow')
+    arr = _read_png(path, backend_args, 'grayscale_ignore_orientation',
+                    'pillow')
     arr = _single_channel(arr, path)
     return (arr.astype(np.float32) / 255. > 0.5).astype(np.uint8)
 
@@ -377,9 +430,22 @@ class LoadMultiTaskImageFromFile(BaseTransform):
     - img_shape: (H, W)
     - ori_shape: (H, W)
 
+    EXIF orientation: the image is read as stored, its EXIF orientation
+    tag is **ignored** (``color_type='color_ignore_orientation'``), like
+    every annotation decoder does, so a JPEG with a rotation tag stays
+    aligned with maps annotated on its stored pixel grid. A map annotated
+    on the rotated view has the transposed size and is refused with a
+    message naming the tag.
+
+    A file that is empty (0 bytes) or cannot be decoded raises a
+    ``ValueError`` naming it.
+
     Args:
         to_float32 (bool): Cast file images to float32. Defaults to False.
-        color_type (str): ``flag`` of :func:`mmcv.imfrombytes`.
+        color_type (str): ``flag`` of :func:`mmcv.imfrombytes`. Defaults
+            to ``'color_ignore_orientation'``; ``'color'`` applies the
+            EXIF rotation (then the annotations must follow the rotated
+            view).
         imdecode_backend (str): Backend of :func:`mmcv.imfrombytes`.
         npy_scale (float): Factor applied to ``.npy`` images (255 for MTAN
             [0, 1] images; 1 for arrays already in 0..255).
@@ -388,7 +454,7 @@ class LoadMultiTaskImageFromFile(BaseTransform):
 
     def __init__(self,
                  to_float32: bool = False,
-                 color_type: str = 'color',
+                 color_type: str = 'color_ignore_orientation',
                  imdecode_backend: str = 'cv2',
                  npy_scale: float = 255.,
                  backend_args: Optional[dict] = None) -> None:
@@ -399,7 +465,8 @@ class LoadMultiTaskImageFromFile(BaseTransform):
         self.backend_args = backend_args.copy() if backend_args else None
 
     def _load_npy(self, path: str) -> np.ndarray:
-        arr = _three_channel(_read_npy(path, self.backend_args), path)
+        arr = _three_channel(
+            _read_npy(path, self.backend_args, 'image file'), path)
         arr = arr.astype(np.float32)
         if self.npy_scale == 255. and arr.size and (arr.min() < -1e-3
                                                     or arr.max() > 1.001):
@@ -416,17 +483,12 @@ class LoadMultiTaskImageFromFile(BaseTransform):
         if fmt == 'npy':
             img = self._load_npy(path)
         elif fmt == 'file':
-            try:
-                img_bytes = fileio.get(path, backend_args=self.backend_args)
-            except FileNotFoundError:
-                raise FileNotFoundError(
-                    f'image file not found: {path!r}') from None
-            img = mmcv.imfrombytes(
-                img_bytes,
+            img = _decode_bytes(
+                _read_bytes(path, self.backend_args, 'image file'),
+                path,
+                'image file',
                 flag=self.color_type,
                 backend=self.imdecode_backend)
-            if img is None:
-                raise ValueError(f'cannot decode image file {path!r}')
             if self.to_float32:
                 img = img.astype(np.float32)
         else:
@@ -465,6 +527,8 @@ class LoadMultiTaskAnnotations(BaseTransform):
       map of exactly the
       transposed size (W, H) is refused either way, as it is almost
       certainly rotated, not rescaled;
+    * the kind's :meth:`~diffmtl.structures.TaskKind.check_map` accepts
+      the decoded map (depth: no negative value);
     * discrete tasks hold only values in ``[0, n_classes)`` or the ignore
       value (255); the offending values are listed. ``n_classes`` is
       the kind's :meth:`~diffmtl.structures.TaskKind.num_labels` of
@@ -528,6 +592,17 @@ class LoadMultiTaskAnnotations(BaseTransform):
             where = (f'task {spec.name!r}: annotation {path!r} is '
                      f'{got[0]}x{got[1]} (HxW) but its image '
                      f'{img_path!r} is {h}x{w}')
+            orientation = (exif_orientation(img_path, self.backend_args)
+                           if img_path else None)
+            if got == (w, h) and orientation is not None:
+                raise ValueError(
+                    f'{where} (as stored). The image has the EXIF '
+                    f'orientation tag {orientation} (a rotated view), '
+                    'which diffmtl ignores for images and annotations '
+                    'alike; the annotation seems to follow the rotated '
+                    'view. Rotate the image pixels and drop the tag (e.g. '
+                    'PIL.ImageOps.exif_transpose, then save), or rotate '
+                    'the annotation to the stored image')
             if got == (w, h):
                 raise ValueError(
                     f'{where}: the annotation is transposed (rotated by 90 '
@@ -592,6 +667,7 @@ class LoadMultiTaskAnnotations(BaseTransform):
                 arr = apply_label_map(spec, arr, results)
                 if spec.discrete:
                     self._check_labels(spec, arr, path, results)
+                spec.task_kind.check_map(spec, arr, path)
             else:
                 arr = spec.task_kind.fill_map(spec, shape[:2])
             results[spec.results_key] = arr
