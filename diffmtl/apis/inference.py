@@ -34,6 +34,8 @@ __all__ = [
 
 ImageType = Union[str, Path, np.ndarray]
 ImagesType = Union[ImageType, Sequence[ImageType]]
+#: ``(low, high)``: the value range of float image arrays.
+FloatRange = Tuple[float, float]
 
 #: Smallest input side (px) the models take: the output stride of diffmtl's
 #: backbones (ResNet, MiT, Swin: 32). Smaller inputs are padded up to it.
@@ -259,10 +261,81 @@ def _check_padding_kept(model, sample: SegDataSample, name: str) -> None:
             'its test_cfg=dict(size_divisor=32)')
 
 
-def _prepare(model, image: ImageType, index: int) -> dict:
+def _check_float_range(float_range: Optional[FloatRange]) -> None:
+    if float_range is None:
+        return
+    try:
+        low, high = (float(v) for v in float_range)
+    except (TypeError, ValueError):
+        raise ValueError('float_range must be a pair (low, high) of numbers, '
+                         f'got {float_range!r}') from None
+    if not (np.isfinite(low) and np.isfinite(high) and low < high):
+        raise ValueError('float_range must be finite with low < high, got '
+                         f'{float_range!r}')
+
+
+def _check_array(image: np.ndarray, index: int,
+                 float_range: Optional[FloatRange]) -> np.ndarray:
+    """The array as the pipeline takes it: ``uint8`` as given, floats
+    mapped from ``float_range`` to 0..255 (``float32``); see
+    :func:`inference_multitask` for what is refused."""
+    name = f'image array {index}'
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError('images must be (H, W, 3) BGR arrays, got shape '
+                         f'{image.shape}')
+    if image.size == 0:
+        raise ValueError(f'image array {index} is empty (shape '
+                         f'{image.shape})')
+    if image.dtype == np.uint8:
+        return image
+    if not np.issubdtype(image.dtype, np.floating):
+        raise ValueError(
+            f'{name} has dtype {image.dtype}; inference takes uint8 images '
+            '(0..255) or float images with float_range=(low, high). Convert '
+            'it, e.g. a 16-bit image with img.astype(np.float32) and '
+            'float_range=(0, 65535)')
+    finite = np.isfinite(image)
+    if not finite.all():
+        raise ValueError(
+            f'image array {index} holds {int((~finite).sum())} '
+            f'non-finite values (NaN or inf) of {image.size}; '
+            'inference needs finite pixel values')
+    if float_range is None:
+        raise ValueError(
+            f'{name} is {image.dtype}: give the range of its values with '
+            'float_range=(low, high), e.g. (0, 1) or (0, 255); it is mapped '
+            'linearly to the 0..255 the model was trained on')
+    low, high = (float(v) for v in float_range)
+    lo, hi = float(image.min()), float(image.max())
+    if lo < low or hi > high:
+        raise ValueError(
+            f'{name} holds values {lo:g}..{hi:g} outside '
+            f'float_range=({low:g}, {high:g})')
+    scaled = (image.astype(np.float64) - low) * (255. / (high - low))
+    return scaled.astype(np.float32)
+
+
+def _check_path(image: Union[str, Path], index: int) -> str:
+    path = str(image)
+    if Path(path).is_dir():
+        raise ValueError(
+            f'image {index}, {path!r}, is a directory; give image files '
+            '(e.g. sorted(glob.glob(...))) or arrays')
+    if not Path(path).exists() and '://' not in path:
+        raise FileNotFoundError(f'image {index}: no such file {path!r}')
+    return path
+
+
+def _prepare(model,
+             image: ImageType,
+             index: int,
+             float_range: Optional[FloatRange] = None) -> dict:
     """Run one image through the test pipeline; returns a packed item
     (checked and padded by :func:`_fit_input`)."""
     cfg = model.cfg
+    if not isinstance(image, (str, Path, np.ndarray)):
+        raise TypeError(f'image {index} is a {type(image).__name__}; give a '
+                        'file path or an (H, W, 3) numpy array')
     from_array = isinstance(image, np.ndarray)
     pipeline = build_inference_pipeline(cfg, from_array)
     tasks = model_tasks(model)
@@ -274,24 +347,13 @@ def _prepare(model, image: ImageType, index: int) -> dict:
                    ann_paths={t: None
                               for t in tasks})
     if from_array:
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError('images must be (H, W, 3) BGR arrays, got shape '
-                             f'{image.shape}')
-        if image.size == 0:
-            raise ValueError(f'image array {index} is empty (shape '
-                             f'{image.shape})')
-        if not np.issubdtype(image.dtype, np.integer):
-            finite = np.isfinite(image)
-            if not finite.all():
-                raise ValueError(
-                    f'image array {index} holds {int((~finite).sum())} '
-                    f'non-finite values (NaN or inf) of {image.size}; '
-                    'inference needs finite pixel values')
+        image = _check_array(image, index, float_range)
         results.update(img=image, img_id=f'array{index}')
         name = f'image array {index}'
     else:
-        results.update(img_path=str(image), img_id=Path(image).stem)
-        name = repr(str(image))
+        path = _check_path(image, index)
+        results.update(img_path=path, img_id=Path(path).stem)
+        name = repr(path)
     return _fit_input(model, pipeline(results), name)
 
 
@@ -331,7 +393,8 @@ def _as_list(images: ImagesType) -> Tuple[list, bool]:
 def inference_multitask(
     model: torch.nn.Module,
     images: ImagesType,
-    return_datasamples: bool = False
+    return_datasamples: bool = False,
+    float_range: Optional[FloatRange] = None
 ) -> Union[Dict[str, np.ndarray], List[Dict[str, np.ndarray]], SegDataSample,
            List[SegDataSample]]:
     """Predict every task of the model for one or more images.
@@ -350,17 +413,37 @@ def inference_multitask(
     32x32 input. ``metainfo['min_size_padding']`` records the
     ``(bottom, right)`` pixels added.
 
+    Accepted images: files the config's loading transform reads (PNG /
+    JPEG decoded to ``uint8``, ``.npy`` as that transform documents), and
+    (H, W, 3) BGR arrays that are either ``uint8`` (0..255) or floating
+    point (``float16`` / ``float32`` / ``float64``) with an explicit
+    ``float_range=(low, high)``: their values must lie in it and are mapped
+    linearly to 0..255. Other dtypes (``uint16``, other integers, ``bool``)
+    are refused rather than guessed at.
+
+    A model with seeded inference noise (DiffusionMTL's
+    ``inference_seed``) keys the noise by the pixels, so the same pixels
+    give the same maps under any file name, as an array or a file, and
+    twice in one call.
+
     Args:
         model (nn.Module): Model from :func:`init_model` (needs ``cfg``).
         images (str | Path | ndarray | sequence of them): Image files or
-            (H, W, 3) BGR ``uint8`` arrays.
+            (H, W, 3) BGR arrays, as above.
         return_datasamples (bool): Return the model's ``SegDataSample``
             instead of plain maps.
+        float_range (tuple[float, float], optional): The value range of
+            float arrays (required for them; unused for ``uint8`` arrays
+            and files).
 
     Raises:
-        ValueError: For an array that is not (H, W, 3), is empty or holds
-            NaN / inf values, and for a file image with non-finite values
-            (``.npy``), naming the image.
+        ValueError: For an array that is not (H, W, 3), is empty, has
+            another dtype than ``uint8`` / float, holds NaN / inf values, is
+            float without ``float_range`` or has values outside it; for a
+            directory; and for a file image with non-finite values
+            (``.npy``); naming the image.
+        FileNotFoundError: For a path that does not exist.
+        TypeError: For an image that is neither a path nor an array.
 
     Returns:
         For one image a dict ``{task: map}`` (a list of them for a
@@ -375,8 +458,9 @@ def inference_multitask(
     items, is_batch = _as_list(images)
     tasks = model_tasks(model)
     outputs = []
+    _check_float_range(float_range)
     for index, image in enumerate(items):
-        packed = _prepare(model, image, index)
+        packed = _prepare(model, image, index, float_range)
         sample = model.test_step(
             dict(inputs=[packed['inputs']],
                  data_samples=[packed['data_samples']]))[0]
@@ -397,23 +481,29 @@ def inference_multitask(
 
 
 def inference_denoising_process(
-        model: torch.nn.Module,
-        image: ImageType,
-        seed: Optional[int] = 0) -> Dict[str, List[Tuple[str, np.ndarray]]]:
+    model: torch.nn.Module,
+    image: ImageType,
+    seed: Optional[int] = 0,
+    float_range: Optional[FloatRange] = None
+) -> Dict[str, List[Tuple[str, np.ndarray]]]:
     """Run the denoising process of a DiffusionMTL model on one image.
 
     Args:
         model (nn.Module): Model from :func:`init_model` with
             ``denoising_process(inputs)``.
-        image (str | Path | ndarray): Image file or (H, W, 3) BGR array.
+        image (str | Path | ndarray): Image file or (H, W, 3) BGR array,
+            as :func:`inference_multitask` accepts them.
         seed (int, optional): Seed of the diffusion noise.
+        float_range (tuple[float, float], optional): Value range of a
+            float array (see :func:`inference_multitask`).
 
     Returns:
         dict: ``{task: [(stage, map)]}``, stages as the model names them
         (``initial``, ``noisy``, ``step_1`` ..., ``final``), maps as
         :func:`inference_multitask` returns them (original size).
     """
-    packed = _prepare(model, image, 0)
+    _check_float_range(float_range)
+    packed = _prepare(model, image, 0, float_range)
     result = run_denoising_process(
         model,
         dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]),

@@ -264,27 +264,61 @@ def test_seeded_noise_depends_on_the_image_not_the_batch():
         torch.testing.assert_close(alone[t], full[t][3:], rtol=0, atol=1e-5)
         torch.testing.assert_close(shuffled[t], full[t][order], rtol=0,
                                    atol=1e-5)
-    # the key is the file name: another folder gives the same noise ...
-    moved = _with_ids(make_batch([(1, ) * 5] * 4)[1], ['a', 'b', 'c', 'd'])
-    for s in moved:
+
+
+def test_seeded_noise_is_keyed_by_the_pixels():
+    """The noise key is the image's pixels: another file name or folder,
+    no name at all, or the same image twice in one batch give the same
+    prediction; other pixels give other noise."""
+    model = build(inference_seed=0)
+    model.eval()
+    inputs, samples = make_batch([(1, ) * 5] * 4)
+    samples = _with_ids(samples, ['a', 'b', 'c', 'd'])
+    renamed = _with_ids(make_batch([(1, ) * 5] * 4)[1], ['w', 'x', 'y', 'z'])
+    for s in renamed:
         s.set_metainfo(dict(img_path='/elsewhere/' +
-                            s.img_path.split('/')[-1]))
+                            s.img_path.split('/')[-1], img_id='other'))
+    twice = torch.stack([inputs[1], inputs[1]])
     with torch.no_grad():
-        again = model.inference(inputs, moved)
-    assert all(torch.equal(again[t], full[t]) for t in PASCAL_TASKS)
-    # ... another image id other noise (the same pixels, other prediction)
-    renamed = _with_ids(make_batch([(1, ) * 5] * 4)[1], ['a', 'b', 'c', 'x'])
+        full = model.inference(inputs, samples)
+        again = model.inference(inputs, renamed)
+        nameless = model.inference(inputs)
+        doubled = model.inference(twice, [samples[1], samples[3]])
+    for t in PASCAL_TASKS:
+        assert torch.equal(again[t], full[t]), t
+        assert torch.equal(nameless[t], full[t]), t
+        torch.testing.assert_close(doubled[t][0], doubled[t][1], rtol=0,
+                                   atol=1e-5)
+        torch.testing.assert_close(doubled[t][0], full[t][1], rtol=0,
+                                   atol=1e-5)
+    # one pixel changed: other noise, so the prediction moves everywhere
+    changed = inputs.clone()
+    changed[3, 0, 0, 0] += 0.5
     with torch.no_grad():
-        other = model.inference(inputs, renamed)
+        other = model.inference(changed, samples)
     assert all(torch.equal(other[t][:3], full[t][:3]) for t in PASCAL_TASKS)
-    assert any(not torch.allclose(other[t][3], full[t][3])
+    far = (slice(None), slice(16, None), slice(24, None))  # away from (0, 0)
+    assert all(not torch.allclose(other[t][3][far], full[t][3][far])
                for t in PASCAL_TASKS)
+
+
+def test_noise_key_ignores_padding():
+    """Padding recorded in the metainfo is cut off before hashing: the
+    key of a padded input equals that of the bare image."""
+    from mmseg.structures import SegDataSample
+
+    from diffmtl.models.segmentors.diffusion_mtl import image_noise_keys
+    image = torch.randn(1, 3, 8, 12)
+    padded = torch.nn.functional.pad(image, (0, 4, 0, 8), value=0.)
+    sample = SegDataSample(metainfo=dict(padding_size=(0, 4, 0, 8)))
+    assert image_noise_keys(padded, [sample]) == image_noise_keys(image)
+    assert image_noise_keys(padded) != image_noise_keys(image)
 
 
 def test_image_noise_seed_is_a_pure_function():
     from diffmtl.models.segmentors.diffusion_mtl import (image_noise_key,
-                                                         image_noise_seed)
-    from mmseg.structures import SegDataSample
+                                                         image_noise_seed,
+                                                         seeded_noise)
     a = image_noise_seed(0, 'img1', 'semseg', 1, 'q_sample')
     assert a == image_noise_seed(0, 'img1', 'semseg', 1, 'q_sample')
     assert 0 <= a < 2**63
@@ -296,11 +330,17 @@ def test_image_noise_seed_is_a_pure_function():
         image_noise_seed(0, 'img1', 'semseg', 1, 'posterior')
     }
     assert a not in others and len(others) == 5
-    assert image_noise_key(
-        SegDataSample(metainfo=dict(img_path='x/y/0042.png')), 3) == '0042'
-    assert image_noise_key(
-        SegDataSample(metainfo=dict(img_id='k', img_path='a.png')), 0) == 'k'
-    assert image_noise_key(None, 2) == '#2'
+    # the key is a digest of the dtype, shape and bytes of the pixels
+    x = torch.arange(24, dtype=torch.float32).reshape(2, 3, 4)
+    key = image_noise_key(x)
+    assert len(key) == 64 and key == image_noise_key(x.clone())
+    assert key != image_noise_key(x.double())
+    assert key != image_noise_key(x.reshape(2, 4, 3))
+    assert key != image_noise_key(x + 1e-6 * (x == 5))
+    # the CPU noise of a seed is torch.randn from a CPU generator
+    g = torch.Generator().manual_seed(a)
+    assert torch.equal(seeded_noise(a, (2, 5), 'cpu'),
+                       torch.randn(2, 5, generator=g))
 
 
 def test_eval_stages_predict_initial_and_final():

@@ -2,7 +2,6 @@
 """DiffusionMTL: multi-task denoising diffusion on initial predictions or
 features (Ye & Xu, CVPR 2024)."""
 import hashlib
-import os.path as osp
 from typing import (Any, Callable, Dict, List, Optional, Sequence, Tuple,
                     Union)
 
@@ -12,6 +11,7 @@ from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from diffmtl.registry import MODELS
+from diffmtl.structures import unpad_window
 from ..diffusion import (DiffusionSchedule, MultiTaskConditioner,
                          MultiTaskDenoiser)
 from ..utils.head_init import init_head_bias
@@ -22,20 +22,54 @@ from .base_multitask import (BaseMultiTaskSegmentor, PartCfg, build_part,
 NoiseFn = Callable[..., Tensor]
 
 
-def image_noise_key(sample: Optional[SegDataSample], index: int) -> str:
-    """The identity an image's seeded inference noise is drawn from.
+def image_noise_key(image: Tensor) -> str:
+    """The identity an image's seeded inference noise is drawn from: its
+    pixels.
 
-    ``img_id`` when the sample has one, else the file name of ``img_path``
-    without its extension (so the key does not depend on where the data
-    lives), else ``'#<index>'``, the image's position in its batch (arrays
-    given without a path, ``_forward`` without samples).
+    A sha256 of the dtype, shape and bytes of ``image``, the image as the
+    network receives it (after the data preprocessor's channel order and
+    normalisation) without its padding. The same pixels thus get the same
+    noise whatever the file is called, where it lives, whether it came as
+    an array or a file, and where it sits in its batch; the key is computed
+    on the host (a device image is copied there once per batch).
+
+    Args:
+        image (Tensor): (C, h, w) image window.
+
+    Returns:
+        str: 64 hex digits.
     """
-    meta = sample.metainfo if sample is not None else {}
-    if meta.get('img_id') is not None:
-        return str(meta['img_id'])
-    if meta.get('img_path'):
-        return osp.splitext(osp.basename(str(meta['img_path'])))[0]
-    return f'#{index}'
+    data = image.detach().to('cpu').contiguous()
+    digest = hashlib.sha256(f'{data.dtype}|{tuple(data.shape)}|'.encode())
+    digest.update(data.numpy().tobytes() if data.numel() else b'')
+    return digest.hexdigest()
+
+
+def image_noise_keys(inputs: Tensor,
+                     data_samples: Optional[Sequence[SegDataSample]] = None
+                     ) -> List[str]:
+    """:func:`image_noise_key` of every image of a batch.
+
+    Args:
+        inputs (Tensor): (B, C, H, W) network input.
+        data_samples (list[SegDataSample], optional): Their padding
+            (``padding_size`` / ``img_padding_size`` / ``img_shape``, see
+            :func:`~diffmtl.structures.unpad_window`) is cut off before
+            hashing; without samples the whole input is the image.
+
+    Returns:
+        list[str]: One key per image.
+    """
+    host = inputs.detach().to('cpu')
+    keys = []
+    for i in range(host.shape[0]):
+        image = host[i]
+        if data_samples is not None:
+            top, bottom, left, right = unpad_window(
+                data_samples[i].metainfo, image.shape[-2:])
+            image = image[..., top:bottom, left:right]
+        keys.append(image_noise_key(image))
+    return keys
 
 
 def image_noise_seed(seed: int, key: str, task: str, step: int,
@@ -45,6 +79,43 @@ def image_noise_seed(seed: int, key: str, task: str, step: int,
     order, process count or device."""
     text = f'{int(seed)}|{key}|{task}|{int(step)}|{kind}'.encode()
     return int.from_bytes(hashlib.sha256(text).digest()[:8], 'little') >> 1
+
+
+def seeded_noise(seed: int, shape: Sequence[int],
+                 device: Union[str, torch.device]) -> Tensor:
+    """Standard normal noise drawn on ``device`` from its own generator.
+
+    On the CPU: ``torch.randn`` with a CPU ``torch.Generator`` seeded with
+    ``seed``. On CUDA (and any device with its own generator): the same
+    with ``torch.Generator(device=device)``, so nothing is drawn on the
+    host and copied; the values are a fixed function of ``seed`` for one
+    kind of device (CUDA's Philox stream differs from the CPU's Mersenne
+    Twister, and may differ between GPU models). Devices without a
+    generator of their own get the CPU draw, copied.
+
+    Args:
+        seed (int): Generator seed (e.g. :func:`image_noise_seed`).
+        shape (sequence[int]): Shape of the noise.
+        device (str | torch.device): Where the noise is needed.
+
+    Returns:
+        Tensor: float32 noise of ``shape`` on ``device``.
+    """
+    device = torch.device(device)
+    if device.type != 'cpu':
+        try:
+            gen = torch.Generator(device=device)
+        except RuntimeError:
+            gen = None
+        if gen is not None:
+            gen.manual_seed(int(seed))
+            return torch.randn(
+                tuple(shape), generator=gen, device=device,
+                dtype=torch.float32)
+    gen = torch.Generator()
+    gen.manual_seed(int(seed))
+    noise = torch.randn(tuple(shape), generator=gen, dtype=torch.float32)
+    return noise.to(device)
 
 
 @MODELS.register_module()
@@ -140,12 +211,15 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
         inference_noise (bool): Add noise at inference (official: True);
             False uses the noise-free means.
         inference_seed (int, optional): Seed of the inference noise. Each
-            image's noise is drawn from its own CPU generator seeded with
+            image's noise is drawn, on the image's device
+            (:func:`seeded_noise`), from its own generator seeded with
             :func:`image_noise_seed` (seed, the image's
-            :func:`image_noise_key`, task, step, kind), so a prediction is
-            a function of the checkpoint and the image alone: the same for
-            any batch size, batch order, number of processes or device.
-            None draws from the global RNG (not reproducible).
+            :func:`image_noise_key` (a hash of its pixels), task, step,
+            kind), so a prediction is a function of the checkpoint and the
+            pixels alone: the same for any file name, batch size, batch
+            order or number of processes, and for one kind of device (CPU
+            and CUDA draw different noise). None draws from the global RNG
+            (not reproducible).
         init_loss_weight (float): Weight of the initial predictions' loss.
             Defaults to 0.5.
         loss_weights (dict, optional): ``{task: w_t}``.
@@ -352,16 +426,13 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
                                  f'{tuple(like.shape)}')
             return noise.to(like)
         if self._noise_keys is not None and like.device.type != 'meta':
-            rows = []
-            for b in batch_idx.tolist():
-                g = torch.Generator()
-                g.manual_seed(
-                    image_noise_seed(self.inference_seed,
-                                     self._noise_keys[b], task, step, kind))
-                rows.append(
-                    torch.randn(like.shape[1:], generator=g,
-                                dtype=torch.float32))
-            return torch.stack(rows).to(device=like.device, dtype=like.dtype)
+            rows = [
+                seeded_noise(
+                    image_noise_seed(self.inference_seed, self._noise_keys[b],
+                                     task, step, kind), like.shape[1:],
+                    like.device) for b in batch_idx.tolist()
+            ]
+            return torch.stack(rows).to(dtype=like.dtype)
         return torch.randn_like(like)
 
     def to_logits(self, task: str, x: Tensor) -> Tensor:
@@ -470,10 +541,12 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
         """Run the inference reverse process of every task.
 
         The shared body of :meth:`inference` and :meth:`denoising_process`:
-        with ``inference_seed`` set, keys each image's noise by its
-        identity (reset afterwards, also on errors), computes features,
-        initial predictions and the condition once, then denoises each task
-        in turn with ``add_noise=inference_noise``.
+        with ``inference_seed`` set, keys each image's noise by its pixels
+        (:func:`image_noise_keys`; reset afterwards, also on errors),
+        computes features, initial predictions and the condition once, then
+        denoises each task in turn with ``add_noise=inference_noise``. The
+        rows' batch indices given to :meth:`denoise` are a CPU tensor, so
+        picking the rows' keys needs no device sync.
 
         Args:
             inputs (Tensor): (B, 3, H, W) normalised images.
@@ -483,7 +556,8 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
                 None without ``trace``.
             trace (bool): Record the intermediate states.
             data_samples (list[SegDataSample], optional): The images'
-                samples, whose ``img_id`` / ``img_path`` key their noise.
+                samples, whose padding is cut off before the pixels are
+                hashed into the noise keys.
 
         Returns:
             dict: ``{task: per_task(...)}``.
@@ -493,16 +567,12 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
             if data_samples is not None and len(data_samples) != n:
                 raise ValueError(f'DiffusionMTL: {len(data_samples)} data '
                                  f'samples for a batch of {n} images')
-            self._noise_keys = [
-                image_noise_key(
-                    data_samples[i] if data_samples is not None else None, i)
-                for i in range(n)
-            ]
+            self._noise_keys = image_noise_keys(inputs, data_samples)
         try:
             feats = self.extract_feat(inputs)
             init_feats, init_preds = self.initial(feats)
             cond = self.condition(init_preds)
-            idx = torch.arange(inputs.shape[0], device=inputs.device)
+            idx = torch.arange(inputs.shape[0])
             out = {}
             for task in self.tasks:
                 states = [] if trace else None
@@ -563,8 +633,9 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
 
         Args:
             inputs (Tensor): (B, 3, H, W) normalised images.
-            data_samples (list[SegDataSample], optional): Key each image's
-                seeded noise (see ``inference_seed``).
+            data_samples (list[SegDataSample], optional): The images'
+                padding, cut off before their pixels key the seeded noise
+                (see ``inference_seed``).
 
         Returns:
             dict: ``{task: [('initial', P), ('noisy', P), ('step_1', P),
