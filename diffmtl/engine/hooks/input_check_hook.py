@@ -10,6 +10,13 @@ would run to the end, at a loss that ignores the task, and save
 checkpoints. :class:`InputCheckHook` raises in ``before_train`` instead,
 before any iteration or checkpoint.
 
+The same holds for the number of classes: a model that predicts more (or
+fewer) classes of a task than the dataset has (``task_classes``, e.g. from
+``meta.json``) trains and scores without a word. The hook compares them
+for the training set in ``before_train`` and for the validation and test
+sets in ``before_val`` / ``before_test`` (so ``tools/test.py`` checks it
+too).
+
 ``tools/train.py`` adds it by default
 (:func:`diffmtl.utils.tool_cfg.add_input_check_hook`); other runners add
 ``dict(type='InputCheckHook')`` to ``custom_hooks``.
@@ -22,8 +29,12 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from diffmtl.registry import HOOKS
+from diffmtl.structures.task_spec import get_task_spec, task_out_channels
 
-__all__ = ['InputCheckHook', 'check_model_dataset_tasks', 'task_label_counts']
+__all__ = [
+    'InputCheckHook', 'check_model_dataset_tasks', 'task_label_counts',
+    'check_model_dataset_classes'
+]
 
 
 def _leaf_datasets(dataset) -> List:
@@ -132,15 +143,85 @@ def check_model_dataset_tasks(model_tasks: Sequence[str],
         print_log(msg, logger='current', level=logging.WARNING)
 
 
+def _task_model(model):
+    """The model that has ``tasks`` under DDP / TTA wrappers, or None."""
+    for _ in range(4):
+        if is_model_wrapper(model):
+            model = model.module
+        if getattr(model, 'tasks', None) is not None:
+            return model
+        model = getattr(model, 'module', None)
+        if model is None:
+            return None
+    return None
+
+
+def check_model_dataset_classes(model, dataset, split: str = 'training'
+                                ) -> None:
+    """Raise if the model predicts another number of classes for a task
+    than the dataset has.
+
+    For each model task that the dataset has, the network's output
+    channels (``model.out_channels``, else from ``model.num_classes``) are
+    compared with those the dataset's classes give
+    (``metainfo['task_classes']``, e.g. ``meta.json``): a model with more
+    classes would train and be scored on classes no label holds, one with
+    fewer would meet labels it cannot predict.
+
+    Args:
+        model: A diffmtl model (``tasks``; wrappers are looked through).
+        dataset: The dataset (wrappers are looked through).
+        split (str): ``'training'``, ``'validation'`` or ``'test'`` (for
+            the message).
+
+    Raises:
+        ValueError: Naming the task, both numbers and the fix.
+    """
+    model = _task_model(model)
+    if model is None:
+        return
+    out = dict(getattr(model, 'out_channels', None) or {})
+    num_classes = dict(getattr(model, 'num_classes', None) or {})
+    for leaf in _leaf_datasets(dataset):
+        meta = getattr(leaf, 'metainfo', None) or {}
+        classes = meta.get('task_classes') or {}
+        name = type(leaf).__name__
+        for task in model.tasks:
+            names = classes.get(task)
+            if not names or task not in _dataset_tasks(leaf):
+                continue
+            try:
+                want = task_out_channels(task, {task: len(names)})
+                got = out.get(task)
+                if got is None:
+                    got = task_out_channels(task, num_classes)
+            except KeyError:
+                continue
+            if int(got) == int(want):
+                continue
+            raise ValueError(
+                f'InputCheckHook: the model predicts {got} classes for task '
+                f'{task!r} ({get_task_spec(task).kind}), but the {split} '
+                f'dataset {name} has {len(names)} ({list(names)[:8]}'
+                f'{" ..." if len(names) > 8 else ""}, from its task_classes '
+                f'/ meta.json): the model would predict classes no label '
+                'holds, or never predict classes the labels hold. Set '
+                f'model.num_classes={{{task!r}: {len(names)}}}, or fix the '
+                'classes of the dataset')
+
+
 @HOOKS.register_module()
 class InputCheckHook(Hook):
     """Check the model's tasks against the training set in ``before_train``.
 
     Raises (see :func:`check_model_dataset_tasks`) when the model predicts
     a task the training dataset lacks, when no training image is labelled
-    for one of the model's tasks, or for none of them. Models without a
-    ``tasks`` attribute are not checked. Runs at ``VERY_HIGH`` priority,
-    before anything is written.
+    for one of the model's tasks, or for none of them; and (see
+    :func:`check_model_dataset_classes`) when the model predicts another
+    number of classes for a task than the training, validation or test set
+    has (in ``before_train``, ``before_val`` once and ``before_test``).
+    Models without a ``tasks`` attribute are not checked. Runs at
+    ``VERY_HIGH`` priority, before anything is written.
 
     Args:
         allow_unlabelled_tasks (bool): Only warn for model tasks without
@@ -150,6 +231,7 @@ class InputCheckHook(Hook):
 
     def __init__(self, allow_unlabelled_tasks: bool = False) -> None:
         self.allow_unlabelled_tasks = allow_unlabelled_tasks
+        self._val_checked = False
 
     def before_train(self, runner) -> None:
         model = runner.model
@@ -160,3 +242,19 @@ class InputCheckHook(Hook):
             return
         check_model_dataset_tasks(tasks, runner.train_dataloader.dataset,
                                   self.allow_unlabelled_tasks)
+        check_model_dataset_classes(model, runner.train_dataloader.dataset)
+
+    def before_val(self, runner) -> None:
+        """Compare the model's classes with the validation set's (once)."""
+        if self._val_checked:
+            return
+        self._val_checked = True
+        check_model_dataset_classes(runner.model,
+                                    runner.val_loop.dataloader.dataset,
+                                    'validation')
+
+    def before_test(self, runner) -> None:
+        """Compare the model's classes with the test set's."""
+        check_model_dataset_classes(runner.model,
+                                    runner.test_loop.dataloader.dataset,
+                                    'test')
