@@ -292,8 +292,39 @@ class BaseMultiTaskSegmentor(BaseSegmentor):
 
     def labelled_mask(self, data_samples: Sequence[SegDataSample],
                       device) -> Tensor:
-        """(B, T) bool mask of labelled (image, task) pairs."""
-        return get_task_mask(data_samples, self.tasks).to(device)
+        """(B, T) bool mask of labelled (image, task) pairs.
+
+        Built on the host from the metainfo and copied with
+        ``non_blocking=True`` (a blocking host-to-device copy waits for the
+        device's queue)."""
+        return get_task_mask(data_samples, self.tasks).to(
+            device, non_blocking=True)
+
+    def labelled_rows(self, data_samples: Sequence[SegDataSample],
+                      device) -> Tuple[Tensor, List[Tensor]]:
+        """The labelled mask and each task's labelled images, on
+        ``device``, without a host sync.
+
+        The indices come from the metainfo on the host (which knows the
+        labels already) rather than from ``mask[:, t].nonzero()`` on a
+        device mask, which waits for the device once per task; their
+        ``numel()`` is known on the host.
+
+        Args:
+            data_samples (list[SegDataSample]): The batch.
+            device: Device of the results.
+
+        Returns:
+            tuple: The (B, T) bool mask and, in task order, the (n_t,)
+            int64 indices of the images labelled for each task.
+        """
+        host = get_task_mask(data_samples, self.tasks)
+        mask = host.to(device, non_blocking=True)
+        rows = [
+            host[:, ti].nonzero(as_tuple=True)[0].to(
+                device, non_blocking=True) for ti in range(len(self.tasks))
+        ]
+        return mask, rows
 
     def combine_losses(self, terms: Dict[str, LossTerm], mask: Tensor,
                        anchor: Optional[Tensor] = None) -> Dict[str, Tensor]:

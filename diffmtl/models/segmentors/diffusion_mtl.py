@@ -507,10 +507,10 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
         feats = self.extract_feat(inputs)
         init_feats, init_preds = self.initial(feats)
         cond = self.condition(init_preds)
-        mask = self.labelled_mask(data_samples, inputs.device)
+        mask, rows = self.labelled_rows(data_samples, inputs.device)
         terms = {}
         for ti, task in enumerate(self.tasks):
-            idx = mask[:, ti].nonzero(as_tuple=True)[0]
+            idx = rows[ti]  # no host sync (labelled_rows)
             if idx.numel() == 0:
                 continue
             gt = self.task_gt(data_samples, task, size, inputs.device)[idx]
