@@ -41,6 +41,24 @@ def test_embed_replaces_only_the_marked_blocks():
                                        'results/t/summary.md']
 
 
+def test_sections_quote_only_the_named_parts_in_summary_order():
+    summary = SUMMARY + '\n## Other\n\n| d |\n'
+    assert tool.summary_body(summary, ['Other', 'top']) == (
+        'Seeds [0]; text.\n\n| a | b |\n|---|---|\n| x | 1 |\n\n'
+        '### Other\n\n| d |\n')
+    assert tool.summary_body(summary, ['Paired']) == '### Paired\n\n| c |\n'
+    with pytest.raises(ValueError, match=r"\['Nope'\].*'top', 'Paired'"):
+        tool.summary_body(summary, ['Nope'])
+    page = ('<!-- study-summary: r/s.md sections: top; Other -->\nold\n'
+            '<!-- /study-summary -->\n')
+    out = tool.embed(page, {'r/s.md': summary}.__getitem__)
+    assert out == ('<!-- study-summary: r/s.md sections: top; Other -->\n'
+                   'Seeds [0]; text.\n\n| a | b |\n|---|---|\n| x | 1 |'
+                   '\n\n### Other\n\n| d |\n<!-- /study-summary -->\n')
+    assert tool.marked_paths(page) == ['r/s.md']
+    assert tool.embed(out, {'r/s.md': summary}.__getitem__) == out
+
+
 def test_unclosed_marker_and_missing_summary_are_named(tmp_path):
     with pytest.raises(ValueError, match='2 study-summary markers but only 1'):
         tool.embed('<!-- study-summary: a.md -->\nx\n<!-- /study-summary -->'

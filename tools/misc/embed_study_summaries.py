@@ -15,6 +15,13 @@ page quotes equal to the committed ones (``--check`` fails when they
 differ; ``tests/test_tools/test_embed_study_summaries.py`` runs it on
 ``docs/en/results.md``).
 
+A page may quote only some sections of a summary: ``sections:`` after the
+path lists them, separated by ``;``, by their ``##`` heading (``top`` is
+the text before the first heading), in the summary's order::
+
+    <!-- study-summary: results/synthetic_one/summary.md sections: top -->
+    <!-- study-summary: results/synthetic_random/summary.md sections: top; Initial vs final predictions -->
+
 Examples::
 
     python tools/misc/embed_study_summaries.py docs/en/results.md
@@ -25,27 +32,67 @@ import os
 import os.path as osp
 import re
 import sys
-from typing import Callable, List
+from typing import Callable, List, Optional, Sequence
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_PAGE = osp.join('docs', 'en', 'results.md')
 
 BLOCK = re.compile(
-    r'(?P<open><!-- study-summary: (?P<path>[^ ]+) -->\n)'
+    r'(?P<open><!-- study-summary: (?P<path>[^ ]+)'
+    r'(?: sections: (?P<sections>[^\n]*?))? -->\n)'
     r'(?P<body>.*?)'
     r'(?P<close><!-- /study-summary -->)', re.S)
 
+#: The name of the text before a summary's first ``##`` heading.
+TOP = 'top'
 
-def summary_body(summary_md: str) -> str:
+
+def split_sections(lines: List[str]) -> List[tuple]:
+    """``[(name, lines)]``: the text before the first ``## `` heading as
+    :data:`TOP`, then one entry per ``## `` heading (its text)."""
+    parts = [(TOP, [])]
+    for ln in lines:
+        if ln.startswith('## '):
+            parts.append((ln[3:].strip(), []))
+        parts[-1][1].append(ln)
+    return parts
+
+
+def summary_body(summary_md: str,
+                 sections: Optional[Sequence[str]] = None) -> str:
     """The part of a ``summary.md`` a page quotes: no title, headings one
-    level deeper."""
+    level deeper; with ``sections``, only those (see the module doc).
+
+    Raises:
+        ValueError: A section the summary does not have, naming the ones it
+            has.
+    """
     lines = summary_md.splitlines()
     if lines and lines[0].startswith('# '):
         lines = lines[1:]
     while lines and not lines[0].strip():
         lines = lines[1:]
+    if sections is not None:
+        parts = split_sections(lines)
+        names = [name for name, _ in parts]
+        unknown = [s for s in sections if s not in names]
+        if unknown:
+            raise ValueError(f'sections {unknown} not in the summary; it has '
+                             f'{names}')
+        lines = []
+        for name, part in parts:
+            if name in sections:
+                while part and not part[-1].strip():
+                    part = part[:-1]
+                lines += part + ['']
     return '\n'.join('#' + ln if ln.startswith('#') else ln
                      for ln in lines).rstrip('\n') + '\n'
+
+
+def _sections(match) -> Optional[List[str]]:
+    if match['sections'] is None:
+        return None
+    return [s.strip() for s in match['sections'].split(';') if s.strip()]
 
 
 def embed(page: str, read: Callable[[str], str]) -> str:
@@ -60,8 +107,8 @@ def embed(page: str, read: Callable[[str], str]) -> str:
         raise ValueError(f'{opened} study-summary markers but only '
                          f'{len(blocks)} closed by <!-- /study-summary -->')
     return BLOCK.sub(
-        lambda m: m['open'] + summary_body(read(m['path'])) + m['close'],
-        page)
+        lambda m: m['open'] + summary_body(read(m['path']), _sections(m)) +
+        m['close'], page)
 
 
 def marked_paths(page: str) -> List[str]:
