@@ -81,6 +81,10 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
         test_cfg (dict, optional): ``dict(size=...)`` or
             ``dict(size_divisor=...)`` for test batches; defaults to no
             padding (then all test images of a batch must share a size).
+        non_blocking (bool): Copy batches to the device with
+            ``non_blocking=True`` (mmengine's option): with the
+            dataloader's ``pin_memory=True`` the copy then overlaps the
+            device's work. Defaults to False.
     """
 
     def __init__(self,
@@ -95,8 +99,9 @@ class MultiTaskDataPreProcessor(BaseDataPreprocessor):
                  rgb_to_bgr: bool = False,
                  batch_augments: Optional[Sequence[Union[dict,
                                                          Callable]]] = None,
-                 test_cfg: Optional[dict] = None) -> None:
-        super().__init__()
+                 test_cfg: Optional[dict] = None,
+                 non_blocking: bool = False) -> None:
+        super().__init__(non_blocking=non_blocking)
         if bgr_to_rgb and rgb_to_bgr:
             raise ValueError('MultiTaskDataPreProcessor: bgr_to_rgb and '
                              'rgb_to_bgr cannot both be True')
