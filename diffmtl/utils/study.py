@@ -19,6 +19,19 @@ A *study file* is a Python file (read with ``mmengine.Config``) holding::
     ]
     comparisons = [('feature_wo_mtcond', 'feature')]  # optional pairs
 
+A study may also list ``checkpoints = [1500, 3000, ...]`` (iterations;
+the trained arms must keep those checkpoints, e.g. with
+``default_hooks.checkpoint.interval`` dividing them and
+``max_keep_ckpts=-1``) and ``max_iters`` (the training length, a label):
+every trained arm then gets an evaluation-only arm ``<arm>@<iteration>``
+per listed iteration, which tests ``iter_<iteration>.pth`` of the same
+run. Their delta-m is taken against the reference arm at the same
+iteration, and the summary adds the learning curve (``curve`` in
+``summary.json``, a table in ``summary.md``, ``summary_curve.png``): per
+arm and iteration, delta-m paired by seed against the reference's run at
+that iteration, and for arms scored at two stages the denoising gain
+(final minus initial delta-m).
+
 A ``diagnostic`` arm (evaluation on other data, explained by its
 ``note``) is listed in its own table of ``summary.md``, without delta-m,
 and left out of the chart.
@@ -50,7 +63,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 __all__ = [
     'load_study', 'plan_runs', 'run_study', 'summarise_study',
-    'write_summary', 'mean_std', 'format_options'
+    'write_summary', 'mean_std', 'format_options', 'checkpoint_arm_name',
+    'learning_curve'
 ]
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -110,6 +124,30 @@ def load_study(path: str) -> dict:
         arm.setdefault('test_options', {})
         arm.setdefault('diagnostic', False)
         arm.setdefault('note', '')
+    checkpoints = list(cfg.get('checkpoints') or [])
+    if not all(isinstance(k, int) and not isinstance(k, bool) and k > 0
+               for k in checkpoints) or len(set(checkpoints)) != len(
+                   checkpoints):
+        raise ValueError(f'{path}: `checkpoints` must be distinct positive '
+                         f'iteration numbers, got {checkpoints!r}')
+    checkpoints = sorted(checkpoints)
+    max_iters = cfg.get('max_iters')
+    if max_iters is not None and checkpoints and max_iters <= checkpoints[-1]:
+        raise ValueError(f'{path}: `max_iters` ({max_iters}) must be larger '
+                         f'than every entry of `checkpoints` {checkpoints} '
+                         '(the last iteration is the trained arm\'s own '
+                         'test)')
+    for arm in [a for a in arms if 'config' in a]:
+        for k in checkpoints:
+            name = checkpoint_arm_name(arm['name'], k)
+            if name in names:
+                raise ValueError(f'{path}: arm name {name!r} is taken by '
+                                 'the checkpoint evaluation of '
+                                 f'{arm["name"]!r}')
+            arms.append(
+                dict(name=name, eval_of=arm['name'], checkpoint=k,
+                     cfg_options={}, test_options={}, diagnostic=False,
+                     note=f'`{arm["name"]}` at iteration {k}'))
     reference = cfg.get('reference')
     if reference is not None and reference not in names:
         raise ValueError(f'{path}: reference {reference!r} is not an arm')
@@ -128,9 +166,17 @@ def load_study(path: str) -> dict:
         seeds=seeds,
         reference=reference,
         comparisons=comparisons,
+        checkpoints=checkpoints,
+        max_iters=max_iters,
         train_options=dict(cfg.get('train_options') or {}),
         test_options=dict(cfg.get('test_options') or {}),
         arms=arms)
+
+
+def checkpoint_arm_name(arm: str, iteration: int) -> str:
+    """Name of the evaluation arm that tests ``arm``'s checkpoint at
+    ``iteration``: ``'<arm>@<iteration>'``."""
+    return f'{arm}@{iteration}'
 
 
 def _arm(study: dict, name: str) -> dict:
@@ -176,7 +222,8 @@ def plan_runs(study: dict, work_dir: str,
     Returns:
         list[dict]: ``arm, seed, kind ('train+test' | 'test'), source (the
         trained arm whose checkpoint is tested), run_dir, ckpt_dir, record
-        (path or None), config, cfg_options, test_options``.
+        (path or None), checkpoint (the iteration a checkpoint-evaluation
+        run tests, else None), config, cfg_options, test_options``.
     """
     only = set(only or [])
     unknown = only - {a['name'] for a in study['arms']}
@@ -203,6 +250,7 @@ def plan_runs(study: dict, work_dir: str,
                     record=None if record_root is None else osp.join(
                         record_root, 'runs', arm['name'],
                         f'seed_{seed}.json'),
+                    checkpoint=arm.get('checkpoint'),
                     config=src['config'],
                     cfg_options={
                         **study['train_options'], **src['cfg_options'],
@@ -271,6 +319,12 @@ def _latest_checkpoint(ckpt_dir: str) -> Optional[str]:
                 if best is None or int(num) > best[0]:
                     best = (int(num), osp.join(ckpt_dir, name))
     return best[1] if best else None
+
+
+def checkpoint_path(run: dict) -> str:
+    """The checkpoint a checkpoint-evaluation run tests:
+    ``<ckpt_dir>/iter_<iteration>.pth``."""
+    return osp.join(run['ckpt_dir'], f'iter_{run["checkpoint"]}.pth')
 
 
 def _run_logged(cmd: List[str], log_path: str, env: dict) -> float:
@@ -350,6 +404,14 @@ def execute_run(run: dict, env: Optional[dict] = None) -> dict:
                            f'{run["ckpt_dir"]} (no train.done.json)')
     test_done = osp.join(run['run_dir'], 'test.done.json')
     ckpt = record['checkpoint']
+    if run.get('checkpoint') is not None:
+        ckpt = checkpoint_path(run)
+        if not osp.isfile(ckpt):
+            raise RuntimeError(
+                f'{run["arm"]} seed {run["seed"]}: {ckpt} does not exist; '
+                f'the training of {run["source"]} must keep it (a '
+                'checkpoint interval that divides the iteration and '
+                'default_hooks.checkpoint.max_keep_ckpts=-1)')
     seconds = _run_logged(test_command(run, ckpt),
                           osp.join(run['run_dir'], 'study_test.log'), env)
     metrics = _read_json(osp.join(run['run_dir'], 'eval', 'metrics.json'))
@@ -390,8 +452,17 @@ def _missing_checkpoints(all_runs: Sequence[dict],
     problems = []
     for r in todo:
         key = (r['source'], r['seed'])
-        if r['kind'] != 'test' or key in training or _read_json(
-                _train_done(r)) is not None:
+        if r['kind'] != 'test' or key in training:
+            continue
+        if _read_json(_train_done(r)) is not None:
+            if r.get('checkpoint') is not None and not osp.isfile(
+                    checkpoint_path(r)):
+                problems.append(
+                    f'{r["arm"]} seed {r["seed"]} tests '
+                    f'{checkpoint_path(r)}, which the finished training of '
+                    f'{r["source"]} did not keep (its checkpoint interval '
+                    'must divide the iteration, with '
+                    'default_hooks.checkpoint.max_keep_ckpts=-1)')
             continue
         src_run = by_key.get(key)
         src_done = src_run is not None and finished_record(src_run)
@@ -445,7 +516,9 @@ def run_study(study: dict,
             if r['kind'] == 'train+test' and _read_json(
                     _train_done(r)) is None:
                 log('  ' + ' '.join(train_command(r)))
-            log(f'  {" ".join(test_command(r, "<last checkpoint>"))}')
+            ckpt = (checkpoint_path(r) if r.get('checkpoint') is not None
+                    else '<last checkpoint>')
+            log(f'  {" ".join(test_command(r, ckpt))}')
         return runs
     t0 = time.time()
     done = 0
@@ -539,21 +612,32 @@ def summarise_study(study: dict,
             for k in keys
         }
 
-    ref_name = study.get('reference')
-    reference = None
-    if ref_name and results.get(ref_name):
-        ref_means = metric_means(ref_name)
-        reference = {}
-        for k, v in ref_means.items():
+    def primary_means(name):
+        """The primary metrics' means of arm ``name`` (None: no run)."""
+        if not name or not results.get(name):
+            return None
+        means = {}
+        for k, v in metric_means(name).items():
             parts = k.split('/')
             if len(parts) == 2 and parts[0] != 'initial':
                 try:
                     if primary_metric_key(parts[0]) == k:
-                        reference[k] = v
+                        means[k] = v
                 except (KeyError, ValueError):
                     pass
+        return means
+
+    ref_name = study.get('reference')
+    reference_of = {}  # delta-m base of each arm: the reference at its step
+    for arm in study['arms']:
+        if ref_name and arm.get('checkpoint') is not None:
+            reference_of[arm['name']] = primary_means(
+                checkpoint_arm_name(ref_name, arm['checkpoint']))
+        else:
+            reference_of[arm['name']] = primary_means(ref_name)
     arms_out = []
     for arm in study['arms']:
+        reference = reference_of[arm['name']]
         per_seed = results.get(arm['name'], {})
         seeds = sorted(per_seed)
         metrics = {}
@@ -585,6 +669,7 @@ def summarise_study(study: dict,
             cfg_options=src['cfg_options'],
             test_options=arm['test_options'],
             eval_of=arm.get('eval_of'),
+            checkpoint=arm.get('checkpoint'),
             diagnostic=bool(arm.get('diagnostic', False)),
             note=arm.get('note', ''),
             seeds=seeds,
@@ -606,15 +691,80 @@ def summarise_study(study: dict,
             entry['params'] = params
             entry['macs'] = macs
         arms_out.append(entry)
-    return dict(
+    summary = dict(
         study=study['name'],
         study_file=study['path'],
         seeds=study['seeds'],
         reference=ref_name,
-        reference_metrics=reference,
+        reference_metrics=primary_means(ref_name),
         comparisons=[list(c) for c in study.get('comparisons') or []],
         input_shape=list(shape) if shape else None,
+        checkpoints=list(study.get('checkpoints') or []),
+        max_iters=study.get('max_iters'),
         arms=arms_out)
+    if summary['checkpoints']:
+        summary['curve'] = learning_curve(summary)
+    return summary
+
+
+def _paired_stat(arm: dict, other: dict, key: str,
+                 other_key: Optional[str] = None) -> Optional[dict]:
+    """``arm[key] - other[other_key or key]`` per common seed: ``mean, std,
+    n, values, seeds, better`` (seeds where the difference is > 0), or
+    None without a common seed."""
+    mine, theirs = _per_seed(arm, key), _per_seed(other, other_key or key)
+    common = sorted(set(mine) & set(theirs))
+    if not common:
+        return None
+    diffs = [mine[s] - theirs[s] for s in common]
+    mean, std = mean_std(diffs)
+    return dict(mean=mean, std=std, n=len(diffs), values=diffs,
+                seeds=common, better=sum(d > 0 for d in diffs))
+
+
+def learning_curve(summary: dict) -> List[dict]:
+    """Per trained arm other than the reference and per iteration (each of
+    ``checkpoints``, then the last), delta-m paired by seed against the
+    reference's run at the same iteration (``delta_m``), the same for the
+    initial predictions (``initial_delta_m``, against the reference's
+    initial predictions if it has two stages, else its only ones), and the
+    denoising gain (``gain``: the arm's final minus initial delta-m).
+
+    Returns:
+        list[dict]: ``arm, points`` with ``points`` a list of ``iteration,
+        delta_m, initial_delta_m, gain`` (each a paired statistic of
+        :func:`_paired_stat` or None).
+    """
+    by_name = {a['name']: a for a in summary['arms']}
+    ref = summary.get('reference')
+    last = summary.get('max_iters') or 'final'
+    trained = [a for a in summary['arms']
+               if a['kind'] == 'train+test' and not a.get('diagnostic')]
+    curve = []
+    for arm in trained:
+        if arm['name'] == ref:
+            continue
+        points = []
+        for it in list(summary['checkpoints']) + [last]:
+            def at(name):
+                return by_name.get(name if it == last else
+                                   checkpoint_arm_name(name, it))
+            mine, theirs = at(arm['name']), at(ref) if ref else None
+            if not mine or not mine['n']:
+                continue
+            point = dict(iteration=it, delta_m=None, initial_delta_m=None,
+                         gain=None)
+            if theirs and theirs['n']:
+                point['delta_m'] = _paired_stat(mine, theirs, 'delta_m')
+                point['initial_delta_m'] = _paired_stat(
+                    mine, theirs, _INITIAL_DM,
+                    _INITIAL_DM if _staged(theirs) else 'delta_m')
+            if _staged(mine):
+                point['gain'] = _paired_stat(mine, mine, 'delta_m',
+                                             _INITIAL_DM)
+            points.append(point)
+        curve.append(dict(arm=arm['name'], points=points))
+    return curve
 
 
 def _pm(stat: Optional[dict], digits: int = 2) -> str:
@@ -731,7 +881,81 @@ def summary_markdown(summary: dict, tasks: Sequence[str]) -> str:
                     f'{sum(x > 0 for x in diffs)}/{len(diffs)}'
                 ]) + ' |')
     lines += _paired_lines(summary, tasks, keys)
+    lines += _curve_lines(summary)
     return '\n'.join(lines) + '\n'
+
+
+def _fmt_paired(stat: Optional[dict]) -> str:
+    if not stat:
+        return '-'
+    std = f' ± {stat["std"]:.2f}' if stat['std'] is not None else ''
+    return f'{stat["mean"]:+.2f}{std} ({stat["better"]}/{stat["n"]})'
+
+
+def _curve_lines(summary: dict) -> List[str]:
+    """The learning-curve table of a study with ``checkpoints``."""
+    curve = summary.get('curve')
+    if not curve:
+        return []
+    ref = summary.get('reference')
+    lines = [
+        '', f'## Learning curve, paired against `{ref}` at each iteration',
+        '',
+        'Per seed, the arm\'s checkpoint minus the reference arm\'s '
+        'checkpoint of the same seed and iteration; mean ± sample std over '
+        'seeds, (seeds better / seeds). Gain: the arm\'s final minus '
+        'initial delta-m (what denoising adds).', '',
+        '| arm | iteration | Δm paired | initial Δm paired | gain |',
+        '|---|---|---|---|---|'
+    ]
+    for entry in curve:
+        for p in entry['points']:
+            lines.append('| ' + ' | '.join([
+                entry['arm'], str(p['iteration']),
+                _fmt_paired(p['delta_m']),
+                _fmt_paired(p['initial_delta_m']),
+                _fmt_paired(p['gain'])
+            ]) + ' |')
+    return lines
+
+
+def curve_chart(summary: dict, path: str) -> None:
+    """Two panels against iterations, mean ± std over seeds: each arm's
+    delta-m paired against the reference at the same iteration, and the
+    denoising gain (final minus initial delta-m) of two-stage arms."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    curve = summary['curve']
+    last = summary.get('max_iters')
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    colors = plt.get_cmap('tab10').colors
+    panels = (('delta_m', f'Δm % paired against {summary["reference"]}'),
+              ('gain', 'denoising gain: final - initial Δm %'))
+    for ax, (key, title) in zip(axes, panels):
+        for i, entry in enumerate(curve):
+            pts = [p for p in entry['points'] if p[key]
+                   and isinstance(p['iteration'], int)]
+            if not pts:
+                continue
+            xs = [p['iteration'] for p in pts]
+            ys = [p[key]['mean'] for p in pts]
+            es = [p[key]['std'] or 0 for p in pts]
+            ax.errorbar(xs, ys, yerr=es, marker='o', capsize=3,
+                        color=colors[i % len(colors)], label=entry['arm'])
+        ax.axhline(0, color='black', linewidth=0.8)
+        ax.set_xlabel('training iteration')
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    n = len(summary['seeds'])
+    fig.suptitle(f'{summary["study"]}: mean ± std over up to {n} seeds'
+                 + (f', {last} iterations' if last else ''), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _per_seed(arm: dict, key: str) -> Dict[int, float]:
@@ -799,7 +1023,8 @@ def _paired_lines(summary: dict, tasks: Sequence[str],
                'or its only ones if it has a single stage (the baselines).')
     if ref and ref['n']:
         pairs = [(a['name'], ref['name']) for a in summary['arms']
-                 if a is not ref and not a.get('diagnostic')]
+                 if a is not ref and not a.get('diagnostic')
+                 and a.get('checkpoint') is None]
         rows = _paired_rows(summary, tasks, keys, pairs, False)
         if rows:
             head = ['arm', 'metric', f'arm - {ref["name"]} (better > 0)',
@@ -894,4 +1119,7 @@ def write_summary(summary: dict, out_dir: str,
         summary_chart(summary, list(tasks), paths[2])
     else:
         paths = paths[:2]
+    if summary.get('curve') and any(e['points'] for e in summary['curve']):
+        paths.append(osp.join(out_dir, 'summary_curve.png'))
+        curve_chart(summary, paths[-1])
     return paths

@@ -180,6 +180,7 @@ def test_mean_std():
                                          (4 - 7 / 3)**2) / 2))
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_finished_runs_are_skipped(study_file, tmp_path):
     work = tmp_path / 'work'
     first = work / 'feat' / 'seed_0'
@@ -302,3 +303,121 @@ def test_complexity_is_counted_once_per_model(monkeypatch):
     assert len(built) == 2 and fewer[0] < first[0]
     assert study._complexity(cfg, small, (48, 64))[1] < first[1]
     assert len(built) == 3
+
+
+CURVE_STUDY = STUDY.replace("seeds = [0, 1]", "seeds = [0]").replace(
+    "'default_hooks.checkpoint.max_keep_ckpts': 2,",
+    "'default_hooks.checkpoint.max_keep_ckpts': -1,").replace(
+        "    dict(name='feat_off', eval_of='feat',\n"
+        "         test_options={{'model.inference_noise': False}}),\n",
+        '') + 'checkpoints = [4]\nmax_iters = {iters}\n'
+
+
+@pytest.mark.slow
+def test_checkpoint_curve_study_tests_every_listed_checkpoint(
+        study_file, tmp_path):
+    """``checkpoints``: each trained arm's kept checkpoint at a listed
+    iteration is tested as ``<arm>@<iteration>``, with delta-m against
+    the reference at the same iteration, and the summary carries the
+    paired learning curve."""
+    path = tmp_path / 'curve_study.py'
+    root = study_file.parent / 'scenes'
+    path.write_text(CURVE_STUDY.format(root=root, iters=MAX_ITERS))
+    study = load_study(str(path))
+    work = tmp_path / 'work'
+    runs = plan_runs(study, str(work))
+    assert [(r['arm'], r['kind'], r['checkpoint']) for r in runs] == [
+        ('feat', 'train+test', None), ('base', 'train+test', None),
+        ('feat@4', 'test', 4), ('base@4', 'test', 4)
+    ]
+    assert runs[2]['ckpt_dir'] == str(work / 'feat' / 'seed_0')
+    out = _run(_cmd(path, work), tmp_path)
+    assert '4 runs, 0 finished, 4 to do' in out
+    rec = {
+        r['arm']: json.loads((work / r['arm'] / 'seed_0' /
+                              'test.done.json').read_text())
+        for r in runs
+    }
+    assert rec['feat@4']['checkpoint'] == str(
+        work / 'feat' / 'seed_0' / 'iter_4.pth')
+    assert rec['feat']['checkpoint'].endswith(f'iter_{MAX_ITERS}.pth')
+    # an early checkpoint is another model than the last one
+    assert rec['feat@4']['metrics'] != rec['feat']['metrics']
+
+    def delta_m(arm, base):
+        # written out: mean over tasks of +-(arm - base) / base, in %
+        lower = {'normals/mErr', 'depth/absErr'}
+        keys = ['semseg/mIoU', 'human_parts/mIoU', 'sal/maxF',
+                'normals/mErr', 'edge/odsF', 'depth/absErr']
+        terms = [(-1 if k in lower else 1) * (arm[k] - base[k]) / base[k]
+                 for k in keys]
+        return 100 * sum(terms) / len(terms)
+
+    summary = json.loads((work / 'results' / 'summary.json').read_text())
+    arms = {a['name']: a for a in summary['arms']}
+    expected = delta_m(rec['feat@4']['metrics'], rec['base@4']['metrics'])
+    assert arms['feat@4']['metrics']['delta_m']['mean'] == pytest.approx(
+        expected, rel=1e-6)
+    assert arms['feat@4']['checkpoint'] == 4
+    (curve, ) = summary['curve']
+    assert curve['arm'] == 'feat'
+    assert [p['iteration'] for p in curve['points']] == [4, MAX_ITERS]
+    at4 = curve['points'][0]
+    assert at4['delta_m']['values'] == [pytest.approx(expected, rel=1e-6)]
+    gain = expected - delta_m(
+        {k[len('initial/'):]: v for k, v in rec['feat@4']['metrics'].items()
+         if k.startswith('initial/')}, rec['base@4']['metrics'])
+    assert at4['gain']['values'] == [pytest.approx(gain, rel=1e-6)]
+    md = (work / 'results' / 'summary.md').read_text()
+    assert '## Learning curve, paired against `base`' in md
+    assert (work / 'results' / 'summary_curve.png').stat().st_size > 1000
+    # nothing left to do; a checkpoint that was not kept is named up front
+    assert '4 runs, 4 finished, 0 to do' in _run(_cmd(path, work), tmp_path)
+    (work / 'results' / 'runs' / 'feat@4' / 'seed_0.json').unlink()
+    (work / 'feat@4' / 'seed_0' / 'test.done.json').unlink()
+    (work / 'feat' / 'seed_0' / 'iter_4.pth').unlink()
+    with pytest.raises(RuntimeError, match='iter_4.pth, which the finished'):
+        run_study(study, str(work), record_root=str(work / 'results'),
+                  log=lambda *_: None)
+
+
+def test_learning_curve_pairs_seeds_at_each_iteration():
+    from diffmtl.utils.study import learning_curve
+
+    def arm(name, kind, checkpoint, dm, init=None):
+        metrics = {'delta_m': dict(values=dm)}
+        if init is not None:
+            metrics['initial/delta_m'] = dict(values=init)
+        return dict(name=name, kind=kind, checkpoint=checkpoint,
+                    seeds=[0, 1], n=2, metrics=metrics)
+
+    summary = dict(
+        reference='base', checkpoints=[10], max_iters=20, arms=[
+            arm('feat', 'train+test', None, [1.0, 3.0], [0.0, 1.0]),
+            arm('base', 'train+test', None, [0.5, -0.5]),
+            arm('feat@10', 'test', 10, [-2.0, -1.0], [-4.0, -4.0]),
+            arm('base@10', 'test', 10, [1.0, -1.0]),
+        ])
+    (curve, ) = learning_curve(summary)
+    at10, at20 = curve['points']
+    assert at10['iteration'] == 10 and at20['iteration'] == 20
+    assert at10['delta_m']['values'] == [-3.0, 0.0]
+    assert at10['delta_m']['better'] == 0
+    # a single-stage reference: initial predictions against its only ones
+    assert at10['initial_delta_m']['values'] == [-5.0, -3.0]
+    assert at10['gain']['values'] == [2.0, 3.0]
+    assert at20['delta_m']['values'] == [0.5, 3.5]
+    assert at20['delta_m']['mean'] == pytest.approx(2.0)
+    assert at20['delta_m']['std'] == pytest.approx(math.sqrt(4.5))
+
+
+def test_bad_checkpoint_lists(tmp_path):
+    bad = tmp_path / 'bad.py'
+    cfg = "seeds = [0]\narms = [dict(name='a', config='configs/diffmtl/" \
+          "synthetic_one_r18.py')]\n"
+    for extra, match in [('checkpoints = [0]', 'positive'),
+                         ('checkpoints = [5, 5]', 'distinct'),
+                         ('checkpoints = [5]\nmax_iters = 5', 'larger')]:
+        bad.write_text(cfg + extra + '\n')
+        with pytest.raises(ValueError, match=match):
+            load_study(str(bad))
