@@ -29,6 +29,7 @@ def test_missing_or_mixed_stacks_are_errors(monkeypatch, found, message):
         stack.mm_stack()
 
 
+@pytest.mark.slow
 def test_import_prints_no_onedl_noise_but_keeps_other_output():
     code = 'import diffmtl, mmseg.datasets; print("after import")'
     proc = subprocess.run([sys.executable, '-c', code], cwd=REPO,

@@ -20,7 +20,7 @@ arms = [
     dict(name='feature_wo_mtcond',
          config='configs/diffmtl/synthetic_one_r18.py',
          cfg_options={'model.multi_task_condition': False}),
-    # token-grid ablation: the 3x4 = 12 tokens of the earlier demo scale
+    # token-grid ablation: 3x4 = 12 tokens instead of 12x16 = 192
     dict(name='feature_tokens_3x4',
          config='configs/diffmtl/synthetic_one_r18.py',
          cfg_options={'model.denoiser.token_scale': 0.25}),

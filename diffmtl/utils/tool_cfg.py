@@ -326,7 +326,7 @@ def _add_custom_hook(cfg: Config, hook_type: str) -> Config:
     return cfg
 
 
-# --- input checks (issue 11): InputCheckHook in every tool runner -------
+# --- input checks: InputCheckHook in every tool runner --------------------
 def add_input_check_hook(cfg: Config) -> Config:
     """Add ``InputCheckHook`` to ``cfg.custom_hooks`` (once).
 
@@ -362,7 +362,7 @@ def build_runner(cfg: Config) -> Runner:
     init_distributed(cfg)
     enable_safe_checkpoints(cfg)
     resolve_resume(cfg)
-    add_input_check_hook(cfg)  # input checks (issue 11)
+    add_input_check_hook(cfg)  # model tasks against the dataset's labels
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)
     from diffmtl.registry import RUNNERS

@@ -1,6 +1,6 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """inference_multitask with the real (tiny) DiffusionMTL on images smaller
-than the model's stride, and on non-finite input (issue 11)."""
+than the model's stride, and on non-finite input."""
 import os.path as osp
 
 import numpy as np

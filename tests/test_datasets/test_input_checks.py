@@ -1,6 +1,6 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """Bad dataset inputs are refused when the data list is built or a sample
-is loaded, with messages naming the file (issue 11)."""
+is loaded, with messages naming the file."""
 import json
 import logging
 import os

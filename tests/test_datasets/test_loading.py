@@ -316,7 +316,7 @@ def test_load_annotations_errors(tmp_path):
                  ann_format=dict(sal='label_png')))
 
 
-# ------------------------------------------------- bad inputs (issue 11)
+# ------------------------------------------------------------ bad inputs
 def _one_task_results(task, path, fmt, shape, **extra):
     return dict(img_path='scene.png', img_shape=shape, tasks=(task, ),
                 task_mask=(True, ), ann_paths={task: path},

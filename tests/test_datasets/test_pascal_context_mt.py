@@ -180,6 +180,7 @@ def test_generated_mapping_and_task_subset(pascal):
     assert set(res['seg_fields']) == {'gt_normal_map', 'gt_seg_map'}
 
 
+@pytest.mark.slow
 def test_converter_gives_identical_maps(pascal):
     root, gts = pascal
     conv = _converter()

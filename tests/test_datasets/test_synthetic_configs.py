@@ -108,6 +108,7 @@ def test_val_pipeline_reads_exact_labels(data_root):
         normals * (2 / 255.0) - 1, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_demo_model_trains_one_step(data_root):
     from diffmtl.registry import MODELS
     from mmengine.optim import build_optim_wrapper

@@ -147,6 +147,7 @@ def test_hook_is_registered():
     assert HOOKS.get('AtomicCheckpointHook') is AtomicCheckpointHook
 
 
+@pytest.mark.slow
 def test_old_checkpoint_is_removed_only_after_the_new_one(tmp_path):
     """max_keep_ckpts=1: while iter_4 is written, iter_2 and its pointer
     stay; afterwards only iter_4 is left and the pointer names it."""
@@ -181,6 +182,7 @@ def test_old_checkpoint_is_removed_only_after_the_new_one(tmp_path):
     assert ckpt['message_hub']['runtime_info']['keep_ckpt_ids'] == [6]
 
 
+@pytest.mark.slow
 def test_stale_temp_files_are_removed_when_training_starts(tmp_path):
     torch.set_num_threads(1)
     work_dir = tmp_path / 'work'
@@ -195,6 +197,7 @@ def test_stale_temp_files_are_removed_when_training_starts(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_save_rng_state_false_stores_none(tmp_path):
     torch.set_num_threads(1)
     work_dir = tmp_path / 'work'

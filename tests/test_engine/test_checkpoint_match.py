@@ -161,6 +161,7 @@ def _runner(tmp_path, load_from, **cfg_keys):
     return Runner.from_cfg(cfg)
 
 
+@pytest.mark.slow
 def test_hook_stops_load_from_and_test(tmp_path, toy_ckpts):
     assert HOOKS.get('CheckpointMatchHook') is CheckpointMatchHook
     _, bad = toy_ckpts

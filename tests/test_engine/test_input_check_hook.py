@@ -1,7 +1,7 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """InputCheckHook and the dataset checks stop a run whose model and training
 set do not match before the first iteration: nothing trains at loss 0 and
-no checkpoint is written (issue 11)."""
+no checkpoint is written."""
 import glob
 import json
 import os
@@ -148,6 +148,7 @@ def test_tools_runner_has_the_hook(folder, tmp_path):
     assert sum(isinstance(h, InputCheckHook) for h in runner.hooks) == 1
 
 
+@pytest.mark.slow
 def test_matching_model_and_dataset_train_and_save(folder, tmp_path):
     work_dir = str(tmp_path / 'ok')
     runner = _train(_runner_cfg(folder, work_dir))
@@ -157,6 +158,7 @@ def test_matching_model_and_dataset_train_and_save(folder, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_model_task_absent_from_dataset(folder, tmp_path):
     work_dir = str(tmp_path / 'absent')
     cfg = _runner_cfg(folder, work_dir,
@@ -170,6 +172,7 @@ def test_model_task_absent_from_dataset(folder, tmp_path):
     assert _checkpoints(work_dir) == []
 
 
+@pytest.mark.slow
 def test_no_image_labelled_for_a_model_task(folder, tmp_path):
     mapping = osp.join(folder, 'semseg_only.json')
     dump_label_mapping({i: (True, False) for i in IDS}, TASKS, mapping)
@@ -184,6 +187,7 @@ def test_no_image_labelled_for_a_model_task(folder, tmp_path):
     assert _checkpoints(work_dir) == []
 
 
+@pytest.mark.slow
 def test_mapping_labelling_no_task_stops_before_training(folder, tmp_path):
     mapping = osp.join(folder, 'nothing.json')
     dump_label_mapping({i: (False, False) for i in IDS}, TASKS, mapping)

@@ -46,6 +46,7 @@ def _checkpoints(work_dir):
     return glob.glob(osp.join(work_dir, '**', '*.pth'), recursive=True)
 
 
+@pytest.mark.slow
 def test_training_stops_before_the_first_iteration(folder, tmp_path):  # noqa
     work_dir = str(tmp_path / 'train')
     cfg = _runner_cfg(folder, work_dir)
@@ -74,6 +75,7 @@ def _test_cfg(root, work_dir, semseg_classes):
     return cfg
 
 
+@pytest.mark.slow
 def test_testing_stops_before_the_first_batch(folder, tmp_path):  # noqa
     torch.set_num_threads(1)
     ok = build_runner(_test_cfg(folder, str(tmp_path / 'ok'), 2)).test()

@@ -2,12 +2,15 @@
 """AtomicCheckpointHook RNG restore in a Runner: epoch loops, old files."""
 from pathlib import Path
 
+import pytest
 import rng_components  # noqa: F401  (registers the noisy toy parts)
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
 from diffmtl.engine import RNG_STATES_KEY, load_checkpoint_file
+
+pytestmark = pytest.mark.slow
 
 TOY_CFG = (
     Path(__file__).resolve().parents[1] / 'data' / 'configs' /

@@ -87,6 +87,7 @@ def test_scheme_replaces_mmengine_local_and_http_loaders():
         'http://host/r18.pth') is load_from_http
 
 
+@pytest.mark.slow
 def test_runner_checkpoint_needs_the_allow_list(runner_checkpoint):
     path, _ = runner_checkpoint
     # plain weights_only=True (torch's default) refuses mmengine checkpoints
@@ -94,6 +95,7 @@ def test_runner_checkpoint_needs_the_allow_list(runner_checkpoint):
         torch.load(path, weights_only=True)
 
 
+@pytest.mark.slow
 def test_runner_checkpoint_loads_safely(runner_checkpoint, monkeypatch):
     monkeypatch.delenv(TRUSTED_CHECKPOINTS_ENV, raising=False)
     path, weight = runner_checkpoint

@@ -1,7 +1,7 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """End to end through mmengine's Runner, LoggerHook and LocalVisBackend: a
 task's loss is logged exactly on the iterations whose batch had the task,
-never repeated on the others (issue 11)."""
+never repeated on the others."""
 import json
 import os.path as osp
 
@@ -12,6 +12,8 @@ from mmengine.runner import Runner
 from test_input_check_hook import IDS, TASKS, _runner_cfg, folder  # noqa
 
 from diffmtl.datasets import dump_label_mapping
+
+pytestmark = pytest.mark.slow
 
 #: semseg / depth flags of the images a, b, c, d.
 MAPPING = dict(a=(True, True), b=(True, False), c=(False, True),

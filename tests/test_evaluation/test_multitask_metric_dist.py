@@ -5,11 +5,14 @@ import pickle
 import socket
 
 import numpy as np
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from diffmtl.evaluation import MultiTaskMetric
+
+pytestmark = pytest.mark.slow
 
 META = dict(
     tasks=('semseg', 'human_parts', 'sal', 'normals', 'edge', 'depth'),

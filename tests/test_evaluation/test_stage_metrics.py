@@ -159,6 +159,7 @@ def _staged_worker(rank, world, port, out_file):
     _worker(rank, world, port, out_file)
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one_with_stages(tmp_path):
     from test_multitask_metric_dist import build_metric
     single = build_metric()

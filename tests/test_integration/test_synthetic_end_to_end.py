@@ -18,6 +18,8 @@ import pytest
 
 from diffmtl.datasets.synthetic import generate_synthetic_scenes
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 CFG = REPO / 'configs' / 'diffmtl' / 'synthetic_one_r18.py'
 TASKS = ('semseg', 'human_parts', 'sal', 'normals', 'edge', 'depth')

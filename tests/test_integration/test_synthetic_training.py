@@ -83,6 +83,7 @@ def _variants(cfg):
     'feature', 'prediction', 'wo_diffusion', 'wo_mt_cond', 'mtl_baseline',
     'single_task'
 ])
+@pytest.mark.slow
 def test_training_on_synthetic_scenes_lowers_the_loss(cfg, batch, name):
     torch.manual_seed(0)
     model = MODELS.build(_variants(cfg)[name])

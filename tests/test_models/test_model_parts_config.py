@@ -370,7 +370,7 @@ def test_baseline_flat_constructor_without_config():
         decoder=dict(type='ResidualTaskDecoder', num_blocks=2,
                      norm_cfg=dict(type='BN')), **kwargs)
     assert _same_state(_state(flat), _state(by_dict))
-    # the default: 6 blocks, as before
+    # the default: 6 blocks
     with torch.device('meta'):
         default = MultiTaskBaseline(**kwargs)
     assert len(default.decoders['sal'].blocks) == 6

@@ -13,6 +13,8 @@ from mmengine.registry import init_default_scope
 from diffmtl.registry import MODELS
 from _mtl_model_utils import make_batch
 
+pytestmark = pytest.mark.slow
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 

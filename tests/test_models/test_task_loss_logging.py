@@ -1,7 +1,7 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """Logged per-task losses cover only the batches that had the task: a batch
 without task X logs no value for X (not X's last loss, not NaN), and X's
-windowed mean spans the same iterations as the total loss (issue 11)."""
+windowed mean spans the same iterations as the total loss."""
 import copy
 import uuid
 from types import SimpleNamespace
@@ -21,7 +21,7 @@ torch.set_num_threads(1)
 TASKS = ('semseg', 'sal')
 
 
-class Session:
+class LoggedTraining:
     """train_step + RuntimeInfoHook + LogProcessor, as in a runner."""
 
     def __init__(self, model, window=10):
@@ -45,19 +45,19 @@ class Session:
 
 
 @pytest.fixture
-def session():
+def training():
     torch.manual_seed(0)
-    return Session(MODELS.build(tiny_baseline_cfg(tasks=TASKS)))
+    return LoggedTraining(MODELS.build(tiny_baseline_cfg(tasks=TASKS)))
 
 
-def test_absent_task_logs_no_value_and_windows_follow_iterations(session):
+def test_absent_task_logs_no_value_and_windows_follow_iterations(training):
     both, only_sal, only_seg = [(1, 1), (1, 0)], [(0, 1)], [(1, 0)]
-    tag = session.step(both, seed=0)
-    v = session.values
+    tag = training.step(both, seed=0)
+    v = training.values
     assert tag['semseg.loss'] == pytest.approx(v[0]['semseg.loss'])
     assert tag['sal.loss'] == pytest.approx(v[0]['sal.loss'])
-    # a batch without semseg: semseg is not logged (before: its last loss)
-    tag = session.step(only_sal, seed=1)
+    # a batch without semseg: semseg is not logged (not its last loss again)
+    tag = training.step(only_sal, seed=1)
     assert 'semseg.loss' not in v[1]
     assert 'semseg.loss' not in tag
     assert tag['sal.loss'] == pytest.approx(
@@ -65,40 +65,40 @@ def test_absent_task_logs_no_value_and_windows_follow_iterations(session):
     assert tag['loss'] == pytest.approx(np.mean([v[0]['loss'],
                                                  v[1]['loss']]))
     # semseg back: the mean of the batches that had it, sal hidden
-    tag = session.step(only_seg, seed=2)
+    tag = training.step(only_seg, seed=2)
     assert 'sal.loss' not in tag
     assert tag['semseg.loss'] == pytest.approx(
         np.mean([v[0]['semseg.loss'], v[2]['semseg.loss']]))
     # 10 iterations without semseg, then one with it: the 10-iteration
-    # window holds only that batch (before: the mean reached back to
+    # window holds only that batch (the mean does not reach back to
     # iterations 1 and 3)
     for k in range(10):
-        tag = session.step(only_sal, seed=3 + k)
+        tag = training.step(only_sal, seed=3 + k)
         assert 'semseg.loss' not in tag and 'sal.loss' in tag
         assert np.isfinite(tag['sal.loss'])
-    tag = session.step(only_seg, seed=20)
+    tag = training.step(only_seg, seed=20)
     assert tag['semseg.loss'] == pytest.approx(v[-1]['semseg.loss'])
     assert 'sal.loss' not in tag
     # the history of sal weights only its batches: 12 with sal, the others
     # are count-0 skip entries
-    hidden = session.hub.get_info(session.model.HIDDEN_LOSS_LOGS)
+    hidden = training.hub.get_info(training.model.HIDDEN_LOSS_LOGS)
     logs, counts = hidden['train/sal.loss'].data
     assert len(logs) == len(v) and counts.sum() == 12
     assert logs[counts == 0].sum() == 0
     # sal back: the mean of its batches among the last 10 iterations (9)
-    tag = session.step(only_sal, seed=21)
+    tag = training.step(only_sal, seed=21)
     recent = [x['sal.loss'] for x in v[-10:] if 'sal.loss' in x]
     assert len(recent) == 9
     assert tag['sal.loss'] == pytest.approx(np.mean(recent))
     assert 'semseg.loss' not in tag
 
 
-def test_window_of_one_never_repeats_nor_nans(session):
-    session.logger = LogProcessor(window_size=1, by_epoch=False)
+def test_window_of_one_never_repeats_nor_nans(training):
+    training.logger = LogProcessor(window_size=1, by_epoch=False)
     plan = [[(1, 1)], [(0, 1)], [(0, 1)], [(1, 0)], [(1, 1)], [(0, 0), (0, 1)]]
     for seed, masks in enumerate(plan):
-        tag = session.step(masks, seed=seed)
-        now = session.values[-1]
+        tag = training.step(masks, seed=seed)
+        now = training.values[-1]
         for key in ('semseg.loss', 'sal.loss'):
             if key in now:
                 assert tag[key] == pytest.approx(now[key])
@@ -132,16 +132,16 @@ def test_total_loss_gradients_and_log_vars_unchanged():
             torch.equal(a, b) for a, b in zip(g1, g2))
 
 
-def test_eval_mode_and_other_keys_are_left_alone(session):
-    session.step([(1, 1)], seed=0)
-    hub = session.hub
+def test_eval_mode_and_other_keys_are_left_alone(training):
+    training.step([(1, 1)], seed=0)
+    hub = training.hub
     hub.update_scalar('train/semseg.acc', 1.0)  # not a loss key
     hub.update_scalar('train/depth.loss', 2.0)  # not a task of the model
-    session.model.eval()
-    session.model.update_task_loss_logs({'loss': torch.tensor(1.)})
+    training.model.eval()
+    training.model.update_task_loss_logs({'loss': torch.tensor(1.)})
     assert 'train/semseg.loss' in hub.log_scalars  # eval: no change
-    session.model.train()
-    session.model.update_task_loss_logs({'loss': torch.tensor(1.)})
+    training.model.train()
+    training.model.update_task_loss_logs({'loss': torch.tensor(1.)})
     assert 'train/semseg.loss' not in hub.log_scalars
     assert 'train/sal.loss' not in hub.log_scalars
     assert hub.get_scalar('train/semseg.acc').current() == 1.0

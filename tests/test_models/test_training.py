@@ -7,6 +7,8 @@ from diffmtl.registry import MODELS
 from _mtl_model_utils import (make_batch, tiny_baseline_cfg,
                               tiny_diffusion_cfg)
 
+pytestmark = pytest.mark.slow
+
 torch.set_num_threads(1)
 
 MASKS = [(1, 0, 0, 0, 0), (0, 1, 0, 0, 0), (0, 0, 1, 0, 1), (1, 0, 0, 1, 1)]

@@ -234,6 +234,7 @@ def _options(opts):
     return out
 
 
+@pytest.mark.slow
 def test_train_and_test_tools_run_the_project_config(tmp_path):
     from diffmtl.datasets.synthetic import generate_synthetic_scenes
     root = tmp_path / 'scenes'

@@ -1,6 +1,6 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """Outside the kind modules no diffmtl code branches on a task kind or a
-task name (issue 12, point 1).
+task name.
 
 The check is a grep over the package's source: comparisons with a kind
 (``spec.kind == ...``, ``kind in (...)``), with a built-in task name

@@ -15,6 +15,8 @@ from rng_components import KILL_ENV
 
 from diffmtl.engine import RNG_STATES_KEY
 
+pytestmark = pytest.mark.slow
+
 
 def _final(work_dir):
     return load(work_dir / 'iter_12.pth')
@@ -83,7 +85,7 @@ def test_killed_and_resumed_run_is_bit_identical(tmp_path, num_workers):
 
 @pytest.mark.parametrize('option', ['save_rng_state', 'isolate_val_rng'])
 def test_controls_without_rng_handling_drift(tmp_path, option):
-    """Controls: the same check catches the drift the issue reported.
+    """Controls: the same check catches the drift the RNG handling removes.
 
     Without RNG states in the checkpoint, or when validation (run by the
     uninterrupted job at iteration 8 but not by the resumed one) advances

@@ -14,6 +14,8 @@ import torch
 from resume_utils import load
 from tool_runner import TOY_CFG, logged_metric, run_tool
 
+pytestmark = pytest.mark.slow
+
 THREE_CHANNELS = [
     '--cfg-options', 'model.in_ch=3', 'val_dataloader.dataset.in_ch=3',
     'test_dataloader.dataset.in_ch=3', 'train_dataloader.dataset.in_ch=3'

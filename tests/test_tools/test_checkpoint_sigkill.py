@@ -20,6 +20,8 @@ from rng_components import SLOW_WRITE_ENV
 
 from diffmtl.engine import CorruptCheckpointError, load_checkpoint_file
 
+pytestmark = pytest.mark.slow
+
 
 def _resume_to_the_end(cfg, work_dir, from_iter):
     proc = run_train(cfg, work_dir, '--resume')

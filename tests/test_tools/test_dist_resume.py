@@ -14,9 +14,12 @@ from tool_runner import TOOLS, free_port, run
 
 from diffmtl.engine import RNG_STATES_KEY
 
-pytestmark = pytest.mark.skipif(
-    torch.cuda.is_available(),
-    reason='runs the automatic CPU (gloo) set-up of hosts without CUDA')
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        torch.cuda.is_available(),
+        reason='runs the automatic CPU (gloo) set-up of hosts without CUDA')
+]
 
 
 def _dist_train(cfg, work_dir, *args, env=None):

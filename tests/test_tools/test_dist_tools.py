@@ -6,9 +6,12 @@ import pytest
 import torch
 from tool_runner import TOOLS, TOY_CFG, free_port, logged_metric, run
 
-pytestmark = pytest.mark.skipif(
-    torch.cuda.is_available(),
-    reason='checks the automatic CPU (gloo) set-up of hosts without CUDA')
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        torch.cuda.is_available(),
+        reason='checks the automatic CPU (gloo) set-up of hosts without CUDA')
+]
 
 
 def test_dist_train_and_test_two_cpu_processes(tmp_path):

@@ -8,8 +8,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(
-    shutil.which('make') is None, reason='needs GNU make')
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        shutil.which('make') is None, reason='needs GNU make')
+]
 
 
 def _dry_run(*args):

@@ -10,6 +10,8 @@ import pytest
 from resume_utils import load, pointer_target
 from tool_runner import TOY_CFG, run_tool
 
+pytestmark = pytest.mark.slow
+
 RESUME_TO_6 = [
     '--resume', '--cfg-options', 'train_cfg.max_iters=6',
     'train_cfg.val_interval=6'

@@ -8,6 +8,8 @@ from toy_components import ToyRegressionDataset
 
 from diffmtl.engine import load_checkpoint_file
 
+pytestmark = pytest.mark.slow
+
 
 def _val_mse(checkpoint_path) -> float:
     """MSE of a checkpoint's weights on the toy val set, computed here."""

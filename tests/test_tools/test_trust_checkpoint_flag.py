@@ -1,8 +1,11 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """tools/test.py refuses foreign pickles unless --trust-checkpoint."""
+import pytest
 import torch
 from tool_runner import TOY_CFG, logged_metric, run_tool
 from toy_components import ToyRegressionDataset, ToyRegressor
+
+pytestmark = pytest.mark.slow
 
 
 def test_foreign_checkpoint_refused_then_trusted(tmp_path):

@@ -239,6 +239,7 @@ def test_stages_cropped_with_top_left_padding(tmp_path):
     assert tuple(res['normals'][-1][1].shape) == (3, H, W)
 
 
+@pytest.mark.slow
 def test_test_run_does_not_build_a_train_loop(tmp_path):
     """In tools/test.py the train loop is still a config dict; reading
     runner.iter would build it (and its dataset). The hook uses step 0."""

@@ -13,6 +13,8 @@ from mmengine.config import Config
 
 from diffmtl.datasets import synthetic
 
+pytestmark = pytest.mark.slow
+
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 CFG = osp.join(REPO, 'configs', 'diffmtl', 'synthetic_one_r18_pred.py')
 

@@ -12,8 +12,8 @@ Writes, for every id of the given splits, under ``<root>/converted/``:
   PASCAL-Context classes and 0 elsewhere (= invalid). Validity lives in
   alpha, so a valid pixel stored as (0, 0, 0) stays valid: the converted
   and the raw files decode to identical arrays (decoder
-  ``normals_rgba_png``). PNGs of earlier versions (RGB, (0, 0, 0) =
-  invalid) are still read, with a warning; re-run with ``--overwrite``.
+  ``normals_rgba_png``). RGB normals PNGs without alpha ((0, 0, 0) =
+  invalid) are read too, with a warning; ``--overwrite`` rewrites them.
 
 ``PascalContextMTDataset(use_converted='auto')`` then reads these PNGs
 instead of decoding ``.mat`` files in the data loader. Example::

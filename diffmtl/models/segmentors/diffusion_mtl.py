@@ -171,11 +171,12 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
     The flat arguments ``decoder_blocks``, ``norm_cfg`` (-> ``decoder``) and
     ``num_steps``, ``beta_start``, ``beta_end``, ``beta_schedule`` (->
     ``schedule``) fill the same-named keys (``decoder_blocks`` ->
-    ``num_blocks``) a dict does not state, so the flat constructor and old
-    configs build the same model as before. A flat argument changed from
-    its default and a dict key with another value raise a ValueError naming
-    both; at its default a flat argument never conflicts, and it is passed
-    to a part of another type only when changed.
+    ``num_blocks``) a dict does not state, so a config with only the flat
+    arguments builds the same model as one that states the dicts. A flat
+    argument changed from its default and a dict key with another value
+    raise a ValueError naming both; at its default a flat argument never
+    conflicts, and it is passed to a part of another type only when
+    changed.
 
     Args:
         tasks (Sequence[str]): Task names in dataset order.
