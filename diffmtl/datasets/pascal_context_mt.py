@@ -65,9 +65,9 @@ def _decode_normals_rgba_png(path, results, backend_args=None):
     ``n = 2 v / 255 - 1`` from R, G, B (x, y, z) for every pixel, exactly
     as the raw ``pascal_normals`` decoder, then the zero vector where
     alpha is 0, so a valid pixel stored as (0, 0, 0) stays (-1, -1, -1).
-    An RGB file (written by an earlier converter, (0, 0, 0) = invalid) is
-    read the old way with a warning: re-run the converter with
-    ``--overwrite`` to get arrays identical to the raw files.
+    An RGB file without alpha ((0, 0, 0) = invalid) is read with that
+    convention and a warning: re-run the converter with ``--overwrite`` to
+    get arrays identical to the raw files.
     """
     img = _open_pil(path, backend_args)
     if img.mode == 'RGB':

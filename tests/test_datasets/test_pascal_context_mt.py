@@ -255,8 +255,8 @@ def test_converter_normals_round_trip_every_value(tmp_path):
     assert got[0, -1].tolist() == [0., 0., 0.]  # invalid
     np.testing.assert_array_equal(got[:, :w // 2],
                                   rgb[:, :w // 2] * np.float32(2 / 255) - 1)
-    # A PNG of the earlier converter (RGB, (0, 0, 0) = invalid) still
-    # decodes, the old way; other modes are refused.
+    # An RGB PNG without alpha ((0, 0, 0) = invalid) decodes with that
+    # convention; other modes are refused.
     legacy = rgb.copy()
     legacy[label == 1] = 0
     old = write_png(str(tmp_path / 'legacy' / 'a.png'), legacy)

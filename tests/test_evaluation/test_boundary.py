@@ -166,7 +166,7 @@ def test_numpy_matcher_on_a_graph_where_hopcroft_karp_stalls():
     """Thinned noise at a 5.4 px tolerance: a layered candidate graph (2627
     x 2618 pixels, 44k pairs) on which scipy's ``maximum_bipartite_matching``
     does not return (scipy issue #26147); the max-flow matcher does, with
-    the maximum found by networkx and by the earlier Kuhn matcher."""
+    the maximum found by networkx and by a Kuhn matcher."""
     rng = np.random.default_rng(1)
     a = binary_thin(rng.random((120, 120)) < 0.2)
     b = binary_thin(rng.random((120, 120)) < 0.2)
