@@ -34,6 +34,8 @@ from mmengine.dist import init_dist
 from mmengine.logging import print_log
 from mmengine.utils.dl_utils import set_multi_processing
 
+from .cpu_norms import sync_norms_to_bn
+
 __all__ = [
     'cuda_available', 'set_local_rank_env', 'setup_launcher',
     'init_distributed', 'close_distributed', 'exit_finished_cpu_job'
@@ -71,7 +73,10 @@ def setup_launcher(cfg: Config,
     * ``model_wrapper_cfg.device_ids`` becomes ``None`` (CPU DDP). An unset
       ``model_wrapper_cfg`` is written out as mmengine's default wrapper
       (``MMDistributedDataParallel`` with ``broadcast_buffers=False`` and
-      the config's ``find_unused_parameters``), plus ``device_ids=None``.
+      the config's ``find_unused_parameters``), plus ``device_ids=None``;
+    * SyncBN norm configs of the model become BN, with one warning
+      (:func:`~diffmtl.utils.cpu_norms.sync_norms_to_bn`): DDP refuses CPU
+      modules with ``SyncBatchNorm`` layers.
 
     Explicit user choices (a non-NCCL backend, explicit ``device_ids``) are
     kept. On CUDA hosts only ``cfg.launcher`` is set.
@@ -117,6 +122,7 @@ def setup_launcher(cfg: Config,
         wrapper_cfg = copy.deepcopy(wrapper_cfg)
     wrapper_cfg.setdefault('device_ids', None)
     cfg.model_wrapper_cfg = wrapper_cfg
+    sync_norms_to_bn(cfg)
     return cfg
 
 

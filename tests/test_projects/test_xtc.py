@@ -423,3 +423,50 @@ def test_no_pair_gives_zero_terms_and_bad_args_are_refused():
     with pytest.raises(ValueError, match='seg_encoding'):
         MODELS.build(tiny_xtc_cfg(seg_encoding='argmax'))
     assert XTCMultiTaskBaseline.__mro__[1].__name__ == 'MultiTaskBaseline'
+
+
+def test_mapper_runs_empty_groups_and_encode_pairs_adds_them():
+    """An empty group still runs its stem (its norms take part in the
+    statistics); ``encode_pairs`` adds empty groups only where asked."""
+    model = MODELS.build(tiny_xtc_cfg())
+    mapper = model.mapper
+    mapper.train()
+    x = torch.rand(3, 5, *SIZE)
+    before = {
+        t: int(mapper.stems[t][1].num_batches_tracked)
+        for t in ('semseg', 'sal')
+    }
+    out = mapper({
+        'semseg': x,
+        'sal': torch.zeros(0, 2, *SIZE)
+    }, {
+        'semseg': torch.tensor([0, 1, 2]),
+        'sal': torch.zeros(0, dtype=torch.long)
+    })
+    assert out['semseg'].shape[0] == 3 and out['sal'].shape[0] == 0
+    assert out['sal'].shape[1:] == out['semseg'].shape[1:]
+    for t in ('semseg', 'sal'):
+        assert int(mapper.stems[t][1].num_batches_tracked) == before[t] + 1
+    # a call of empty groups runs the trunk on no rows; no groups: {}
+    empty = mapper({'sal': torch.zeros(0, 2, *SIZE)},
+                   {'sal': torch.zeros(0, dtype=torch.long)})
+    assert empty['sal'].shape == (0, ) + tuple(out['semseg'].shape[1:])
+    assert mapper({}, {}) == {}
+
+    inputs, samples = batch([(1, 0, 0, 0, 0, 0), (1, 0, 0, 0, 0, 0)])
+    logits = model.task_logits(model.extract_feat(inputs))
+    mask = model.labelled_mask(samples, inputs.device)
+    gts = model.labelled_gt(samples, mask, SIZE, inputs.device)
+    pairs, _ = model.select_pairs(mask, torch.ones_like(mask))
+    plain = model.encode_pairs(logits, gts, pairs, SIZE)
+    assert set(plain[0]) == set(TASKS[1:]) and set(plain[2]) == {'semseg'}
+    groups = [[True] * T, [True, False, True, False, False, False]]
+    pred_in, pred_rows, gt_in, gt_rows = model.encode_pairs(
+        logits, gts, pairs, SIZE, groups)
+    assert list(pred_in) == list(TASKS)
+    assert pred_in['semseg'].shape == (0, 5) + SIZE
+    assert list(gt_in) == ['semseg', 'sal']
+    assert gt_in['sal'].shape == (0, 2) + SIZE
+    assert gt_rows['sal'].numel() == 0
+    # outside a multi-process run the model asks for no extra groups
+    assert model.mapper_groups(pairs) is None

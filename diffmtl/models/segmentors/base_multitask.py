@@ -20,6 +20,7 @@ from diffmtl.structures import (TASK_SPECS, get_task_mask, get_task_specs,
 from ..decode_heads import ResidualTaskDecoder
 from ..losses._utils import deferred_data_checks, resolve_data_checks
 from ..utils.postprocess import logits_to_pred, postprocess_task_logits
+from ..utils.sync_norm import norms_synchronise, zero_term
 
 #: A loss term: (task, indices of the images it covers, (n,) losses).
 LossTerm = Tuple[str, Tensor, Tensor]
@@ -325,6 +326,36 @@ class BaseMultiTaskSegmentor(BaseSegmentor):
                 device, non_blocking=True) for ti in range(len(self.tasks))
         ]
         return mask, rows
+
+    def keep_branches_in_graph(self, losses: Dict[str, Tensor],
+                               branches: Sequence[Tensor]
+                               ) -> Dict[str, Tensor]:
+        """Let every task branch take part in the loss while norms
+        synchronise.
+
+        While :func:`~diffmtl.models.utils.sync_norm.norms_synchronise`
+        holds for the model (training with SyncBN in a group of several
+        processes), adds a :func:`~diffmtl.models.utils.sync_norm.zero_term`
+        of ``branches`` to the first loss key, so that backward reaches
+        every branch whatever the labels of this process's batch and every
+        process runs the same norm collectives (``docs/en/models.md``,
+        *Multi-process training with partial labels*). Otherwise
+        ``losses`` is returned as is. Values are unchanged either way.
+
+        Args:
+            losses (dict[str, Tensor]): The model's loss dict (modified in
+                place).
+            branches (Sequence[Tensor]): The outputs of every task branch
+                that ran forward, e.g. each task's logits.
+
+        Returns:
+            dict[str, Tensor]: ``losses``.
+        """
+        if not norms_synchronise(self):
+            return losses
+        key = next(k for k in losses if 'loss' in k)
+        losses[key] = losses[key] + zero_term(branches)
+        return losses
 
     def combine_losses(self, terms: Dict[str, LossTerm], mask: Tensor,
                        anchor: Optional[Tensor] = None) -> Dict[str, Tensor]:

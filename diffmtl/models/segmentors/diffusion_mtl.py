@@ -15,6 +15,7 @@ from diffmtl.structures import unpad_window
 from ..diffusion import (DiffusionSchedule, MultiTaskConditioner,
                          MultiTaskDenoiser)
 from ..utils.head_init import init_head_bias
+from ..utils.sync_norm import norms_synchronise
 from .base_multitask import (BaseMultiTaskSegmentor, PartCfg, build_part,
                              decoder_configs, part_config)
 
@@ -503,7 +504,19 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
 
         Returns:
             dict[str, Tensor]: ``'<task>.loss'`` / ``'<task>.loss_init'``.
+
+        Raises:
+            ValueError: If the denoiser's norms synchronise: it runs on each
+                process's labelled images only (see ``docs/en/models.md``,
+                *Multi-process training with partial labels*).
         """
+        if norms_synchronise(self.denoiser):
+            raise ValueError(
+                f'{type(self).__name__}: the denoiser holds synchronised '
+                'norms (SyncBN) and this is a multi-process run; the '
+                'denoiser runs on the labelled images of each process only, '
+                'so their collectives would differ between processes. Give '
+                'the denoiser per-process norms (BN, GN, LN).')
         size = inputs.shape[-2:]
         feats = self.extract_feat(inputs)
         init_feats, init_preds = self.initial(feats)
@@ -526,8 +539,14 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
                 init = self.resize(init_preds[task][idx], size)
                 terms[f'{task}.loss_init'] = (
                     task, idx, self.init_loss_weight * loss_fn(init, gt))
-        return self.combine_losses(
+        losses = self.combine_losses(
             terms, mask, anchor=init_preds[self.tasks[0]])
+        # With synchronised norms every preliminary branch (and through it
+        # the backbone) and the conditioner get a backward, whatever this
+        # batch's labels.
+        branches = [init_preds[t] for t in self.tasks]
+        return self.keep_branches_in_graph(
+            losses, branches + ([] if cond is None else [cond]))
 
     # ------------------------------------------------------------------
     # inference

@@ -153,7 +153,8 @@ class MultiTaskBaseline(BaseMultiTaskSegmentor):
 
         Returns:
             dict[str, Tensor]: ``'<task>.loss'`` scalars and the total, as
-            :meth:`combine_losses`.
+            :meth:`combine_losses`; with synchronised norms every task's
+            logits take part (:meth:`keep_branches_in_graph`).
         """
         terms = {}
         for ti, task in enumerate(self.tasks):
@@ -164,4 +165,9 @@ class MultiTaskBaseline(BaseMultiTaskSegmentor):
             terms[f'{task}.loss'] = (task, idx,
                                      self.task_losses[task](pred,
                                                             gts[task][idx]))
-        return self.combine_losses(terms, mask, anchor=logits[self.tasks[0]])
+        losses = self.combine_losses(
+            terms, mask, anchor=logits[self.tasks[0]])
+        # With synchronised norms every decoder gets a backward, whatever
+        # this batch's labels.
+        return self.keep_branches_in_graph(
+            losses, [logits[t] for t in self.tasks])

@@ -236,7 +236,11 @@ class FiLMResNetMapper(nn.Module):
         Every group goes through its task's stem; the stem outputs are
         concatenated and run through the shared stages and fusion once,
         each row modulated by its own pair's FiLM parameters (so the norms
-        see all rows of the call).
+        see all rows of the call). An empty group (N_task = 0) runs its
+        stem too, and a call of empty groups runs the trunk on no rows:
+        with synchronised norms every process then issues the same norm
+        collectives whatever its rows (the caller passes the same groups
+        in every process).
 
         Args:
             inputs (dict[str, Tensor]): ``{task: (N_task, n_task, H, W)}``,
@@ -245,14 +249,12 @@ class FiLMResNetMapper(nn.Module):
                 pair codes of the rows (:func:`pair_code`).
 
         Returns:
-            dict[str, Tensor]: ``{task: (N_task, out_channels, h, w)}``.
+            dict[str, Tensor]: ``{task: (N_task, out_channels, h, w)}``;
+            ``{}`` for no groups.
         """
-        keys = [t for t in inputs if inputs[t].shape[0] > 0]
+        keys = list(inputs)
         if not keys:
-            return {
-                t: v.new_zeros((0, self.out_channels, 1, 1))
-                for t, v in inputs.items()
-            }
+            return {}
         x = torch.cat([self.stems[t](inputs[t]) for t in keys])
         codes = torch.cat([pair_index[t].to(x.device).long() for t in keys])
         if codes.numel() != x.shape[0]:
@@ -266,8 +268,4 @@ class FiLMResNetMapper(nn.Module):
             outs.append(x)
         y = self.fusion(outs)[0]
         sizes = [inputs[t].shape[0] for t in keys]
-        out = dict(zip(keys, torch.split(y, sizes)))
-        for t, v in inputs.items():
-            if t not in out:
-                out[t] = y.new_zeros((0, ) + tuple(y.shape[1:]))
-        return out
+        return dict(zip(keys, torch.split(y, sizes)))

@@ -5,7 +5,7 @@ The paper's "XTC*" re-implements the cross-task consistency of MTPSL on
 the MTL baseline; that code is not released, so the mapper design and the
 pair scaling here are the INFERRED defaults of the project README.
 """
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +13,8 @@ from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from diffmtl.models.segmentors import MultiTaskBaseline
+from diffmtl.models.utils.sync_norm import (all_reduce_counts,
+                                            norms_synchronise)
 from diffmtl.registry import MODELS
 from .encodings import (SEG_ENCODINGS, encode_ground_truth, encode_prediction,
                         valid_ground_truth)
@@ -207,7 +209,10 @@ class XTCMultiTaskBaseline(MultiTaskBaseline):
             losses['xtc.loss_con'] = feats.new_zeros(())
             losses['xtc.loss_reg'] = feats.new_zeros(())
         losses['xtc.num_pairs'] = feats.new_tensor(float(weight.numel()))
-        return losses
+        # With synchronised norms the mapper gets a backward also in a
+        # process without pairs of its own.
+        return self.keep_branches_in_graph(
+            losses, [terms['mapped_pred'], terms['mapped_gt']])
 
     def select_pairs(self, mask: Tensor,
                      gt_valid: Tensor) -> Tuple[Tensor, Tensor]:
@@ -254,8 +259,13 @@ class XTCMultiTaskBaseline(MultiTaskBaseline):
         weight = self.xtc_weight * scale[img] / batch
         return pairs, weight
 
-    def encode_pairs(self, logits: Dict[str, Tensor], gts: Dict[str, Tensor],
-                     pairs: Tensor, size) -> Tuple[Dict[str, Tensor], ...]:
+    def encode_pairs(self,
+                     logits: Dict[str, Tensor],
+                     gts: Dict[str, Tensor],
+                     pairs: Tensor,
+                     size,
+                     groups: Optional[Sequence[Sequence[bool]]] = None
+                     ) -> Tuple[Dict[str, Tensor], ...]:
         """Mapper inputs of both sides, grouped by stem task.
 
         Args:
@@ -263,6 +273,11 @@ class XTCMultiTaskBaseline(MultiTaskBaseline):
             gts (dict): ``{task: (B, gt_channels, H, W)}``.
             pairs (Tensor): (P, 3) rows ``(b, s, t)``.
             size (tuple): (H, W) input size.
+            groups (list, optional): ``[source, target]``, each a list of
+                T bools: the stems to run on that side even without rows
+                here, as empty (0, n_t, H, W) groups (the stems some
+                process needs, when the mapper's norms synchronise). None:
+                only the tasks with rows.
 
         Returns:
             tuple: ``pred_in``, ``pred_rows``, ``gt_in``, ``gt_rows``:
@@ -274,15 +289,22 @@ class XTCMultiTaskBaseline(MultiTaskBaseline):
         pred_in, pred_rows, gt_in, gt_rows = {}, {}, {}, {}
         for ti, task in enumerate(self.tasks):
             spec = self.task_specs[task]
+            shape = (0, self.out_channels[task]) + tuple(size)
             rows = (pairs[:, 1] == ti).nonzero(as_tuple=True)[0]
-            if rows.numel():
+            if not rows.numel() and groups is not None and groups[0][ti]:
+                pred_in[task] = logits[task].new_zeros(shape)
+                pred_rows[task] = rows
+            elif rows.numel():
                 pred = self.resize(logits[task][pairs[rows, 0]], size)
                 pred_in[task] = encode_prediction(spec, pred,
                                                   self.seg_encoding,
                                                   self.gumbel_tau, self.eps)
                 pred_rows[task] = rows
             rows = (pairs[:, 2] == ti).nonzero(as_tuple=True)[0]
-            if rows.numel():
+            if not rows.numel() and groups is not None and groups[1][ti]:
+                gt_in[task] = logits[task].new_zeros(shape)
+                gt_rows[task] = rows
+            elif rows.numel():
                 gt = gts[task][pairs[rows, 0]]
                 gt_in[task] = encode_ground_truth(
                     spec,
@@ -292,6 +314,35 @@ class XTCMultiTaskBaseline(MultiTaskBaseline):
                     dtype=logits[task].dtype)
                 gt_rows[task] = rows
         return pred_in, pred_rows, gt_in, gt_rows
+
+    def mapper_groups(self, pairs: Tensor
+                      ) -> Optional[List[List[bool]]]:
+        """The stems every process runs, when the mapper's norms
+        synchronise.
+
+        A stem's norms synchronise with the other processes' only if every
+        process runs it, so the stems are those of the tasks that are a
+        source (a target) of a pair in any process's batch, found with
+        one all-reduce of the (2, T) counts; a process runs them with
+        empty groups where it has no rows, and none (nor the mapper) when
+        no process has a pair.
+
+        Args:
+            pairs (Tensor): (P, 3) rows ``(b, s, t)`` of this process.
+
+        Returns:
+            list | None: ``[source, target]``, each T bools; None when the
+            mapper's norms do not synchronise (single process, evaluation,
+            per-process norms): the stems are then those with rows.
+        """
+        if not norms_synchronise(self.mapper):
+            return None
+        num_tasks = len(self.tasks)
+        counts = torch.stack([
+            torch.bincount(pairs[:, 1], minlength=num_tasks),
+            torch.bincount(pairs[:, 2], minlength=num_tasks)
+        ])
+        return (all_reduce_counts(counts, self.mapper) > 0).tolist()
 
     def map_side(self, inputs: Dict[str, Tensor], rows: Dict[str, Tensor],
                  codes: Tensor) -> Tensor:
@@ -336,7 +387,8 @@ class XTCMultiTaskBaseline(MultiTaskBaseline):
                 gt_valid[:, ti] = valid_ground_truth(
                     self.task_specs[task], gts[task]).flatten(1).any(dim=1)
         pairs, weight = self.select_pairs(mask, gt_valid)
-        if pairs.shape[0] == 0:
+        groups = self.mapper_groups(pairs)
+        if (pairs.shape[0] == 0 if groups is None else not any(groups[0])):
             empty = feats.new_zeros((0, ))
             shape = (0, ) + tuple(feats.shape[1:])
             return dict(
@@ -349,7 +401,7 @@ class XTCMultiTaskBaseline(MultiTaskBaseline):
                 mapped_gt=feats.new_zeros(shape))
         codes = pair_code(pairs[:, 1], pairs[:, 2], len(self.tasks))
         pred_in, pred_rows, gt_in, gt_rows = self.encode_pairs(
-            logits, gts, pairs, size)
+            logits, gts, pairs, size, groups)
         mapped_pred = self.map_side(pred_in, pred_rows, codes)
         mapped_gt = self.map_side(gt_in, gt_rows, codes)
         target = feats.detach()[pairs[:, 0]]
