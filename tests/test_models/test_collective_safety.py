@@ -8,10 +8,11 @@ sizes) differ between the processes. Every SyncBN layer is replaced by
 :class:`ReplaySyncBN`, which reproduces ``torch.nn.SyncBatchNorm``'s
 collectives on the CPU (forward: ``all_gather`` of each process's (mean,
 var, count); backward: ``all_reduce`` of (sum dy, sum dy (x - mean))). Every
-collective of the process group (these, DDP's bucket all-reduces and the
-model's own all-reduces) is recorded, and before it runs the processes
-compare its name, shape and issuing layer, so a divergence fails at the
-first differing collective instead of mixing statistics or hanging.
+collective issued from Python (these, DDP's bucket all-reduces through a
+recording comm hook, and the model's own all-reduces) is recorded, and
+before it runs the processes compare its name, shape and issuer, so a
+divergence fails at the first differing collective instead of mixing
+statistics or hanging.
 
 Checked: both processes issue the same collective sequence in all three
 iterations, every SyncBN layer that gathers statistics also reduces its
@@ -46,8 +47,9 @@ from diffmtl.registry import MODELS
 import projects.xtc.xtc  # noqa: F401
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _mtl_model_utils import (PASCAL_TASKS, make_batch,  # noqa: E402
-                              tiny_baseline_cfg, tiny_diffusion_cfg)
+from _mtl_model_utils import make_batch  # noqa: E402
+from _mtl_model_utils import tiny_baseline_cfg  # noqa: E402
+from _mtl_model_utils import tiny_diffusion_cfg  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -59,12 +61,9 @@ WORLD = 2
 #: labels, a task on one process only; 2: batch sizes 3 and 1, nothing
 #: labelled in process 1.
 SCHEDULE = [
-    [[(1, 0, 0, 0, 0), (0, 0, 1, 0, 0)], [(0, 0, 0, 1, 0),
-                                          (0, 0, 0, 1, 0)]],
-    [[(0, 1, 0, 0, 1), (0, 0, 0, 0, 0)], [(1, 0, 0, 0, 0),
-                                          (1, 0, 1, 0, 0)]],
-    [[(0, 0, 0, 0, 1), (0, 1, 0, 0, 0), (1, 0, 0, 0, 0)],
-     [(0, 0, 0, 0, 0)]],
+    [[(1, 0, 0, 0, 0), (0, 0, 1, 0, 0)], [(0, 0, 0, 1, 0), (0, 0, 0, 1, 0)]],
+    [[(0, 1, 0, 0, 1), (0, 0, 0, 0, 0)], [(1, 0, 0, 0, 0), (1, 0, 1, 0, 0)]],
+    [[(0, 0, 0, 0, 1), (0, 1, 0, 0, 0), (1, 0, 0, 0, 0)], [(0, 0, 0, 0, 0)]],
 ]
 #: Iterations whose processes hold equally many images: DDP's average of
 #: the per-process losses (each 1/B_r sum over its images) is then the
@@ -102,7 +101,9 @@ def _collective(op, tensor, issuer, group, run):
     return run()
 
 
-def _recording_all_reduce(tensor, op=dist.ReduceOp.SUM, group=None,
+def _recording_all_reduce(tensor,
+                          op=dist.ReduceOp.SUM,
+                          group=None,
                           async_op=False):
     """``dist.all_reduce`` as the model calls it, recorded."""
     return _collective(
@@ -114,9 +115,9 @@ def _recording_ddp_hook(group, bucket):
     """DDP's default all-reduce hook (average), recorded."""
     buf = bucket.buffer()
     buf.div_(dist.get_world_size(group))
-    work = _collective(
-        'all_reduce', buf, f'DDP bucket {bucket.index()}', group,
-        lambda: _ALL_REDUCE(buf, group=group, async_op=True))
+    work = _collective('all_reduce', buf, f'DDP bucket {bucket.index()}',
+                       group,
+                       lambda: _ALL_REDUCE(buf, group=group, async_op=True))
     return work.get_future().then(lambda fut: fut.value()[0])
 
 
@@ -127,8 +128,8 @@ class _ReplaySyncBNFunction(torch.autograd.Function):
     """``torch.nn.modules._functions.SyncBatchNorm`` in CPU operations."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, running_mean, running_var, eps,
-                momentum, group, name):
+    def forward(ctx, x, weight, bias, running_mean, running_var, eps, momentum,
+                group, name):
         c = x.shape[1]
         dims = [0] + list(range(2, x.dim()))
         if x.numel() > 0:
@@ -139,8 +140,9 @@ class _ReplaySyncBNFunction(torch.autograd.Function):
             ])
         else:  # an empty input still takes part, with count 0
             stats = x.new_zeros(2 * c + 1)
-        gathered = [torch.empty_like(stats)
-                    for _ in range(dist.get_world_size(group))]
+        gathered = [
+            torch.empty_like(stats) for _ in range(dist.get_world_size(group))
+        ]
         _collective('all_gather', stats, name, group,
                     lambda: _ALL_GATHER(gathered, stats, group=group))
         table = torch.stack(gathered)
@@ -148,13 +150,13 @@ class _ReplaySyncBNFunction(torch.autograd.Function):
         counts = table[:, -1:]
         total = counts.sum()
         mean = (table[:, :c] * counts).sum(0) / total
-        var = ((table[:, c:2 * c] + (table[:, :c] - mean)**2) *
-               counts).sum(0) / total
+        var = ((table[:, c:2 * c] +
+                (table[:, :c] - mean)**2) * counts).sum(0) / total
         invstd = torch.rsqrt(var + eps)
         if running_mean is not None:
             running_mean.mul_(1 - momentum).add_(momentum * mean)
-            running_var.mul_(1 - momentum).add_(
-                momentum * var * total / (total - 1))
+            running_var.mul_(1 - momentum).add_(momentum * var * total /
+                                                (total - 1))
         ctx.save_for_backward(x, weight, mean, invstd)
         ctx.total, ctx.group, ctx.name = total, group, name
         shape = (1, c) + (1, ) * (x.dim() - 2)
@@ -184,9 +186,9 @@ class _ReplaySyncBNFunction(torch.autograd.Function):
                             lambda: _ALL_REDUCE(combined, group=ctx.group))
                 sum_dy, sum_dy_xmu = combined[:c], combined[c:]
                 scale = invstd if weight is None else invstd * weight
-                grad_in = (grad_out - (sum_dy / ctx.total).view(shape) -
-                           xmu * (invstd**2 * sum_dy_xmu /
-                                  ctx.total).view(shape)) * scale.view(shape)
+                grad_in = (grad_out - (sum_dy / ctx.total).view(shape) - xmu *
+                           (invstd**2 * sum_dy_xmu / ctx.total).view(shape)
+                           ) * scale.view(shape)
         elif ctx.needs_input_grad[0]:
             zeros = x.new_zeros(2 * c)
             _collective('all_reduce', zeros, ctx.name, ctx.group,
@@ -206,16 +208,15 @@ class ReplaySyncBN(nn.SyncBatchNorm):
     def forward(self, x):
         group = self.process_group or dist.group.WORLD
         if not (self.training and dist.is_available()
-                and dist.is_initialized()
-                and dist.get_world_size(group) > 1):
+                and dist.is_initialized() and dist.get_world_size(group) > 1):
             return _BatchNorm.forward(self, x)
         self.num_batches_tracked.add_(1)
         momentum = self.momentum if self.momentum is not None else \
             1.0 / float(self.num_batches_tracked)
         return _ReplaySyncBNFunction.apply(x, self.weight, self.bias,
-                                           self.running_mean,
-                                           self.running_var, self.eps,
-                                           momentum, group, self.replay_name)
+                                           self.running_mean, self.running_var,
+                                           self.eps, momentum, group,
+                                           self.replay_name)
 
 
 def use_replay_norms(model, group=None):
@@ -233,9 +234,9 @@ def use_replay_norms(model, group=None):
                 continue
             name = f'{parent_name}.{child_name}' if parent_name else \
                 child_name
-            layer = ReplaySyncBN(child.num_features, child.eps,
-                                 child.momentum, child.affine,
-                                 child.track_running_stats, group)
+            layer = ReplaySyncBN(child.num_features, child.eps, child.momentum,
+                                 child.affine, child.track_running_stats,
+                                 group)
             layer.to(child.running_mean)
             layer.load_state_dict(child.state_dict())
             layer.train(child.training)
@@ -263,8 +264,8 @@ class GlobalNoise:
         for b in batch_idx.tolist():
             key = f'{self.iteration}|{self.offset + b}|{task}|{step}|{kind}'
             g = torch.Generator().manual_seed(
-                int.from_bytes(hashlib.sha256(key.encode()).digest()[:7],
-                               'little'))
+                int.from_bytes(
+                    hashlib.sha256(key.encode()).digest()[:7], 'little'))
             rows.append(torch.randn(shape, generator=g, dtype=torch.float64))
         return torch.stack(rows) if rows else torch.zeros((0, ) + shape)
 
@@ -282,29 +283,25 @@ def build_case(case):
     noise = None
     if case.startswith('diffusion') or case == 'denoiser_sync_norm':
         noise = GlobalNoise()
-        kwargs = dict(
-            diffusion_feature=dict(mode='feature'),
-            diffusion_prediction=dict(mode='prediction'),
-            diffusion_ablations=dict(
-                mode='prediction',
-                use_diffusion=False,
-                multi_task_condition=False,
-                detach_x_start=True,
-                init_loss_weight=0.),
-            denoiser_sync_norm=dict(mode='feature'))[case]
+        kwargs = dict(diffusion_feature=dict(mode='feature'),
+                      diffusion_prediction=dict(mode='prediction'),
+                      diffusion_ablations=dict(mode='prediction',
+                                               use_diffusion=False,
+                                               multi_task_condition=False,
+                                               detach_x_start=True,
+                                               init_loss_weight=0.),
+                      denoiser_sync_norm=dict(mode='feature'))[case]
         cfg = _with_sync_bn(tiny_diffusion_cfg(noise_fn=noise, **kwargs))
     elif case == 'baseline':
         cfg = _with_sync_bn(tiny_baseline_cfg())
     else:
         cfg = _with_sync_bn(
-            tiny_baseline_cfg(
-                type='XTCMultiTaskBaseline',
-                mapper=dict(
-                    type='FiLMResNetMapper',
-                    stem_channels=8,
-                    base_channels=8,
-                    norm_cfg=SYNC_BN),
-                seg_encoding='softmax'))
+            tiny_baseline_cfg(type='XTCMultiTaskBaseline',
+                              mapper=dict(type='FiLMResNetMapper',
+                                          stem_channels=8,
+                                          base_channels=8,
+                                          norm_cfg=SYNC_BN),
+                              seg_encoding='softmax'))
     model = MODELS.build(cfg)
     if case == 'denoiser_sync_norm':
         model.denoiser.norm = nn.SyncBatchNorm(4)
@@ -314,17 +311,15 @@ def build_case(case):
 def rank_batch(iteration, rank):
     """(inputs (B, 3, H, W) float64, samples) of ``rank`` at
     ``iteration``."""
-    inputs, samples = make_batch(
-        SCHEDULE[iteration][rank],
-        size=SIZE,
-        seed=100 * iteration + rank)
+    inputs, samples = make_batch(SCHEDULE[iteration][rank],
+                                 size=SIZE,
+                                 seed=100 * iteration + rank)
     return inputs.double(), samples
 
 
 def union_batch(iteration):
     parts = [rank_batch(iteration, r) for r in range(WORLD)]
-    return (torch.cat([p[0] for p in parts]),
-            [s for p in parts for s in p[1]])
+    return (torch.cat([p[0] for p in parts]), [s for p in parts for s in p[1]])
 
 
 class SnapshotOptimWrapper(OptimWrapper):
@@ -337,15 +332,17 @@ class SnapshotOptimWrapper(OptimWrapper):
 
     def step(self, **kwargs):
         self.snapshots.append({
-            n: None if p.grad is None else p.grad.detach().clone()
+            n:
+            None if p.grad is None else p.grad.detach().clone()
             for n, p in self.named
         })
         super().step(**kwargs)
 
 
 def _optim_wrapper(model):
-    return SnapshotOptimWrapper(
-        model, optimizer=torch.optim.SGD(model.parameters(), lr=0.01))
+    return SnapshotOptimWrapper(model,
+                                optimizer=torch.optim.SGD(model.parameters(),
+                                                          lr=0.01))
 
 
 # ---------------------------------------------------------------------------
@@ -355,11 +352,10 @@ def _run_case(case, rank, group):
     RECORD.clear()
     model, noise = build_case(case)
     layers = use_replay_norms(model, group)
-    ddp = MMDistributedDataParallel(
-        module=model,
-        device_ids=None,
-        find_unused_parameters=True,
-        process_group=group)
+    ddp = MMDistributedDataParallel(module=model,
+                                    device_ids=None,
+                                    find_unused_parameters=True,
+                                    process_group=group)
     ddp.register_comm_hook(group, _recording_ddp_hook)
     optim = _optim_wrapper(model)
     iterations, losses = [], []
@@ -369,16 +365,15 @@ def _run_case(case, rank, group):
             noise.iteration = it
             noise.offset = sum(len(m) for m in SCHEDULE[it][:rank])
         start = len(RECORD)
-        log_vars = ddp.train_step(
-            dict(inputs=inputs, data_samples=samples), optim)
+        log_vars = ddp.train_step(dict(inputs=inputs, data_samples=samples),
+                                  optim)
         iterations.append(RECORD[start:])
         losses.append(float(log_vars['loss'].detach()))
-    return dict(
-        error=None,
-        layers=layers,
-        iterations=iterations,
-        losses=losses,
-        grads=[optim.snapshots[i] for i in EQUAL_SIZE_ITERS])
+    return dict(error=None,
+                layers=layers,
+                iterations=iterations,
+                losses=losses,
+                grads=[optim.snapshots[i] for i in EQUAL_SIZE_ITERS])
 
 
 def _worker(rank, port, out_dir):
@@ -386,8 +381,10 @@ def _worker(rank, port, out_dir):
     os.environ['MASTER_ADDR'] = '127.0.0.1'
     os.environ['MASTER_PORT'] = str(port)
     timeout = datetime.timedelta(seconds=90)
-    dist.init_process_group(
-        'gloo', rank=rank, world_size=WORLD, timeout=timeout)
+    dist.init_process_group('gloo',
+                            rank=rank,
+                            world_size=WORLD,
+                            timeout=timeout)
     dist.all_reduce = _recording_all_reduce
     # DDP refuses SyncBatchNorm layers in CPU modules, since torch's run on
     # GPUs only; ReplaySyncBN runs on the CPU.
@@ -399,10 +396,9 @@ def _worker(rank, port, out_dir):
             group = dist.new_group(backend='gloo', timeout=timeout)
             results[case] = _run_case(case, rank, group)
         except Exception as exc:  # reported per case by the tests
-            results[case] = dict(
-                error=f'{type(exc).__name__}: {exc}',
-                trace=traceback.format_exc(),
-                record=list(RECORD))
+            results[case] = dict(error=f'{type(exc).__name__}: {exc}',
+                                 trace=traceback.format_exc(),
+                                 record=list(RECORD))
         torch.save(results, os.path.join(out_dir, f'rank{rank}.pt'))
     sys.stdout.flush()
     sys.stderr.flush()
@@ -420,12 +416,11 @@ def _free_port():
 def replay(tmp_path_factory):
     """Both processes' results, ``[rank0, rank1]``, each ``{case: ...}``."""
     out_dir = tmp_path_factory.mktemp('collectives')
-    ctx = mp.start_processes(
-        _worker,
-        args=(_free_port(), str(out_dir)),
-        nprocs=WORLD,
-        join=False,
-        start_method='spawn')
+    ctx = mp.start_processes(_worker,
+                             args=(_free_port(), str(out_dir)),
+                             nprocs=WORLD,
+                             join=False,
+                             start_method='spawn')
     deadline = time.monotonic() + 900
     while not ctx.join(timeout=5):
         if time.monotonic() > deadline:
@@ -457,14 +452,16 @@ def test_processes_issue_the_same_collectives(replay, case):
         # every SyncBN layer that gathered statistics reduced its
         # gradient statistics in the same iteration, as often
         for name in first['layers']:
-            gathers = sum(c.startswith('all_gather(') and
-                          c.endswith(f' {name}') for c in calls)
-            reduces = sum(c.startswith('all_reduce(') and
-                          c.endswith(f' {name}') for c in calls)
+            gathers = sum(
+                c.startswith('all_gather(') and c.endswith(f' {name}')
+                for c in calls)
+            reduces = sum(
+                c.startswith('all_reduce(') and c.endswith(f' {name}')
+                for c in calls)
             assert gathers == reduces, (case, it, name, gathers, reduces)
         assert any(c.endswith(' backbone.bn1') for c in calls)
-    assert all(torch.isfinite(torch.tensor(r['losses'])).all()
-               for r in results)
+    assert all(
+        torch.isfinite(torch.tensor(r['losses'])).all() for r in results)
 
 
 @pytest.mark.parametrize('case', TRAINED)
@@ -490,7 +487,10 @@ def test_gradients_equal_one_process_over_the_union(replay, case):
                     continue
                 assert g is not None, (case, it, rank, name)
                 torch.testing.assert_close(
-                    g, g_ref, rtol=RTOL, atol=ATOL,
+                    g,
+                    g_ref,
+                    rtol=RTOL,
+                    atol=ATOL,
                     msg=lambda m: f'{case}, iteration {it}, rank {rank}, '
                     f'{name}: {m}')
 

@@ -36,18 +36,16 @@ def test_zero_term_is_zero_and_sends_zero_gradients_everywhere():
 
 def test_norms_do_not_synchronise_in_one_process(tmp_path):
     model = MODELS.build(
-        tiny_baseline_cfg(
-            norm_cfg=dict(type='SyncBN', requires_grad=True)))
+        tiny_baseline_cfg(norm_cfg=dict(type='SyncBN', requires_grad=True)))
     layers = sync_norm_layers(model)
     assert layers and all(isinstance(m, nn.SyncBatchNorm) for m in layers)
     model.train()
     if not dist.is_initialized():
         assert not norms_synchronise(model)  # no process group
-        dist.init_process_group(
-            'gloo',
-            init_method=f'file://{tmp_path / "store"}',
-            rank=0,
-            world_size=1)
+        dist.init_process_group('gloo',
+                                init_method=f'file://{tmp_path / "store"}',
+                                rank=0,
+                                world_size=1)
         try:
             assert not norms_synchronise(model)  # a group of one
         finally:

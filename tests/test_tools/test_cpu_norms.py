@@ -16,7 +16,8 @@ from tool_runner import REPO
 def warnings_logged(monkeypatch):
     logged = []
     monkeypatch.setattr(
-        cpu_norms, 'print_log',
+        cpu_norms,
+        'print_log',
         lambda msg, logger=None, level=logging.INFO: logged.append(
             (level, msg)))
     return logged
@@ -35,15 +36,15 @@ def _norm_types(node):
 
 def _cfg():
     return Config(
-        dict(
-            sync_bn='torch',
-            model=dict(
-                backbone=dict(norm_cfg=dict(type='SyncBN', eps=1e-3)),
-                norm_cfg=dict(type='SyncBN', requires_grad=True),
-                mapper=dict(norm_cfg=dict(type='MMSyncBN')),
-                heads=[dict(norm=dict(type=nn.SyncBatchNorm)),
-                       dict(norm=dict(type='GN', num_groups=2))],
-                other=dict(norm_cfg=dict(type='BN')))))
+        dict(sync_bn='torch',
+             model=dict(backbone=dict(norm_cfg=dict(type='SyncBN', eps=1e-3)),
+                        norm_cfg=dict(type='SyncBN', requires_grad=True),
+                        mapper=dict(norm_cfg=dict(type='MMSyncBN')),
+                        heads=[
+                            dict(norm=dict(type=nn.SyncBatchNorm)),
+                            dict(norm=dict(type='GN', num_groups=2))
+                        ],
+                        other=dict(norm_cfg=dict(type='BN')))))
 
 
 def test_sync_norms_become_bn_with_one_warning(warnings_logged):

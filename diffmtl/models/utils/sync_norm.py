@@ -73,9 +73,8 @@ def norms_synchronise(module: nn.Module) -> bool:
     """
     if not (dist.is_available() and dist.is_initialized()):
         return False
-    return any(
-        layer.training and dist.get_world_size(_group(layer)) > 1
-        for layer in sync_norm_layers(module))
+    return any(layer.training and dist.get_world_size(_group(layer)) > 1
+               for layer in sync_norm_layers(module))
 
 
 def zero_term(tensors: Iterable[Tensor]) -> Tensor:
