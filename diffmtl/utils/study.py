@@ -56,6 +56,7 @@ import json
 import math
 import os
 import os.path as osp
+import platform
 import subprocess
 import sys
 import time
@@ -321,6 +322,23 @@ def _latest_checkpoint(ckpt_dir: str) -> Optional[str]:
     return best[1] if best else None
 
 
+def _code_commit() -> Optional[str]:
+    """The git commit of the code that runs the study (``REPO_ROOT``),
+    with ``+dirty`` when tracked files differ from it; None outside a git
+    checkout."""
+    def git(*args):
+        return subprocess.run(['git', '-C', REPO_ROOT, *args],
+                              capture_output=True, text=True, timeout=60)
+    try:
+        head = git('rev-parse', '--short=12', 'HEAD')
+        if head.returncode != 0:
+            return None
+        dirty = git('status', '--porcelain', '--untracked-files=no')
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ('+dirty' if dirty.stdout.strip() else '')
+
+
 def checkpoint_path(run: dict) -> str:
     """The checkpoint a checkpoint-evaluation run tests:
     ``<ckpt_dir>/iter_<iteration>.pth``."""
@@ -376,7 +394,10 @@ def execute_run(run: dict, env: Optional[dict] = None) -> dict:
 
     Returns:
         dict: The test record ``{metrics, checkpoint, train_seconds,
-        test_seconds}`` (also in ``<run_dir>/test.done.json``).
+        resumed, test_seconds, commit, host}`` (also in
+        ``<run_dir>/test.done.json``): ``commit`` is the code's git commit
+        (``+dirty`` with uncommitted changes; None outside a checkout),
+        ``host`` the machine's name.
     """
     env = dict(os.environ if env is None else env)
     env.setdefault('PYTHONUNBUFFERED', '1')
@@ -427,7 +448,9 @@ def execute_run(run: dict, env: Optional[dict] = None) -> dict:
         checkpoint=ckpt,
         train_seconds=record['seconds'],
         resumed=record.get('resumed', False),
-        test_seconds=seconds)
+        test_seconds=seconds,
+        commit=_code_commit(),
+        host=platform.node())
     _write_json(test_done, result)
     if run.get('record'):
         os.makedirs(osp.dirname(run['record']), exist_ok=True)
@@ -492,8 +515,8 @@ def run_study(study: dict,
               log: Callable[[str], None] = print) -> List[dict]:
     """Run every unfinished step of ``study``; returns the plan.
 
-    ``max_runs`` stops after that many runs that did work (for a session
-    with a time limit). Progress lines say run k of n, the elapsed time and
+    ``max_runs`` stops after that many runs that did work (to fit a
+    time limit). Progress lines say run k of n, the elapsed time and
     an ETA from the mean time of the runs done so far.
 
     Raises:

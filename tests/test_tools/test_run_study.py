@@ -341,6 +341,10 @@ def test_checkpoint_curve_study_tests_every_listed_checkpoint(
     assert rec['feat@4']['checkpoint'] == str(
         work / 'feat' / 'seed_0' / 'iter_4.pth')
     assert rec['feat']['checkpoint'].endswith(f'iter_{MAX_ITERS}.pth')
+    # provenance next to the data: the code's commit and the machine
+    assert rec['feat']['host'] and rec['feat@4']['host']
+    assert rec['feat']['commit'] is None or len(
+        rec['feat']['commit'].split('+')[0]) == 12
     # an early checkpoint is another model than the last one
     assert rec['feat@4']['metrics'] != rec['feat']['metrics']
 
