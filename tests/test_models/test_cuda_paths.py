@@ -162,11 +162,13 @@ def test_non_finite_fp16_loss_is_a_skipped_step_on_cuda():
 
 
 @pytest.mark.parametrize('dtype', [None, torch.float16])
-def test_training_forward_makes_no_host_sync(dtype):
-    """``forward(mode='loss')`` of DiffusionMTL (label checks deferred,
-    labelled rows from the host) runs without a device-to-host sync; the
-    one sync of an iteration is in ``parse_losses``."""
-    model = _model(tiny_diffusion_cfg(), 'cuda').train()
+@pytest.mark.parametrize('make_cfg', [tiny_diffusion_cfg, tiny_baseline_cfg],
+                         ids=['diffusion', 'baseline'])
+def test_training_forward_makes_no_host_sync(make_cfg, dtype):
+    """``forward(mode='loss')`` (label checks deferred, labelled rows from
+    the host) runs without a device-to-host sync; the one sync of an
+    iteration is in ``parse_losses``."""
+    model = _model(make_cfg(), 'cuda').train()
     inputs, samples = make_batch([(1, 0, 1, 0, 0), (0, 1, 0, 1, 1)])
     inputs, samples = inputs.cuda(), _to(samples, 'cuda')
     torch.cuda.synchronize()

@@ -1,6 +1,6 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """The paper's MTL and single-task baselines."""
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch.nn as nn
 from mmseg.structures import SegDataSample
@@ -115,12 +115,16 @@ class MultiTaskBaseline(BaseMultiTaskSegmentor):
         """
         size = inputs.shape[-2:]
         logits = self.task_logits(self.extract_feat(inputs))
-        mask = self.labelled_mask(data_samples, inputs.device)
-        gts = self.labelled_gt(data_samples, mask, size, inputs.device)
-        return self.supervised_losses(logits, mask, gts, size)
+        mask, rows = self.labelled_rows(data_samples, inputs.device)
+        gts = self.labelled_gt(data_samples, mask, size, inputs.device, rows)
+        return self.supervised_losses(logits, mask, gts, size, rows)
 
-    def labelled_gt(self, data_samples: Sequence[SegDataSample], mask: Tensor,
-                    size, device) -> Dict[str, Tensor]:
+    def labelled_gt(self,
+                    data_samples: Sequence[SegDataSample],
+                    mask: Tensor,
+                    size,
+                    device,
+                    rows: Optional[List[Tensor]] = None) -> Dict[str, Tensor]:
         """Ground truth of the tasks labelled for at least one image.
 
         Args:
@@ -128,17 +132,28 @@ class MultiTaskBaseline(BaseMultiTaskSegmentor):
             mask (Tensor): (B, T) labelled mask (:meth:`labelled_mask`).
             size (tuple): (H, W) of the inputs.
             device: Device of the result.
+            rows (list[Tensor], optional): Each task's labelled images
+                (:meth:`labelled_rows`); with them no host sync reads
+                ``mask``.
 
         Returns:
             dict: ``{task: (B, gt_channels, H, W)}``.
         """
+        labelled = [r.numel() > 0 for r in rows] if rows is not None else [
+            bool(mask[:, ti].any()) for ti in range(len(self.tasks))
+        ]
         return {
             t: self.task_gt(data_samples, t, size, device)
-            for ti, t in enumerate(self.tasks) if bool(mask[:, ti].any())
+            for ti, t in enumerate(self.tasks) if labelled[ti]
         }
 
-    def supervised_losses(self, logits: Dict[str, Tensor], mask: Tensor,
-                          gts: Dict[str, Tensor], size) -> Dict[str, Tensor]:
+    def supervised_losses(self,
+                          logits: Dict[str, Tensor],
+                          mask: Tensor,
+                          gts: Dict[str, Tensor],
+                          size,
+                          rows: Optional[List[Tensor]] = None
+                          ) -> Dict[str, Tensor]:
         """Each task's loss on its labelled images, from computed logits.
 
         Subclasses that add terms (``projects/xtc``) call this with the
@@ -150,6 +165,9 @@ class MultiTaskBaseline(BaseMultiTaskSegmentor):
             gts (dict): ``{task: (B, gt_channels, H, W)}`` of the labelled
                 tasks (:meth:`labelled_gt`).
             size (tuple): (H, W) the logits are resized to.
+            rows (list[Tensor], optional): Each task's labelled images
+                (:meth:`labelled_rows`); without them they are read from
+                ``mask`` (a host sync per task).
 
         Returns:
             dict[str, Tensor]: ``'<task>.loss'`` scalars and the total, as
@@ -158,7 +176,8 @@ class MultiTaskBaseline(BaseMultiTaskSegmentor):
         """
         terms = {}
         for ti, task in enumerate(self.tasks):
-            idx = mask[:, ti].nonzero(as_tuple=True)[0]
+            idx = rows[ti] if rows is not None else \
+                mask[:, ti].nonzero(as_tuple=True)[0]
             if idx.numel() == 0:
                 continue
             pred = self.resize(logits[task][idx], size)
