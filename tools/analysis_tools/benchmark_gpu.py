@@ -202,7 +202,7 @@ def time_training(cfg: Config, precision: str, device: str, batch: int,
             _sync(device)
             if i >= warmup:
                 times.append(time.perf_counter() - t0)
-                losses.append(float(log_vars['loss']))
+                losses.append(float(log_vars['loss'].detach()))
         median = statistics.median(times)
         return dict(
             row,
