@@ -199,6 +199,7 @@ def _resume_rank(rank, world, port, work_dir, out_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_resume_is_decided_by_rank_0_on_a_cuda_style_launch(tmp_path):
     import json
 
