@@ -39,8 +39,10 @@ model = dict(
         ref_index=0,
         scale=0.5),
     channels=channels,
-    num_blocks=6,
-    norm_cfg=dict(type='BN', requires_grad=True),
+    decoder=dict(
+        type='ResidualTaskDecoder',
+        num_blocks=6,
+        norm_cfg=dict(type='BN', requires_grad=True)),
     loss_weights=dict(
         semseg=1.0,
         human_parts=2.0,

@@ -4,4 +4,4 @@
 # against 2.17 M; `python tools/analysis_tools/get_flops.py CFG --shape 96
 # 128 --by-module`). The reference arm of configs/studies/synthetic_one.py.
 _base_ = ['./mtl_baseline_synthetic_one_r18.py']
-model = dict(num_blocks=5)
+model = dict(decoder=dict(num_blocks=5))

@@ -32,7 +32,7 @@ model = dict(
         in_channels=[width, width * 2, width * 4, width * 8],
         out_channels=channels),
     channels=channels,
-    norm_cfg=norm_cfg,
+    decoder=dict(norm_cfg=norm_cfg),
     denoiser=dict(
         num_blocks=4,
         num_heads=4,

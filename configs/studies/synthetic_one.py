@@ -58,7 +58,7 @@ arms.append(
 arms.append(
     dict(name='feature_decoder5',
          config='configs/diffmtl/synthetic_one_r18.py',
-         cfg_options={'model.decoder_blocks': 5}))
+         cfg_options={'model.decoder.num_blocks': 5}))
 # Diagnostic of claim (b), suggested by feature_decoder5 and
 # feature_tokens_3x4: officially the diffusion start x_start = F_init^t is
 # NOT detached, so the final loss reaches the preliminary decoders and the
@@ -83,7 +83,7 @@ arms.append(
 arms.append(
     dict(name='feature_decoder5_detach',
          config='configs/diffmtl/synthetic_one_r18.py',
-         cfg_options={'model.decoder_blocks': 5,
+         cfg_options={'model.decoder.num_blocks': 5,
                       'model.detach_x_start': True}))
 # Its denoiser makes semseg, human parts and edge worse on test in every
 # seed: the same training-pair diagnostic tells whether it improves them on

@@ -22,7 +22,8 @@ model = dict(
         dilations=(1, 1, 1, 1), norm_cfg=norm_cfg),
     neck=dict(type='StageFusionNeck', in_channels=[8, 16, 32, 64],
               out_channels=16, ref_index=0, scale=0.5),
-    channels=16, decoder_blocks=1, norm_cfg=norm_cfg, num_steps=2,
+    channels=16, decoder=dict(num_blocks=1, norm_cfg=norm_cfg),
+    schedule=dict(num_steps=2),
     denoiser=dict(num_blocks=1, num_heads=1, step_freq_dim=16),
     test_cfg=dict(mode='whole'))
 test_pipeline = [

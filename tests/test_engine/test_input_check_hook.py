@@ -87,7 +87,7 @@ def _runner_cfg(root, work_dir, model_tasks=TASKS, **dataset_kw):
                                        8 * width],
                           out_channels=16),
                 channels=16,
-                num_blocks=1),
+                decoder=dict(num_blocks=1)),
             train_dataloader=dict(
                 batch_size=2,
                 num_workers=0,

@@ -61,9 +61,11 @@ def _variants(cfg):
     wo_mt_cond = copy.deepcopy(prediction)
     wo_mt_cond.multi_task_condition = False
     keep = ('data_preprocessor', 'tasks', 'num_classes', 'backbone', 'neck',
-            'channels', 'norm_cfg', 'loss_weights')
+            'channels', 'loss_weights')
     mtl = Config(
-        dict(type='MultiTaskBaseline', num_blocks=2,
+        dict(type='MultiTaskBaseline',
+             decoder=dict(type='ResidualTaskDecoder', num_blocks=2,
+                          norm_cfg=copy.deepcopy(base.decoder.norm_cfg)),
              **{k: copy.deepcopy(base[k])
                 for k in keep}))
     single = copy.deepcopy(mtl)

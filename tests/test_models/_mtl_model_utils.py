@@ -34,7 +34,7 @@ def tiny_diffusion_cfg(tasks=PASCAL_TASKS, mode='feature', **kwargs):
             type='StageFusionNeck', in_channels=[8, 16, 32, 64],
             out_channels=16),
         channels=16,
-        decoder_blocks=1,
+        decoder=dict(num_blocks=1),
         denoiser=dict(num_blocks=2, num_heads=2, token_scale=0.5,
                       head_convs=1, step_freq_dim=8),
         loss_weights=dict(semseg=1.0, human_parts=2.0, sal=5.0,
@@ -54,7 +54,7 @@ def tiny_baseline_cfg(tasks=PASCAL_TASKS, **kwargs):
             type='StageFusionNeck', in_channels=[8, 16, 32, 64],
             out_channels=16),
         channels=16,
-        num_blocks=2,
+        decoder=dict(num_blocks=2),
         loss_weights=dict(semseg=1.0, human_parts=2.0, sal=5.0,
                           normals=10.0, edge=50.0))
     cfg.update(kwargs)

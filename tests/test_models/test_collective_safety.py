@@ -272,7 +272,7 @@ class GlobalNoise:
 
 def _with_sync_bn(cfg):
     cfg['backbone'] = dict(cfg['backbone'], norm_cfg=SYNC_BN)
-    cfg['norm_cfg'] = SYNC_BN
+    cfg['decoder'] = dict(cfg['decoder'], norm_cfg=SYNC_BN)
     return cfg
 
 

@@ -59,8 +59,8 @@ def test_other_backbone_trains():
         tasks=tasks,
         num_classes=dict(semseg=5),
         channels=16,
-        decoder_blocks=1,
-        norm_cfg=dict(type='BN'),
+        decoder=dict(type='ResidualTaskDecoder', num_blocks=1,
+                     norm_cfg=dict(type='BN')),
         denoiser=dict(num_blocks=1, num_heads=2, head_convs=1,
                       step_freq_dim=8, token_scale=0.5))
     cfg.backbone.update(embed_dims=8, num_heads=[1, 2, 4, 8],

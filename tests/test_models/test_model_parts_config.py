@@ -143,7 +143,8 @@ def test_custom_denoiser_from_base_config(registered):
     model_cfg.pop('data_preprocessor')
     model_cfg.update(
         tasks=TASKS, num_classes=_n(), backbone=tiny_backbone(), neck=NECK,
-        channels=16, decoder_blocks=1, norm_cfg=dict(type='BN'))
+        channels=16)
+    model_cfg.decoder.update(num_blocks=1, norm_cfg=dict(type='BN'))
     model = MODELS.build(model_cfg)
     assert type(model.denoiser) is MyDenoiser
     assert model.denoiser.gain == 2.0
@@ -152,10 +153,11 @@ def test_custom_denoiser_from_base_config(registered):
 
 def test_custom_decoder_by_config(registered):
     """A decoder type without ``num_blocks`` / ``norm_cfg`` gets only the
-    filled keys while the flat arguments are at their defaults."""
+    keys the model sets (the baseline's default depth is a
+    ``ResidualTaskDecoder`` setting)."""
     model = MODELS.build(
         tiny_baseline_cfg(
-            tasks=TASKS, num_classes=_n(), num_blocks=6,
+            tasks=TASKS, num_classes=_n(),
             decoder=dict(type='TwoLayerDecoder', hidden=3)))
     for t in TASKS:
         dec = model.decoders[t]
@@ -163,16 +165,16 @@ def test_custom_decoder_by_config(registered):
         assert dec.net[0].out_channels == 3
         assert dec.net[2].out_channels == model.out_channels[t]
     _train_and_predict(model)
-    # a changed flat argument is passed on (and refused by that class)
+    # a setting the class lacks is refused by that class
     with pytest.raises(TypeError, match='num_blocks'):
         MODELS.build(
             tiny_baseline_cfg(
-                tasks=TASKS, num_classes=_n(), num_blocks=3,
-                decoder=dict(type='TwoLayerDecoder')))
+                tasks=TASKS, num_classes=_n(),
+                decoder=dict(type='TwoLayerDecoder', num_blocks=3)))
 
 
 def test_untyped_denoiser_dict_is_multitask_denoiser():
-    """The old "extra MultiTaskDenoiser kwargs" dict keeps working."""
+    """A part dict without ``type`` is of the default part class."""
     model = MODELS.build(tiny_diffusion_cfg(tasks=TASKS))
     assert type(model.denoiser) is MultiTaskDenoiser
     assert len(model.denoiser.blocks) == 2  # tiny_diffusion_cfg's num_blocks
@@ -229,38 +231,82 @@ def test_baseline_decoders_from_instances():
 
 
 # ----------------------------------------------------------------------
-# flat arguments and part keys
+# a part's settings are keys of its dict only
 # ----------------------------------------------------------------------
-def test_flat_and_dict_conflict():
-    with pytest.raises(ValueError,
-                       match=r'num_steps=3 .*schedule\.num_steps=4'):
-        MODELS.build(
-            tiny_diffusion_cfg(
-                num_steps=3,
-                schedule=dict(type='DiffusionSchedule', num_steps=4)))
-    with pytest.raises(ValueError,
-                       match=r"beta_schedule='sqrt_linear'.*"
-                       r"schedule\.beta_schedule='linear'"):
-        MODELS.build(
-            tiny_diffusion_cfg(
-                beta_schedule='sqrt_linear',
-                schedule=dict(beta_schedule='linear')))
-    with pytest.raises(ValueError,
-                       match=r'decoder_blocks=1 .*decoder\.num_blocks=3'):
-        MODELS.build(tiny_diffusion_cfg(decoder=dict(num_blocks=3)))
-    with pytest.raises(ValueError, match=r'norm_cfg=.*decoder\.norm_cfg='):
-        MODELS.build(
-            tiny_diffusion_cfg(
-                norm_cfg=dict(type='BN'),
-                decoder=dict(norm_cfg=dict(type='GN', num_groups=4))))
-    with pytest.raises(ValueError,
-                       match=r'num_blocks=3 .*decoder\.num_blocks'):
-        MODELS.build(
-            tiny_baseline_cfg(num_blocks=3, decoder=dict(num_blocks=2)))
-    # what the model fills in may not be contradicted either
+@pytest.mark.parametrize('name,key,value', [
+    ('decoder_blocks', 'decoder.num_blocks', 5),
+    ('norm_cfg', 'decoder.norm_cfg', dict(type='BN')),
+    ('num_steps', 'schedule.num_steps', 3),
+    ('beta_start', 'schedule.beta_start', 2e-3),
+    ('beta_end', 'schedule.beta_end', 2e-2),
+    ('beta_schedule', 'schedule.beta_schedule', 'sqrt_linear'),
+])
+def test_part_setting_is_not_an_argument(name, key, value):
+    part, option = key.split('.')
+    with pytest.raises(TypeError) as info:
+        MODELS.build(tiny_diffusion_cfg(**{name: value}))
+    msg = str(info.value)
+    assert msg.startswith(f'DiffusionMTL: `{name}` moved to `{key}`; write '
+                          f'{part}=dict({option}={value!r})')
+    assert f'--cfg-options model.{key}={value!r}' in msg
+    assert DiffusionMTL.PART_SETTINGS[name] == key
+
+
+@pytest.mark.parametrize('cls', ['MultiTaskBaseline', 'XTCMultiTaskBaseline'])
+@pytest.mark.parametrize('name', ['num_blocks', 'norm_cfg'])
+def test_baseline_part_setting_is_not_an_argument(cls, name):
+    import projects.xtc.xtc  # noqa: F401  (registers XTCMultiTaskBaseline)
+    with pytest.raises(TypeError,
+                       match=rf'^{cls}: `{name}` moved to '
+                       rf'`decoder\.{name}`; write decoder=dict\({name}='):
+        MODELS.build(tiny_baseline_cfg(type=cls, **{name: 3}))
+
+
+def test_study_cfg_option_sets_the_part():
+    """``--cfg-options model.decoder.num_blocks=5`` on a shipped config
+    (the one-label study's decoder-depth arm)."""
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs', 'diffmtl', 'synthetic_one_r18.py'))
+    cfg.merge_from_dict({'model.decoder.num_blocks': 5})
+    cfg.model.pop('data_preprocessor')
+    assert cfg.model.decoder == dict(
+        type='ResidualTaskDecoder', num_blocks=5,
+        norm_cfg=dict(type='BN', requires_grad=True))
+    with torch.device('meta'):
+        model = MODELS.build(cfg.model)
+    assert len(model.decoders['sal'].blocks) == 5
+    cfg.merge_from_dict({'model.decoder_blocks': 5})
+    with pytest.raises(TypeError, match='model.decoder.num_blocks=5'):
+        MODELS.build(cfg.model)
+
+
+def test_constructors_are_keyword_only():
+    import inspect
+
+    import projects.xtc.xtc as xtc
+    from diffmtl.models.segmentors.base_multitask import \
+        BaseMultiTaskSegmentor
+    for cls in (BaseMultiTaskSegmentor, DiffusionMTL, MultiTaskBaseline,
+                xtc.XTCMultiTaskBaseline):
+        params = list(inspect.signature(cls.__init__).parameters.values())
+        assert all(p.kind is p.KEYWORD_ONLY for p in params[1:]), cls
+        names = {p.name for p in params}
+        assert not names & set(getattr(cls, 'PART_SETTINGS', {})), cls
+    with pytest.raises(TypeError):
+        MultiTaskBaseline(TASKS, tiny_backbone())
+
+
+def test_model_set_keys_are_refused():
+    """What the model sets may not be stated in a part dict, not even
+    with the value the model would set."""
     with pytest.raises(ValueError,
                        match=r'denoiser\.channels=8 .*channels=16'):
         MODELS.build(tiny_diffusion_cfg(denoiser=dict(DENOISER, channels=8)))
+    with pytest.raises(ValueError,
+                       match=r'denoiser\.channels=16 .*channels=16.*'
+                       r'remove denoiser\.channels'):
+        MODELS.build(
+            tiny_diffusion_cfg(denoiser=dict(DENOISER, channels=16)))
     with pytest.raises(ValueError,
                        match=r"denoiser\.attention='self'.*"
                        r'multi_task_condition=True'):
@@ -269,108 +315,112 @@ def test_flat_and_dict_conflict():
     with pytest.raises(ValueError,
                        match=r"decoder\.out_channels=2 .*'semseg'"):
         MODELS.build(tiny_baseline_cfg(decoder=dict(out_channels=2)))
+    with pytest.raises(ValueError, match=r'decoder\.channels=16'):
+        MODELS.build(tiny_diffusion_cfg(decoder=dict(channels=16)))
 
 
-def test_flat_and_dict_agree():
-    """Equal values do not conflict; a flat argument at its default lets
-    the part dict decide (as the base configs' flat keys do)."""
+def test_part_defaults():
+    """Unstated keys take the part class's defaults; the baseline's
+    ``ResidualTaskDecoder`` has 6 blocks unless stated; the conditioner's
+    projection follows ``mode`` unless stated."""
     model = MODELS.build(
         tiny_diffusion_cfg(
-            num_steps=3, beta_schedule='sqrt_linear',
-            schedule=dict(num_steps=3, beta_schedule='sqrt_linear')))
+            schedule=dict(num_steps=3, beta_schedule='sqrt_linear'),
+            decoder=dict(num_blocks=3)))
     assert model.num_steps == 3
     assert model.schedule.beta_schedule == 'sqrt_linear'
-    model = MODELS.build(
-        tiny_diffusion_cfg(
-            num_steps=2, decoder_blocks=2,
-            schedule=dict(num_steps=4), decoder=dict(num_blocks=3)))
-    assert model.num_steps == 4
     assert len(model.decoders['sal'].blocks) == 3
-    # the conditioner's projection follows mode unless stated
+    with torch.device('meta'):
+        model = MODELS.build(tiny_diffusion_cfg(decoder=None, schedule=None))
+    assert model.num_steps == 2 and len(model.decoders['sal'].blocks) == 2
     model = MODELS.build(
         tiny_diffusion_cfg(conditioner=dict(per_task_proj=True)))
     assert model.mode == 'feature' and model.conditioner.per_task_proj
+    with torch.device('meta'):
+        for decoder in (None, dict(norm_cfg=dict(type='BN')),
+                        dict(type='ResidualTaskDecoder')):
+            model = MODELS.build(tiny_baseline_cfg(decoder=decoder))
+            assert len(model.decoders['sal'].blocks) == 6, decoder
 
 
-def test_base_config_flat_override_and_conflict():
-    """On a shipped base config, the flat keys still set the parts and a
-    flat key plus a part key that disagree raise."""
+def test_base_config_parts():
+    """A shipped base config states each part's settings in its dict."""
     cfg = Config.fromfile(
         osp.join(REPO, 'configs', '_base_', 'models', 'diffmtl_r18.py'))
     model_cfg = cfg.model
     assert model_cfg.denoiser.type == 'MultiTaskDenoiser'
-    assert model_cfg.schedule.type == 'DiffusionSchedule'
+    assert model_cfg.schedule == dict(
+        type='DiffusionSchedule', num_steps=2, beta_start=1e-3,
+        beta_end=1e-2, beta_schedule='linear')
     assert model_cfg.conditioner.type == 'MultiTaskConditioner'
-    assert model_cfg.decoder.type == 'ResidualTaskDecoder'
+    assert model_cfg.decoder == dict(
+        type='ResidualTaskDecoder', num_blocks=2,
+        norm_cfg=dict(type='SyncBN', requires_grad=True))
+    assert not set(model_cfg) & set(DiffusionMTL.PART_SETTINGS)
     model_cfg.pop('data_preprocessor')
     model_cfg.update(
         tasks=TASKS, num_classes=_n(), backbone=tiny_backbone(), neck=NECK,
-        channels=16, decoder_blocks=1, norm_cfg=dict(type='BN'),
-        num_steps=3, denoiser=dict(DENOISER, type='MultiTaskDenoiser'))
+        channels=16, denoiser=dict(DENOISER, type='MultiTaskDenoiser'))
+    model_cfg.decoder.update(num_blocks=1, norm_cfg=dict(type='BN'))
+    model_cfg.schedule.num_steps = 3
     with torch.device('meta'):
         model = MODELS.build(model_cfg)
     assert model.num_steps == 3 and len(model.decoders['sal'].blocks) == 1
-    model_cfg.schedule = dict(type='DiffusionSchedule', num_steps=5)
-    with pytest.raises(ValueError, match='num_steps=3'):
-        MODELS.build(model_cfg)
+    baseline = Config.fromfile(
+        osp.join(REPO, 'configs', '_base_', 'models',
+                 'mtl_baseline_r18.py')).model
+    assert baseline.decoder == dict(
+        type='ResidualTaskDecoder', num_blocks=6,
+        norm_cfg=dict(type='SyncBN', requires_grad=True))
+    assert not set(baseline) & set(MultiTaskBaseline.PART_SETTINGS)
 
 
 # ----------------------------------------------------------------------
-# the flat-argument constructor, without any config
+# the constructor, without any config
 # ----------------------------------------------------------------------
-def test_flat_constructor_without_config():
-    kwargs = dict(
-        tasks=TASKS, backbone=tiny_backbone(), neck=NECK,
-        num_classes=_n(), mode='prediction', channels=16, decoder_blocks=1,
-        norm_cfg=dict(type='BN'), num_steps=3, beta_start=2e-3,
-        beta_end=2e-2, beta_schedule='sqrt_linear')
+def test_constructor_without_config():
     torch.manual_seed(0)
-    flat = DiffusionMTL(denoiser=DENOISER, **kwargs)
-    assert len(flat.decoders['sal'].blocks) == 1
-    assert flat.num_steps == 3 and flat.schedule.beta_schedule == 'sqrt_linear'
-    assert torch.allclose(flat.schedule.betas,
-                          torch.linspace(2e-3, 2e-2, 3))
-    assert type(flat.denoiser) is MultiTaskDenoiser
-    assert flat.conditioner.per_task_proj
-    _train_and_predict(flat)
-    # the same model as the one given by its part dicts, value for value
-    parts = dict(kwargs)
-    for key in ('decoder_blocks', 'norm_cfg', 'num_steps', 'beta_start',
-                'beta_end', 'beta_schedule'):
-        parts.pop(key)
-    torch.manual_seed(0)
-    flat = DiffusionMTL(denoiser=DENOISER, **kwargs)
-    torch.manual_seed(0)
-    by_dict = DiffusionMTL(
-        decoder=dict(type='ResidualTaskDecoder', num_blocks=1,
-                     norm_cfg=dict(type='BN')),
-        conditioner=dict(type='MultiTaskConditioner', per_task_proj=True),
-        schedule=dict(type='DiffusionSchedule', num_steps=3,
-                      beta_start=2e-3, beta_end=2e-2,
+    model = DiffusionMTL(
+        tasks=TASKS, backbone=tiny_backbone(), neck=NECK, num_classes=_n(),
+        mode='prediction', channels=16,
+        decoder=dict(num_blocks=1, norm_cfg=dict(type='BN')),
+        schedule=dict(num_steps=3, beta_start=2e-3, beta_end=2e-2,
                       beta_schedule='sqrt_linear'),
-        denoiser=dict(DENOISER, type='MultiTaskDenoiser'),
-        **parts)
-    assert _same_state(_state(flat), _state(by_dict))
+        denoiser=DENOISER)
+    assert len(model.decoders['sal'].blocks) == 1
+    assert model.num_steps == 3
+    assert model.schedule.beta_schedule == 'sqrt_linear'
+    assert torch.allclose(model.schedule.betas,
+                          torch.linspace(2e-3, 2e-2, 3))
+    assert type(model.denoiser) is MultiTaskDenoiser
+    assert model.conditioner.per_task_proj
+    _train_and_predict(model)
 
 
-def test_baseline_flat_constructor_without_config():
+def test_baseline_constructor_without_config():
     kwargs = dict(tasks=TASKS, backbone=tiny_backbone(), neck=NECK,
                   num_classes=_n(), channels=16)
-    torch.manual_seed(0)
-    flat = MultiTaskBaseline(num_blocks=2, norm_cfg=dict(type='BN'),
-                             **kwargs)
-    assert len(flat.decoders['normals'].blocks) == 2
-    assert flat.decoders['normals'].head.out_channels == 3
-    _train_and_predict(flat)
-    torch.manual_seed(0)
-    flat = MultiTaskBaseline(num_blocks=2, norm_cfg=dict(type='BN'),
-                             **kwargs)
-    torch.manual_seed(0)
-    by_dict = MultiTaskBaseline(
-        decoder=dict(type='ResidualTaskDecoder', num_blocks=2,
-                     norm_cfg=dict(type='BN')), **kwargs)
-    assert _same_state(_state(flat), _state(by_dict))
+    model = MultiTaskBaseline(
+        decoder=dict(num_blocks=2, norm_cfg=dict(type='BN')), **kwargs)
+    assert len(model.decoders['normals'].blocks) == 2
+    assert model.decoders['normals'].head.out_channels == 3
+    _train_and_predict(model)
     # the default: 6 blocks
     with torch.device('meta'):
         default = MultiTaskBaseline(**kwargs)
     assert len(default.decoders['sal'].blocks) == 6
+
+
+def test_backbone_and_neck_modules():
+    """The backbone and the neck are parts too: a config or a module."""
+    torch.manual_seed(0)
+    by_cfg = MultiTaskBaseline(
+        tasks=TASKS, backbone=tiny_backbone(), neck=NECK, num_classes=_n(),
+        channels=16, decoder=dict(num_blocks=1))
+    backbone, neck = MODELS.build(tiny_backbone()), MODELS.build(NECK)
+    model = MultiTaskBaseline(
+        tasks=TASKS, backbone=backbone, neck=neck, num_classes=_n(),
+        channels=16, decoder=dict(num_blocks=1))
+    assert model.backbone is backbone and model.neck is neck
+    assert model.state_dict().keys() == by_cfg.state_dict().keys()
+    _train_and_predict(model)

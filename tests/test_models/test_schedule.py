@@ -72,13 +72,13 @@ def test_default_schedule_is_bit_identical_and_s2_names_agree():
 
     from mmengine.config import Config
 
-    from diffmtl.models.segmentors.diffusion_mtl import DiffusionMTL
-    sig = inspect.signature(DiffusionMTL.__init__)
+    sig = inspect.signature(DiffusionSchedule.__init__)
     assert sig.parameters['beta_schedule'].default == 'linear'
     repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
     cfg = Config.fromfile(
         osp.join(repo, 'configs', '_base_', 'models', 'diffmtl_r18.py'))
-    assert cfg.model.beta_schedule == 'linear' and cfg.model.num_steps == 2
+    assert cfg.model.schedule.beta_schedule == 'linear'
+    assert cfg.model.schedule.num_steps == 2
 
 
 def test_q_sample_and_posterior():

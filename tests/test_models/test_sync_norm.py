@@ -36,7 +36,8 @@ def test_zero_term_is_zero_and_sends_zero_gradients_everywhere():
 
 def test_norms_do_not_synchronise_in_one_process(tmp_path):
     model = MODELS.build(
-        tiny_baseline_cfg(norm_cfg=dict(type='SyncBN', requires_grad=True)))
+        tiny_baseline_cfg(decoder=dict(
+            num_blocks=2, norm_cfg=dict(type='SyncBN', requires_grad=True))))
     layers = sync_norm_layers(model)
     assert layers and all(isinstance(m, nn.SyncBatchNorm) for m in layers)
     model.train()

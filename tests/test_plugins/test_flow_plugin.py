@@ -146,7 +146,7 @@ def _model(tasks=('semseg', 'flow')):
             neck=dict(type='StageFusionNeck', in_channels=[8, 16, 32, 64],
                       out_channels=16),
             channels=16,
-            num_blocks=1))
+            decoder=dict(num_blocks=1)))
 
 
 PIPE = LOAD + [

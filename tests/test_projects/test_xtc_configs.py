@@ -56,7 +56,7 @@ SMALL = {
     'model.neck.in_channels': [8, 16, 32, 64],
     'model.neck.out_channels': 16,
     'model.channels': 16,
-    'model.num_blocks': 1,
+    'model.decoder.num_blocks': 1,
     'model.mapper.stem_channels': 8,
     'model.mapper.base_channels': 8,
     'model.mapper.out_channels': 16,
@@ -133,7 +133,7 @@ def test_synthetic_configs_differ_from_the_reference_arm_only_by_xtc(setting):
     assert ours['model.type'] == 'XTCMultiTaskBaseline'
     assert base['model.type'] == 'MultiTaskBaseline'
     assert ours['train_dataloader.dataset.label_setting'] == setting
-    assert ours['model.num_blocks'] == 5  # the capacity-matched baseline
+    assert ours['model.decoder.num_blocks'] == 5  # the capacity-matched one
 
 
 def test_synthetic_one_and_random_share_the_xtc_settings():

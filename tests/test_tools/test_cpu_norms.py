@@ -87,5 +87,5 @@ def test_cpu_multi_process_launch_uses_bn(config, warnings_logged):
     for launcher, use_cuda in (('pytorch', True), ('none', False)):
         cfg = Config.fromfile(str(REPO / config))
         setup_launcher(cfg, launcher, use_cuda=use_cuda)
-        assert cfg.model.norm_cfg.type == 'SyncBN'
+        assert cfg.model.decoder.norm_cfg.type == 'SyncBN'
     assert len(warnings_logged) == 1

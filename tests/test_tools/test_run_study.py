@@ -50,7 +50,7 @@ arms = [
                                       'model.denoiser.head_convs': 1}})),
     dict(name='base',
          config='configs/baselines/mtl_baseline_synthetic_one_r18.py',
-         cfg_options=dict(_small, **{{'model.num_blocks': 1}})),
+         cfg_options=dict(_small, **{{'model.decoder.num_blocks': 1}})),
     dict(name='feat_off', eval_of='feat',
          test_options={{'model.inference_noise': False}}),
 ]
@@ -298,8 +298,8 @@ def test_complexity_is_counted_once_per_model(monkeypatch):
                               (96, 128))
     assert study._complexity(cfg, small, (96, 128)) == first
     assert len(built) == 1
-    fewer = study._complexity(cfg, dict(small, **{'model.decoder_blocks': 1}),
-                              (96, 128))
+    fewer = study._complexity(
+        cfg, dict(small, **{'model.decoder.num_blocks': 1}), (96, 128))
     assert len(built) == 2 and fewer[0] < first[0]
     assert study._complexity(cfg, small, (48, 64))[1] < first[1]
     assert len(built) == 3

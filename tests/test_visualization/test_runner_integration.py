@@ -40,7 +40,7 @@ def test_runner_val_draws_grid_and_denoising_process(tmp_path):
                         ],
                                   out_channels=channels),
                         channels=channels,
-                        decoder_blocks=1,
+                        decoder=dict(num_blocks=1),
                         denoiser=dict(num_blocks=1,
                                       num_heads=1,
                                       step_freq_dim=16)),

@@ -34,27 +34,24 @@ model = dict(
         scale=0.5),
     channels=512,
     # The parts, each built with MODELS.build from its dict (swap one by
-    # giving another registered `type`). The model fills in what it
-    # requires (channels, tasks, the tasks' in/out channels, the attention
-    # kind, align_corners); the flat keys below fill the part keys noted,
-    # when the part dict does not state them. A flat key changed from its
-    # default and a part key that disagree raise a ValueError naming both.
-    # Per-task preliminary decoder: num_blocks <- decoder_blocks,
-    # norm_cfg <- norm_cfg.
-    decoder=dict(type='ResidualTaskDecoder'),
-    decoder_blocks=2,
-    norm_cfg=norm_cfg,
+    # giving another registered `type`); a part's settings are keys of its
+    # dict (e.g. --cfg-options model.decoder.num_blocks=5). The model sets
+    # what it requires (channels, tasks, the tasks' in/out channels, the
+    # attention kind, align_corners); a part dict stating one of those
+    # raises a ValueError.
+    # Per-task preliminary decoder: basic blocks and their norm.
+    decoder=dict(type='ResidualTaskDecoder', num_blocks=2, norm_cfg=norm_cfg),
     # per_task_proj defaults to mode == 'prediction'; unused (not built)
     # with multi_task_condition=False.
     conditioner=dict(type='MultiTaskConditioner'),
     # diffusion: S steps, x0 prediction; 'linear' = linear in sqrt(beta), the
     # reference's (LDM's) name ('sqrt_linear' = linear in beta).
-    # num_steps, beta_start, beta_end, beta_schedule <- the flat keys.
-    schedule=dict(type='DiffusionSchedule'),
-    num_steps=2,
-    beta_start=1e-3,
-    beta_end=1e-2,
-    beta_schedule='linear',
+    schedule=dict(
+        type='DiffusionSchedule',
+        num_steps=2,
+        beta_start=1e-3,
+        beta_end=1e-2,
+        beta_schedule='linear'),
     denoiser=dict(
         type='MultiTaskDenoiser',
         num_blocks=4,

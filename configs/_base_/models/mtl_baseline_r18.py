@@ -32,13 +32,11 @@ model = dict(
         scale=0.5),
     channels=512,
     # Per-task decoder, built with MODELS.build (swap it by giving another
-    # registered `type`); the model fills in channels and each task's
-    # out_channels, and num_blocks / norm_cfg below fill the same keys of
-    # the dict when it does not state them. A flat key changed from its
-    # default and a decoder key that disagree raise a ValueError.
-    decoder=dict(type='ResidualTaskDecoder'),
-    num_blocks=6,
-    norm_cfg=norm_cfg,
+    # registered `type`): 6 basic blocks and a 1x1 head. Its settings are
+    # keys of this dict (e.g. --cfg-options model.decoder.num_blocks=5);
+    # the model sets channels and each task's out_channels, and a decoder
+    # dict stating those raises a ValueError.
+    decoder=dict(type='ResidualTaskDecoder', num_blocks=6, norm_cfg=norm_cfg),
     loss_weights=dict(
         semseg=1.0, human_parts=2.0, sal=5.0, normals=10.0, edge=50.0),
     align_corners=False,

@@ -1,5 +1,6 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """Shared machinery of diffmtl's multi-task segmentors."""
+import functools
 import logging
 from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
                     Tuple, Union)
@@ -29,13 +30,53 @@ LossTerm = Tuple[str, Tensor, Tensor]
 PartCfg = Union[dict, nn.Module, None]
 
 
-def _same(a: Any, b: Any) -> bool:
-    """Equality of config values, lists and tuples alike."""
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    return a == b
+def refuse_part_settings(settings: Mapping[str, str]) -> Callable:
+    """Decorator of a segmentor constructor refusing settings of its parts.
+
+    A setting of a part is a key of that part's dict only. ``settings``
+    maps a name that is not an argument of the constructor to the part key
+    that holds the setting (``{'decoder_blocks': 'decoder.num_blocks'}``);
+    passing one raises a TypeError that says what to write instead, e.g.
+    ``DiffusionMTL: `decoder_blocks` moved to `decoder.num_blocks`; write
+    decoder=dict(num_blocks=5) (--cfg-options model.decoder.num_blocks=5)``.
+    The wrapped constructor keeps its signature (``inspect.signature``
+    follows ``__wrapped__``) and lists the names in ``part_settings``.
+
+    Args:
+        settings (Mapping[str, str]): Name -> ``'<part>.<key>'``.
+
+    Returns:
+        Callable: The decorator.
+    """
+    settings = dict(settings)
+
+    def decorate(init: Callable) -> Callable:
+
+        @functools.wraps(init)
+        def __init__(self, *args, **kwargs):
+            given = [name for name in settings if name in kwargs]
+            if given:
+                owner = type(self).__name__
+                raise TypeError('; '.join(
+                    part_setting_message(owner, name, settings[name],
+                                         kwargs[name]) for name in given))
+            init(self, *args, **kwargs)
+
+        __init__.part_settings = settings
+        return __init__
+
+    return decorate
+
+
+def part_setting_message(owner: str, name: str, key: str,
+                         value: Any) -> str:
+    """What to write instead of the argument ``name``, a setting held by
+    the part key ``key`` (``'<part>.<key>'``); see
+    :func:`refuse_part_settings`."""
+    part, option = key.split('.', 1)
+    return (f'{owner}: `{name}` moved to `{key}`; write '
+            f'{part}=dict({option}={value!r}) (--cfg-options '
+            f'model.{key}={value!r})')
 
 
 def part_config(owner: str,
@@ -43,34 +84,31 @@ def part_config(owner: str,
                 cfg: PartCfg,
                 default_type: type,
                 fill: Optional[Dict[str, Tuple[Any, str]]] = None,
-                flat: Optional[Dict[str, Tuple[str, Any, Any]]] = None,
                 defaults: Optional[Dict[str, Any]] = None
                 ) -> Union[dict, nn.Module]:
     """The config a segmentor builds one of its parts from.
 
-    ``cfg`` None means ``dict(type=default_type)``; a dict without
-    ``type`` gets it (so an old "extra kwargs" dict keeps working); a
-    module is returned as is (nothing is filled in or checked). For a dict:
+    ``cfg`` None means ``dict(type=default_type)`` and a dict without
+    ``type`` is of ``default_type``; a module is returned as is (nothing
+    is filled in or checked). Every setting of the part is a key of its
+    dict, with the part class's default when the dict does not state it,
+    except:
 
-    * ``flat`` ``{key: (argument, value, default)}``: the segmentor's flat
-      argument fills ``key`` when the dict does not state it. A flat value
-      equal to its default never conflicts, and is passed to a part of
-      another type than ``default_type`` only when it was changed; a
-      changed flat value and a different dict value raise a ValueError
-      naming both.
-    * ``defaults`` ``{key: value}``: set when the dict does not state it.
-    * ``fill`` ``{key: (value, source)}``: what the segmentor requires
-      (widths, tasks, channels); a dict stating another value raises a
-      ValueError naming the key and ``source``.
+    * ``fill`` ``{key: (value, source)}``: what the segmentor sets itself
+      from its own arguments (widths, tasks, channels); ``source`` names
+      the argument (``'channels=16'``). A dict stating one of these keys
+      raises a ValueError naming the key and ``source``.
+    * ``defaults`` ``{key: value}``: the segmentor's default of a
+      ``default_type`` setting (e.g. the MTL baseline's 6 decoder blocks),
+      set when a dict of ``default_type`` does not state it.
 
     Args:
         owner (str): Segmentor name, for messages.
         name (str): The part's argument name (``'denoiser'``), for messages.
         cfg (dict | nn.Module | None): The part argument.
         default_type (type): Registered class of the default part.
-        fill (dict, optional): Required values.
-        flat (dict, optional): Values of the flat arguments.
-        defaults (dict, optional): Default values.
+        fill (dict, optional): What the segmentor sets.
+        defaults (dict, optional): The segmentor's defaults.
 
     Returns:
         dict | nn.Module: the completed config (build it with
@@ -88,26 +126,15 @@ def part_config(owner: str,
     part_type = cfg['type']
     if isinstance(part_type, str):
         part_type = MODELS.get(part_type)
-    is_default = part_type is default_type
-    for key, (arg, value, default) in (flat or {}).items():
-        changed = not _same(value, default)
-        if key in cfg:
-            if changed and not _same(cfg[key], value):
-                raise ValueError(
-                    f'{owner}: {arg}={value!r} conflicts with '
-                    f'{name}.{key}={cfg[key]!r}; set only one of them (the '
-                    f'flat argument fills {name}.{key} when {name} does not '
-                    f'state it)')
-        elif changed or is_default:
-            cfg[key] = value
-    for key, value in (defaults or {}).items():
-        cfg.setdefault(key, value)
     for key, (value, source) in (fill or {}).items():
-        if key in cfg and not _same(cfg[key], value):
+        if key in cfg:
             raise ValueError(
-                f'{owner}: {name}.{key}={cfg[key]!r} conflicts with '
-                f'{source}, which sets {name}.{key}={value!r}; remove '
+                f'{owner}: {name}.{key}={cfg[key]!r} is set by the model '
+                f'from {source} (here {name}.{key}={value!r}); remove '
                 f'{name}.{key}')
+    if part_type is default_type:
+        for key, value in (defaults or {}).items():
+            cfg.setdefault(key, value)
     return dict(cfg, **{k: v for k, (v, _) in (fill or {}).items()})
 
 
@@ -115,13 +142,13 @@ def decoder_configs(owner: str,
                     tasks: Sequence[str],
                     decoder: Union[PartCfg, Mapping[str, nn.Module]],
                     fill: Callable[[str], Dict[str, Tuple[Any, str]]],
-                    flat: Optional[Dict[str, Tuple[str, Any, Any]]] = None
+                    defaults: Optional[Dict[str, Any]] = None
                     ) -> Dict[str, Union[dict, nn.Module]]:
     """``{task: config or module}`` of the per-task decoders.
 
     ``decoder`` is a template config (see :func:`part_config`, default
     type ``ResidualTaskDecoder``) completed per task with ``fill(task)``
-    and ``flat``, or a mapping ``{task: nn.Module}`` (e.g. an
+    and ``defaults``, or a mapping ``{task: nn.Module}`` (e.g. an
     ``nn.ModuleDict``) with one built decoder per task. A single module is
     refused: the tasks would share it.
     """
@@ -139,7 +166,7 @@ def decoder_configs(owner: str,
                         f'the tasks would share')
     return {
         t: part_config(owner, 'decoder', decoder, ResidualTaskDecoder,
-                       fill=fill(t), flat=flat)
+                       fill=fill(t), defaults=defaults)
         for t in tasks
     }
 
@@ -161,10 +188,13 @@ class BaseMultiTaskSegmentor(BaseSegmentor):
     reported as its own key (``'<task>.loss'`` ...) so that the keys sum to
     ``L``.
 
+    Every argument is keyword-only.
+
     Args:
         tasks (Sequence[str]): Task names, in dataset order.
-        backbone (dict): Backbone config (any mmseg backbone).
-        neck (dict, optional): Neck config.
+        backbone (dict | nn.Module): Backbone config (any mmseg backbone)
+            or module.
+        neck (dict | nn.Module, optional): Neck config or module.
         num_classes (dict, optional): ``{task: N}`` of segmentation tasks.
         loss_weights (dict, optional): ``{task: w_t}``; missing tasks get
             1.0; keys of known tasks the model does not have are ignored.
@@ -197,9 +227,10 @@ class BaseMultiTaskSegmentor(BaseSegmentor):
     extra_stages: Tuple[str, ...] = ()
 
     def __init__(self,
+                 *,
                  tasks: Sequence[str],
-                 backbone: dict,
-                 neck: Optional[dict] = None,
+                 backbone: Union[dict, nn.Module],
+                 neck: PartCfg = None,
                  num_classes: Optional[Dict[str, int]] = None,
                  loss_weights: Optional[Dict[str, float]] = None,
                  losses: Optional[Dict[str, dict]] = None,
@@ -230,8 +261,8 @@ class BaseMultiTaskSegmentor(BaseSegmentor):
                 f'supported, got {test_cfg.get("mode")!r}')
         self.eval_stages = self._check_stages(
             (test_cfg or {}).get('eval_stages', ('final', )))
-        self.backbone = MODELS.build(backbone)
-        self.neck = MODELS.build(neck) if neck is not None else None
+        self.backbone = build_part(backbone)
+        self.neck = build_part(neck) if neck is not None else None
 
         loss_weights = dict(loss_weights or {})
         unknown = [k for k in loss_weights if k not in TASK_SPECS]

@@ -17,7 +17,8 @@ from ..diffusion import (DiffusionSchedule, MultiTaskConditioner,
 from ..utils.head_init import init_head_bias
 from ..utils.sync_norm import norms_synchronise
 from .base_multitask import (BaseMultiTaskSegmentor, PartCfg, build_part,
-                             decoder_configs, part_config)
+                             decoder_configs, part_config,
+                             refuse_part_settings)
 
 #: ``noise_fn(task, step, kind, batch_idx, shape) -> (len(batch_idx), *shape)``
 NoiseFn = Callable[..., Tensor]
@@ -149,13 +150,28 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
     as (B, n_t, H, W) logits at input size (feature-mode stages are mapped
     to logits with that task's ``final_heads``) for visualisation.
 
+    Call flow (mmseg's ``EncoderDecoder`` style)::
+
+        loss():    extract_feat() -> initial() -> condition()
+                   -> per task, its labelled images: diffusion_start()
+                   -> denoise() (q_sample, S denoiser calls) -> task losses
+                   -> combine_losses()
+        predict(): inference() or stage_logits() -> _reverse_all_tasks()
+                   (extract_feat() -> initial() -> condition() -> per task
+                   denoise()) -> postprocess_result()
+        denoising_process(): _reverse_all_tasks(trace=True)
+
     Parts: ``decoder`` (per-task template), ``conditioner``, ``schedule``
     and ``denoiser`` are each a config dict built with ``MODELS.build``
     (``type`` defaults to ``ResidualTaskDecoder``, ``MultiTaskConditioner``,
     ``DiffusionSchedule``, ``MultiTaskDenoiser``), or a built module used as
-    given (``decoder``: ``{task: nn.Module}`` or an ``nn.ModuleDict``). The
-    model fills into each dict what it requires, and a dict stating another
-    value raises a ValueError:
+    given (``decoder``: ``{task: nn.Module}`` or an ``nn.ModuleDict``). A
+    part's own settings are keys of its dict only (the decoders' depth
+    ``decoder.num_blocks``, their norm ``decoder.norm_cfg``, the diffusion
+    steps and betas ``schedule.num_steps`` / ``beta_start`` / ``beta_end``
+    / ``beta_schedule``); unstated keys take the part class's defaults. The
+    model sets what it requires in each dict, and a dict stating one of
+    these keys raises a ValueError:
 
     * ``decoder``: ``channels``; ``forward((B, C, h, w)) -> (B, C, h, w)``.
     * ``conditioner``: ``in_channels=[n_t in task order]``, ``channels``
@@ -169,35 +185,37 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
       ``forward(task, X_s (N, C or n_t, h, w), s (N,), cond (N, C, h, w) or
       None) -> (N, C or n_t, h, w)`` x0 estimate.
 
-    The flat arguments ``decoder_blocks``, ``norm_cfg`` (-> ``decoder``) and
-    ``num_steps``, ``beta_start``, ``beta_end``, ``beta_schedule`` (->
-    ``schedule``) fill the same-named keys (``decoder_blocks`` ->
-    ``num_blocks``) a dict does not state, so a config with only the flat
-    arguments builds the same model as one that states the dicts. A flat
-    argument changed from its default and a dict key with another value
-    raise a ValueError naming both; at its default a flat argument never
-    conflicts, and it is passed to a part of another type only when
-    changed.
+    The names ``decoder_blocks``, ``norm_cfg``, ``num_steps``,
+    ``beta_start``, ``beta_end`` and ``beta_schedule`` are not arguments:
+    passing one raises a TypeError naming its key (:attr:`PART_SETTINGS`).
+
+    Every argument is keyword-only.
 
     Args:
         tasks (Sequence[str]): Task names in dataset order.
-        backbone (dict): Any mmseg backbone returning all stages.
-        neck (dict): Neck config producing (B, C, H/8, W/8), e.g.
+        backbone (dict | nn.Module): Any mmseg backbone returning all
+            stages.
+        neck (dict | nn.Module): Neck producing (B, C, H/8, W/8), e.g.
             ``StageFusionNeck``.
         num_classes (dict, optional): ``{task: N}`` for segmentation tasks.
         mode (str): ``'feature'`` (released variant) or ``'prediction'``.
         channels (int): Width C. Defaults to 512.
-        decoder_blocks (int): Basic blocks per preliminary decoder
-            (``decoder.num_blocks``). Defaults to 2.
-        norm_cfg (dict, optional): Norm of the decoders
-            (``decoder.norm_cfg``). Defaults to None (BN).
-        num_steps (int): Diffusion steps S (``schedule.num_steps``).
-            Defaults to 2.
-        beta_start, beta_end (float): Schedule ends. Defaults 1e-3 / 1e-2.
-        beta_schedule (str): ``'linear'`` (linear in sqrt(beta), the
-            reference's default) or ``'sqrt_linear'`` (linear in beta),
-            the reference's names (see :class:`DiffusionSchedule`).
-            Defaults to 'linear'.
+        decoder (dict | dict[str, nn.Module], optional): Per-task
+            preliminary decoder template, built once per task (e.g.
+            ``dict(type='ResidualTaskDecoder', num_blocks=2,
+            norm_cfg=dict(type='SyncBN'))``), or one module per task.
+            Defaults to None (``dict(type='ResidualTaskDecoder')``: 2 basic
+            blocks, BN).
+        conditioner (dict | nn.Module, optional): Conditioner config or
+            module; not built (a module is refused) with
+            ``multi_task_condition=False``. Defaults to None
+            (``dict(type='MultiTaskConditioner')``).
+        schedule (dict | nn.Module, optional): Schedule config (e.g.
+            ``dict(type='DiffusionSchedule', num_steps=2, beta_start=1e-3,
+            beta_end=1e-2, beta_schedule='linear')``; ``'linear'`` is
+            linear in sqrt(beta), the reference's default, ``'sqrt_linear'``
+            linear in beta) or module. Defaults to None
+            (``dict(type='DiffusionSchedule')``, those values).
         denoiser (dict | nn.Module, optional): Denoiser config (the
             configs: ``type='MultiTaskDenoiser', num_blocks=4, num_heads=4,
             mlp_ratio=4, token_scale=0.25, head_convs=3, step_freq_dim=256``)
@@ -235,33 +253,33 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
         train_cfg, test_cfg, data_preprocessor, init_cfg: as mmseg;
             ``test_cfg.eval_stages=('initial', 'final')`` also predicts
             (and lets ``MultiTaskMetric`` score) the initial predictions.
-        decoder (dict | dict[str, nn.Module], optional): Per-task
-            preliminary decoder template, built once per task, or one
-            module per task. Defaults to None
-            (``dict(type='ResidualTaskDecoder')``).
-        conditioner (dict | nn.Module, optional): Conditioner config or
-            module; not built (a module is refused) with
-            ``multi_task_condition=False``. Defaults to None
-            (``dict(type='MultiTaskConditioner')``).
-        schedule (dict | nn.Module, optional): Schedule config or module.
-            Defaults to None (``dict(type='DiffusionSchedule')``).
     """
     #: Besides ``'final'``, ``test_cfg.eval_stages`` may ask for these.
     extra_stages = ('initial', )
 
+    #: Names that are settings of a part, not arguments: name -> the part
+    #: key that holds it (see :func:`refuse_part_settings`).
+    PART_SETTINGS = {
+        'decoder_blocks': 'decoder.num_blocks',
+        'norm_cfg': 'decoder.norm_cfg',
+        'num_steps': 'schedule.num_steps',
+        'beta_start': 'schedule.beta_start',
+        'beta_end': 'schedule.beta_end',
+        'beta_schedule': 'schedule.beta_schedule',
+    }
+
+    @refuse_part_settings(PART_SETTINGS)
     def __init__(self,
+                 *,
                  tasks: Sequence[str],
-                 backbone: dict,
-                 neck: Optional[dict] = None,
+                 backbone: Union[dict, nn.Module],
+                 neck: PartCfg = None,
                  num_classes: Optional[Dict[str, int]] = None,
                  mode: str = 'feature',
                  channels: int = 512,
-                 decoder_blocks: int = 2,
-                 norm_cfg: Optional[dict] = None,
-                 num_steps: int = 2,
-                 beta_start: float = 1e-3,
-                 beta_end: float = 1e-2,
-                 beta_schedule: str = 'linear',
+                 decoder: Union[PartCfg, Dict[str, nn.Module]] = None,
+                 conditioner: PartCfg = None,
+                 schedule: PartCfg = None,
                  denoiser: PartCfg = None,
                  use_diffusion: bool = True,
                  multi_task_condition: bool = True,
@@ -277,10 +295,7 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None,
-                 decoder: Union[PartCfg, Dict[str, nn.Module]] = None,
-                 conditioner: PartCfg = None,
-                 schedule: PartCfg = None):
+                 init_cfg: Optional[dict] = None):
         super().__init__(
             tasks=tasks,
             backbone=backbone,
@@ -314,15 +329,13 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
         n = self.out_channels
         feature = mode == 'feature'
         # Every part's config is completed (and checked) before any part is
-        # built; the modules are then created in the original order
-        # (decoders, init heads, conditioner, schedule, denoiser, final
-        # heads), so a seed gives the same initial values as always.
+        # built; the modules are then created in a fixed order (decoders,
+        # init heads, conditioner, schedule, denoiser, final heads), which
+        # the seeded initial values of tests/data/model_fingerprints.json
+        # pin.
         decoder_cfgs = decoder_configs(
             owner, self.tasks, decoder,
-            fill=lambda t: dict(channels=(channels, f'channels={channels}')),
-            flat=dict(
-                num_blocks=('decoder_blocks', decoder_blocks, 2),
-                norm_cfg=('norm_cfg', norm_cfg, None)))
+            fill=lambda t: dict(channels=(channels, f'channels={channels}')))
         if isinstance(conditioner, nn.Module) and not multi_task_condition:
             raise ValueError(f'{owner}: a conditioner module was given but '
                              f'multi_task_condition=False')
@@ -334,13 +347,8 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
                 channels=(channels, f'channels={channels}')),
             defaults=dict(per_task_proj=not feature)) \
             if multi_task_condition else None
-        schedule_cfg = part_config(
-            owner, 'schedule', schedule, DiffusionSchedule,
-            flat=dict(
-                num_steps=('num_steps', num_steps, 2),
-                beta_start=('beta_start', beta_start, 1e-3),
-                beta_end=('beta_end', beta_end, 1e-2),
-                beta_schedule=('beta_schedule', beta_schedule, 'linear')))
+        schedule_cfg = part_config(owner, 'schedule', schedule,
+                                   DiffusionSchedule)
         denoiser_cfg = part_config(
             owner, 'denoiser', denoiser, MultiTaskDenoiser,
             fill=dict(

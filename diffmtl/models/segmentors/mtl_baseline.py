@@ -9,61 +9,81 @@ from torch import Tensor
 from diffmtl.registry import MODELS
 from ..utils.head_init import init_head_bias
 from .base_multitask import (BaseMultiTaskSegmentor, PartCfg, build_part,
-                             decoder_configs)
+                             decoder_configs, refuse_part_settings)
 
 
 @MODELS.register_module()
 class MultiTaskBaseline(BaseMultiTaskSegmentor):
-    """Shared backbone + neck, per task ``num_blocks`` basic blocks and a
-    1x1 head, upsampled to the input size.
+    """Shared backbone + neck, per task a decoder of basic blocks and a 1x1
+    head, upsampled to the input size.
 
     With one task this is the single-task baseline (train one model per
     task). Losses: ``L = 1/B sum_b T/|L_b| sum_{t in L_b} w_t l_t(P_t)``,
     logged as ``'<task>.loss'``.
 
+    Call flow (mmseg's ``EncoderDecoder`` style)::
+
+        loss():    extract_feat() -> task_logits() -> labelled_rows()
+                   -> labelled_gt() -> supervised_losses()
+                   (resize, task losses, combine_losses())
+        predict(): inference() (extract_feat() -> task_logits() -> resize)
+                   -> postprocess_result()
+
     The per-task decoders are built with ``MODELS.build`` from the
-    ``decoder`` template (default ``dict(type='ResidualTaskDecoder')``),
-    which the model fills with ``channels`` and the task's
-    ``out_channels`` (n_t): a replacement maps (B, C, h, w) features to
-    (B, n_t, h, w) logits. ``num_blocks`` and ``norm_cfg`` fill the
-    template's ``num_blocks`` / ``norm_cfg`` when it does not state them;
-    changed from their defaults and contradicted by the template they raise
-    a ValueError naming both (see ``DiffusionMTL`` for the rules).
+    ``decoder`` template (default ``dict(type='ResidualTaskDecoder',
+    num_blocks=6)``), which the model fills with ``channels`` and the
+    task's ``out_channels`` (n_t): a replacement maps (B, C, h, w) features
+    to (B, n_t, h, w) logits. The decoders' depth and norm are the
+    template's ``num_blocks`` (6 here when a ``ResidualTaskDecoder``
+    template does not state it) and ``norm_cfg`` (BN); a template stating
+    ``channels`` or ``out_channels`` raises a ValueError. The names
+    ``num_blocks`` and ``norm_cfg`` are not arguments: passing one raises a
+    TypeError naming its key (:attr:`PART_SETTINGS`).
+
+    Every argument is keyword-only.
 
     Args:
         tasks (Sequence[str]): Task names.
-        backbone (dict): Backbone config.
-        neck (dict, optional): Neck config (``StageFusionNeck``).
+        backbone (dict | nn.Module): Backbone config or module.
+        neck (dict | nn.Module, optional): Neck config or module
+            (``StageFusionNeck``).
         num_classes (dict, optional): ``{task: N}`` of segmentation tasks.
         channels (int): Decoder width C. Defaults to 512.
-        num_blocks (int): Basic blocks per task (``decoder.num_blocks``).
-            Defaults to 6.
-        norm_cfg (dict, optional): Norm of the decoders
-            (``decoder.norm_cfg``). Defaults to None (BN).
+        decoder (dict | dict[str, nn.Module], optional): Per-task decoder
+            template, built once per task (e.g.
+            ``dict(type='ResidualTaskDecoder', num_blocks=6,
+            norm_cfg=dict(type='SyncBN'))``), or one module per task (a
+            mapping or ``nn.ModuleDict``). Defaults to None
+            (``dict(type='ResidualTaskDecoder', num_blocks=6)``).
         loss_weights, losses, align_corners, train_cfg, test_cfg,
         data_preprocessor, init_cfg: see ``BaseMultiTaskSegmentor``.
-        decoder (dict | dict[str, nn.Module], optional): Per-task decoder
-            template, built once per task, or one module per task (a
-            mapping or ``nn.ModuleDict``). Defaults to None
-            (``dict(type='ResidualTaskDecoder')``).
     """
+    #: Basic blocks of a ``ResidualTaskDecoder`` template that does not
+    #: state ``num_blocks`` (the paper's baseline).
+    DECODER_BLOCKS = 6
+    #: Names that are settings of a part, not arguments: name -> the part
+    #: key that holds it (see :func:`refuse_part_settings`).
+    PART_SETTINGS = {
+        'num_blocks': 'decoder.num_blocks',
+        'norm_cfg': 'decoder.norm_cfg',
+    }
 
+    @refuse_part_settings(PART_SETTINGS)
     def __init__(self,
+                 *,
                  tasks: Sequence[str],
-                 backbone: dict,
-                 neck: Optional[dict] = None,
+                 backbone: Union[dict, nn.Module],
+                 neck: PartCfg = None,
                  num_classes: Optional[Dict[str, int]] = None,
                  channels: int = 512,
-                 num_blocks: int = 6,
-                 norm_cfg: Optional[dict] = None,
+                 decoder: Union[PartCfg, Dict[str, nn.Module]] = None,
                  loss_weights: Optional[Dict[str, float]] = None,
                  losses: Optional[Dict[str, dict]] = None,
                  align_corners: bool = False,
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None,
-                 decoder: Union[PartCfg, Dict[str, nn.Module]] = None):
+                 init_cfg: Optional[dict] = None):
         super().__init__(
             tasks=tasks,
             backbone=backbone,
@@ -82,9 +102,7 @@ class MultiTaskBaseline(BaseMultiTaskSegmentor):
             fill=lambda t: dict(
                 channels=(channels, f'channels={channels}'),
                 out_channels=(n[t], f'the output channels of {t!r}')),
-            flat=dict(
-                num_blocks=('num_blocks', num_blocks, 6),
-                norm_cfg=('norm_cfg', norm_cfg, None)))
+            defaults=dict(num_blocks=self.DECODER_BLOCKS))
         self.decoders = nn.ModuleDict(
             {t: build_part(decoder_cfgs[t])
              for t in self.tasks})

@@ -5,20 +5,24 @@ The paper's "XTC*" re-implements the cross-task consistency of MTPSL on
 the MTL baseline; that code is not released, so the mapper design and the
 pair scaling here are the INFERRED defaults of the project README.
 """
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from diffmtl.models.segmentors import MultiTaskBaseline
+from diffmtl.models.segmentors.base_multitask import (PartCfg, build_part,
+                                                      part_config,
+                                                      refuse_part_settings)
 from diffmtl.models.utils.sync_norm import (all_reduce_counts,
                                             norms_synchronise)
 from diffmtl.registry import MODELS
 from .encodings import (SEG_ENCODINGS, encode_ground_truth, encode_prediction,
                         valid_ground_truth)
-from .mapper import pair_code
+from .mapper import FiLMResNetMapper, pair_code
 
 __all__ = ['XTCMultiTaskBaseline', 'cosine_distance']
 
@@ -76,13 +80,27 @@ class XTCMultiTaskBaseline(MultiTaskBaseline):
     (consistency), ``'xtc.loss_reg'`` (both regularisers, weighted) and
     ``'xtc.num_pairs'`` (pairs in the batch; not a loss).
 
+    Call flow (mmseg's ``EncoderDecoder`` style)::
+
+        loss():    extract_feat() -> task_logits() -> labelled_mask()
+                   -> labelled_gt() -> supervised_losses()
+                   -> xtc_pair_terms() (select_pairs() -> mapper_groups()
+                   -> encode_pairs() -> map_side() x 2 -> cosine distances)
+        predict(): the baseline's
+
+    The names ``num_blocks`` and ``norm_cfg`` are not arguments (they are
+    ``decoder.num_blocks`` / ``decoder.norm_cfg``): passing one raises a
+    TypeError naming its key. Every argument is keyword-only.
+
     Args:
-        tasks, backbone, neck, num_classes, channels, num_blocks, norm_cfg:
-            the MTL baseline's (``MultiTaskBaseline``).
-        mapper (dict, optional): Mapper config; ``tasks``, ``in_channels``
-            (``{task: n_t}``), ``num_pairs`` (``T (T - 1)``) and
-            ``out_channels`` (``channels``) are filled in. Defaults to
-            ``dict(type='FiLMResNetMapper')``.
+        tasks, backbone, neck, num_classes, channels, decoder: the MTL
+            baseline's (``MultiTaskBaseline``).
+        mapper (dict | nn.Module, optional): Mapper config or module. The
+            model sets ``tasks``, ``in_channels`` (``{task: n_t}``) and
+            ``num_pairs`` (``T (T - 1)``) in the dict (a dict stating one
+            raises a ValueError); a dict without ``out_channels`` gets
+            ``channels``. Defaults to None
+            (``dict(type='FiLMResNetMapper')``).
         xtc_weight (float): lambda. Defaults to 2.0 (MTPSL NYUv2).
         reg_weight (float): Weight of the regularisers. Defaults to 0.5.
         pair_reduction (str): ``'mean'`` (``c_b = ref_pairs / |P_b|``) or
@@ -100,20 +118,18 @@ class XTCMultiTaskBaseline(MultiTaskBaseline):
             1e-12.
         loss_weights, losses, align_corners, train_cfg, test_cfg,
         data_preprocessor, init_cfg: see ``BaseMultiTaskSegmentor``.
-        decoder (dict | dict[str, nn.Module], optional): The baseline's
-            per-task decoder template or modules (``MultiTaskBaseline``).
-            Defaults to None (``dict(type='ResidualTaskDecoder')``).
     """
 
+    @refuse_part_settings(MultiTaskBaseline.PART_SETTINGS)
     def __init__(self,
+                 *,
                  tasks: Sequence[str],
-                 backbone: dict,
-                 neck: Optional[dict] = None,
+                 backbone: Union[dict, nn.Module],
+                 neck: PartCfg = None,
                  num_classes: Optional[Dict[str, int]] = None,
                  channels: int = 512,
-                 num_blocks: int = 6,
-                 norm_cfg: Optional[dict] = None,
-                 mapper: Optional[dict] = None,
+                 decoder: Union[PartCfg, Dict[str, nn.Module]] = None,
+                 mapper: PartCfg = None,
                  xtc_weight: float = 2.0,
                  reg_weight: float = 0.5,
                  pair_reduction: str = 'mean',
@@ -128,24 +144,21 @@ class XTCMultiTaskBaseline(MultiTaskBaseline):
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None,
-                 decoder: Optional[dict] = None):
+                 init_cfg: Optional[dict] = None):
         super().__init__(
             tasks=tasks,
             backbone=backbone,
             neck=neck,
             num_classes=num_classes,
             channels=channels,
-            num_blocks=num_blocks,
-            norm_cfg=norm_cfg,
+            decoder=decoder,
             loss_weights=loss_weights,
             losses=losses,
             align_corners=align_corners,
             train_cfg=train_cfg,
             test_cfg=test_cfg,
             data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg,
-            decoder=decoder)
+            init_cfg=init_cfg)
         name = type(self).__name__
         if len(self.tasks) < 2:
             raise ValueError(f'{name}: XTC needs at least two tasks, got '
@@ -169,13 +182,18 @@ class XTCMultiTaskBaseline(MultiTaskBaseline):
         self.eps = float(eps)
         num_tasks = len(self.tasks)
         self.num_pairs = num_tasks * (num_tasks - 1)
-        mapper = dict(mapper or dict(type='FiLMResNetMapper'))
-        mapper.update(
-            tasks=self.tasks,
-            in_channels=dict(self.out_channels),
-            num_pairs=self.num_pairs)
-        mapper.setdefault('out_channels', channels)
-        self.mapper = MODELS.build(mapper)
+        if mapper is None or isinstance(mapper, dict):
+            # its output is compared with F: C channels unless stated
+            mapper = dict(mapper or dict(type='FiLMResNetMapper'))
+            mapper.setdefault('out_channels', channels)
+        self.mapper = build_part(
+            part_config(
+                name, 'mapper', mapper, FiLMResNetMapper,
+                fill=dict(
+                    tasks=(self.tasks, 'tasks'),
+                    in_channels=(dict(self.out_channels),
+                                 'the tasks\' output channels'),
+                    num_pairs=(self.num_pairs, f'{num_tasks} tasks'))))
 
     # ------------------------------------------------------------------
     # training
