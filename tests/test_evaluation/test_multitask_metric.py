@@ -75,7 +75,8 @@ def simple_samples():
 
 def test_metric_values_by_hand(tmp_path):
     metric = MultiTaskMetric(
-        edge_thresholds=[0.5], delta_m_reference='pascal_one')
+        task_metrics=dict(edge=dict(thresholds=[0.5])),
+        delta_m_reference='pascal_one')
     metric.dataset_meta = META
     metric.process({}, simple_samples())
     res = metric.evaluate(2)
@@ -105,7 +106,7 @@ def test_metric_values_by_hand(tmp_path):
 def test_registered_and_tasks_from_constructor():
     metric = METRICS.build(
         dict(type='MultiTaskMetric', tasks=['semseg', 'depth'],
-             num_classes=dict(semseg=3)))
+             task_metrics=dict(semseg=dict(num_classes=3))))
     metric.process({}, simple_samples())
     res = metric.evaluate(2)
     assert set(res) == {
@@ -114,15 +115,16 @@ def test_registered_and_tasks_from_constructor():
         'depth/absRel', 'depth/sqRel', 'depth/logRMSE'
     }
     off = METRICS.build(
-        dict(type='MultiTaskMetric', tasks=['semseg'], per_class_iou=False,
-             num_classes=dict(semseg=3)))
+        dict(type='MultiTaskMetric', tasks=['semseg'],
+             task_metrics=dict(
+                 semseg=dict(num_classes=3, per_class_iou=False))))
     off.process({}, simple_samples())
     assert set(off.evaluate(2)) == {'semseg/mIoU', 'semseg/mAcc',
                                     'semseg/aAcc'}
 
 
 def test_per_class_iou_is_returned():
-    metric = MultiTaskMetric(edge_thresholds=[0.5])
+    metric = MultiTaskMetric(task_metrics=dict(edge=dict(thresholds=[0.5])))
     metric.dataset_meta = META
     metric.process({}, simple_samples())
     res = metric.evaluate(2)
@@ -143,7 +145,7 @@ def test_per_class_iou_is_returned():
 
 
 def test_per_class_key_names():
-    from diffmtl.evaluation.metrics.multitask_metric import per_class_keys
+    from diffmtl.tasks import per_class_keys
     assert per_class_keys(['bg', 'potted plant', 'a/b', 'bg', '']) == [
         'IoU.bg', 'IoU.potted_plant', 'IoU.a_b', 'IoU.bg.3', 'IoU.4'
     ]
@@ -153,8 +155,9 @@ def test_tables_only_when_asked_or_through_a_runner_logger(capsys):
     from mmengine.logging import MMLogger
 
     def run(**kw):
-        metric = MultiTaskMetric(tasks=['semseg'],
-                                 num_classes=dict(semseg=3), **kw)
+        metric = MultiTaskMetric(
+            tasks=['semseg'], task_metrics=dict(semseg=dict(num_classes=3)),
+            **kw)
         metric.process({}, simple_samples())
         metric.evaluate(2)
         out = capsys.readouterr()
@@ -182,7 +185,8 @@ def test_tables_only_when_asked_or_through_a_runner_logger(capsys):
 def test_export_and_metrics_json(tmp_path):
     out = str(tmp_path / 'out')
     metric = MultiTaskMetric(
-        edge_thresholds=[0.5], output_dir=out, keep_results=True)
+        task_metrics=dict(edge=dict(thresholds=[0.5])), output_dir=out,
+        keep_results=True)
     metric.dataset_meta = META
     samples = simple_samples()
     metric.process({}, samples)
@@ -203,7 +207,7 @@ def test_export_and_metrics_json(tmp_path):
     assert dumped['per_class']['semseg']['b'] == 0.0
     # the dump can serve as a delta-m reference: identical -> 0
     again = MultiTaskMetric(
-        edge_thresholds=[0.5],
+        task_metrics=dict(edge=dict(thresholds=[0.5])),
         delta_m_reference=osp.join(out, 'metrics.json'))
     again.dataset_meta = META
     again.process({}, simple_samples())
@@ -257,12 +261,14 @@ def test_through_mmengine_evaluator_with_data_samples():
 
 def test_edge_downsample_keeps_a_perfect_prediction_perfect():
     metric = MultiTaskMetric(
-        tasks=['edge'], edge_thresholds=[0.5], edge_downsample=2)
+        tasks=['edge'],
+        task_metrics=dict(edge=dict(thresholds=[0.5], downsample=2)))
     metric.process({}, simple_samples())
     res = metric.evaluate(2)
     assert res['edge/odsF'] == pytest.approx(100.0)
     assert res['edge/ods_threshold'] == 0.5
-    off = MultiTaskMetric(tasks=['edge'], eval_edge=False)
+    off = MultiTaskMetric(tasks=['edge'],
+                          task_metrics=dict(edge=dict(enabled=False)))
     off.process({}, simple_samples())
     assert off.evaluate(2) == {}
 
@@ -277,6 +283,7 @@ def test_edge_eval_ids_restrict_the_scored_images(tmp_path):
     for eval_ids, expected in ((None, 50.0), (str(ids), 100.0),
                                (['b'], 0.0)):
         metric = MultiTaskMetric(
-            tasks=['edge'], edge_thresholds=[0.5], edge_eval_ids=eval_ids)
+            tasks=['edge'],
+            task_metrics=dict(edge=dict(thresholds=[0.5], eval_ids=eval_ids)))
         metric.process({}, simple_samples()[:1] + samples[1:])
         assert metric.evaluate(2)['edge/odsF'] == pytest.approx(expected)

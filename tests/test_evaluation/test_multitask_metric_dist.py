@@ -67,7 +67,8 @@ def random_samples(n=N_SAMPLES, seed=0):
 
 def build_metric():
     m = MultiTaskMetric(
-        edge_thresholds=[0.3, 0.5, 0.7], edge_max_dist=0.03,
+        task_metrics=dict(edge=dict(thresholds=[0.3, 0.5, 0.7],
+                                    max_dist=0.03)),
         delta_m_reference='pascal_one')
     m.dataset_meta = META
     return m

@@ -1,14 +1,15 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """``MultiTaskMetric(task_metrics=...)``: one TaskMetric per task, options
-per task, the legacy flat arguments as kind-wide defaults, and a perfect
-score for every registered task kind (the scores the kind itself declares,
+per task (set there only: the flat option names are refused with the
+``task_metrics`` entry to write), and a perfect score for every registered
+task kind (the scores the kind itself declares,
 ``TaskKind.perfect_scores``)."""
 import numpy as np
 import pytest
 import torch
 
 from diffmtl.evaluation import MultiTaskMetric
-from diffmtl.evaluation.metrics.multitask_metric import LEGACY_METRIC_ARGS
+from diffmtl.evaluation.metrics.multitask_metric import TASK_OPTION_NAMES
 from diffmtl.structures import (TASK_SPECS, TaskSpec, list_task_kinds,
                                 register_task_spec)
 
@@ -69,24 +70,12 @@ def test_two_boundary_tasks_with_their_own_max_dist(edge2):
     assert res['edge/oisF'] == pytest.approx(50.0)
     # the defaults (0.0075 of the diagonal) match nothing
     _, res = evaluate(boundary_samples(), tasks=['edge', 'edge2'],
-                      edge_thresholds=[0.5])
+                      task_metrics=dict(edge=dict(thresholds=[0.5]),
+                                        edge2=dict(thresholds=[0.5])))
     assert res['edge/odsF'] == 0.0 and res['edge2/odsF'] == 0.0
 
 
-def test_task_metrics_win_over_a_legacy_argument(edge2):
-    metric, res = evaluate(
-        boundary_samples(), tasks=['edge', 'edge2'], edge_thresholds=[0.5],
-        edge_max_dist=0.11, task_metrics=dict(edge=dict(max_dist=0.06)))
-    # edge: its own 0.06; edge2: the kind-wide 0.11; both thresholds [0.5]
-    assert res['edge/odsF'] == pytest.approx(50.0)
-    assert res['edge2/odsF'] == pytest.approx(100.0)
-    assert metric.task_options('edge') == dict(thresholds=[0.5],
-                                               max_dist=0.06)
-    assert metric.task_options('edge2') == dict(thresholds=[0.5],
-                                                max_dist=0.11)
-
-
-LEGACY = dict(
+FLAT = dict(
     num_classes=dict(semseg=4),
     per_class_iou=False,
     sal_thresholds=[0.2, 0.5],
@@ -102,6 +91,56 @@ LEGACY = dict(
     edge_downsample=2,
     eval_edge=True,
     edge_eval_ids=['img1', 'img3', 'img4'])
+#: The task_metrics entry each FLAT name's message names.
+ENTRY = dict(
+    num_classes='semseg=dict(num_classes=4)',
+    per_class_iou='semseg=dict(per_class_iou=False), '
+    'human_parts=dict(per_class_iou=False)',
+    sal_thresholds='sal=dict(thresholds=[0.2, 0.5])',
+    sal_beta2='sal=dict(beta2=1.0)',
+    normals_bin_width='normals=dict(bin_width=0.5)',
+    normals_thresholds='normals=dict(thresholds=[5, 45])',
+    depth_range='depth=dict(depth_range=(0.6, 4))',
+    edge_thresholds='edge=dict(thresholds=[0.3, 0.5, 0.7])',
+    edge_max_dist='edge=dict(max_dist=0.03)',
+    edge_nms='edge=dict(nms=False)',
+    edge_thin_gt='edge=dict(thin_gt=False)',
+    edge_backend="edge=dict(backend='numpy')",
+    edge_downsample='edge=dict(downsample=2)',
+    eval_edge='edge=dict(enabled=True)',
+    edge_eval_ids="edge=dict(eval_ids=['img1', 'img3', 'img4'])")
+
+
+@pytest.mark.parametrize('name', sorted(FLAT))
+def test_flat_option_name_is_refused_with_its_task_metrics_entry(name):
+    assert set(FLAT) == set(TASK_OPTION_NAMES)
+    with pytest.raises(TypeError) as info:
+        MultiTaskMetric(**{name: FLAT[name]})
+    msg = str(info.value)
+    assert msg.startswith(f'MultiTaskMetric: `{name}` moved to '
+                          f'`task_metrics`; write '
+                          f'task_metrics=dict({ENTRY[name]})'), msg
+    # the entry it names is accepted as written
+    entry = eval(f'dict({ENTRY[name]})')
+    metric = MultiTaskMetric(task_metrics=entry)
+    for task, options in entry.items():
+        assert metric.task_options(task) == options
+
+
+def test_metric_arguments_are_metric_wide_and_keyword_only():
+    import inspect
+    params = list(
+        inspect.signature(MultiTaskMetric.__init__).parameters.values())[1:]
+    assert [p.name for p in params] == [
+        'tasks', 'task_metrics', 'delta_m_reference', 'output_dir',
+        'keep_results', 'format_only', 'collect_device', 'prefix',
+        'collect_dir', 'print_tables'
+    ]
+    assert all(p.kind is p.KEYWORD_ONLY for p in params)
+    with pytest.raises(TypeError, match='unexpected keyword'):
+        MultiTaskMetric(edge_max_dst=0.03)
+
+
 NEW = dict(
     semseg=dict(num_classes=4, per_class_iou=False),
     human_parts=dict(per_class_iou=False),
@@ -113,22 +152,19 @@ NEW = dict(
               eval_ids=['img1', 'img3', 'img4']))
 
 
-def test_legacy_arguments_equal_the_task_metrics_form():
+def test_every_task_option_takes_effect():
     from test_multitask_metric_dist import META, random_samples
-    assert set(LEGACY) == set(LEGACY_METRIC_ARGS)  # every legacy argument
-    old, res_old = evaluate(random_samples(), META, **LEGACY)
-    new, res_new = evaluate(random_samples(), META, task_metrics=NEW)
+    metric, res = evaluate(random_samples(), META, task_metrics=NEW)
     for task in META['tasks']:
-        assert old.task_options(task) == new.task_options(task) == NEW[task]
-        assert (old._task_metric(task).config() ==
-                new._task_metric(task).config())
-    assert list(res_old) == list(res_new)
-    assert res_old == res_new
-    assert not any('/IoU.' in k for k in res_new)  # per_class_iou=False
+        assert metric.task_options(task) == NEW[task]
+        config = metric._task_metric(task).config()
+        assert all(config[k] == v or list(config[k]) == list(v)
+                   for k, v in NEW[task].items() if k in config), task
+    assert not any('/IoU.' in k for k in res)  # per_class_iou=False
     # and they are not the defaults
     _, res_default = evaluate(random_samples(), META)
-    assert res_default['edge/odsF'] != res_new['edge/odsF']
-    assert res_default['sal/maxF'] != res_new['sal/maxF']
+    assert res_default['edge/odsF'] != res['edge/odsF']
+    assert res_default['sal/maxF'] != res['sal/maxF']
 
 
 def test_unknown_option_names_the_task_and_the_accepted_options():

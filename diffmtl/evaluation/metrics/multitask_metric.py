@@ -4,18 +4,20 @@
 The evaluator knows nothing about what a task predicts: it builds one
 :class:`~diffmtl.structures.TaskMetric` per task with the task kind's
 :meth:`~diffmtl.structures.TaskKind.build_metric` (options from
-``task_metrics``, and the legacy kind-wide arguments of
-:data:`LEGACY_METRIC_ARGS`), hands it (C, H, W) numpy maps, and collects
-its metrics, tables and exports.
+``task_metrics``), hands it (C, H, W) numpy maps, and collects its
+metrics, tables and exports. It reaches the kinds through the task specs
+(:mod:`diffmtl.structures`) only, never importing ``diffmtl.tasks``
+(``docs/en/design.md``, *Layers*).
 """
+import functools
 import inspect
 import json
 import logging
 import os
 import os.path as osp
-import warnings
 from collections import OrderedDict
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
+                    Tuple, Union)
 
 import numpy as np
 from mmengine.dist import is_main_process
@@ -24,19 +26,18 @@ from mmengine.logging import MMLogger, print_log
 
 from diffmtl.registry import METRICS
 from diffmtl.structures.task_kind import TaskMetric
-from diffmtl.structures.task_spec import get_task_spec, stage_field
-from diffmtl.tasks.segmentation import per_class_keys  # noqa: F401
+from diffmtl.structures.task_spec import (TASK_SPECS, get_task_spec,
+                                         stage_field)
 from ..functional.delta_m import delta_m, resolve_reference
 
-__all__ = ['MultiTaskMetric', 'LEGACY_METRIC_ARGS', 'per_class_keys']
+__all__ = ['MultiTaskMetric', 'TASK_OPTION_NAMES']
 
-#: The legacy flat arguments of :class:`MultiTaskMetric`, kept as the
-#: *kind-wide shorthand*: argument name -> ``(task kind, option of that
-#: kind's TaskMetric)``. A value given this way is the default of that option
-#: for every evaluated task of the kind; a ``task_metrics`` entry of a task
-#: wins over it. ``num_classes`` is the one per-task entry: its value is a
-#: ``{task: N}`` dict and each N goes to that task only.
-LEGACY_METRIC_ARGS: Dict[str, Tuple[str, str]] = {
+#: Names that are options of one task's metric, not arguments of
+#: :class:`MultiTaskMetric`: name -> ``(task kind, option of that kind's
+#: TaskMetric)``. Passing one raises a TypeError saying which
+#: ``task_metrics`` entry to write instead (:func:`_refuse_task_options`);
+#: ``num_classes`` is a ``{task: N}`` dict.
+TASK_OPTION_NAMES: Dict[str, Tuple[str, str]] = {
     'num_classes': ('segmentation', 'num_classes'),
     'per_class_iou': ('segmentation', 'per_class_iou'),
     'sal_thresholds': ('saliency', 'thresholds'),
@@ -53,8 +54,42 @@ LEGACY_METRIC_ARGS: Dict[str, Tuple[str, str]] = {
     'eval_edge': ('boundary', 'enabled'),
     'edge_eval_ids': ('boundary', 'eval_ids'),
 }
-#: Legacy arguments whose value is ``{task: value}`` rather than one value.
-_PER_TASK_LEGACY = ('num_classes', )
+
+
+def task_option_message(name: str, value: Any) -> str:
+    """What to write instead of the argument ``name`` of
+    :data:`TASK_OPTION_NAMES` given ``value``: the ``task_metrics`` entry
+    of every registered task of its kind."""
+    kind, option = TASK_OPTION_NAMES[name]
+    if isinstance(value, Mapping):  # {task: value}
+        per_task = {task: v for task, v in value.items()}
+    else:
+        per_task = {
+            task: value
+            for task, spec in TASK_SPECS.items() if spec.kind == kind
+        }
+    entries = ', '.join(f'{task}=dict({option}={v!r})'
+                        for task, v in per_task.items())
+    tasks = ', '.join(per_task) or f'no task of kind {kind!r} is registered'
+    return (f'MultiTaskMetric: `{name}` moved to `task_metrics`; write '
+            f'task_metrics=dict({entries}) (the {kind!r} metric option '
+            f'{option!r} of each task: {tasks})')
+
+
+def _refuse_task_options(init: Callable) -> Callable:
+    """Wrap :meth:`MultiTaskMetric.__init__` so that a name of
+    :data:`TASK_OPTION_NAMES` raises a TypeError naming its
+    ``task_metrics`` entry (the signature stays the wrapped one's)."""
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        given = [name for name in TASK_OPTION_NAMES if name in kwargs]
+        if given:
+            raise TypeError('; '.join(
+                task_option_message(name, kwargs[name]) for name in given))
+        init(self, *args, **kwargs)
+
+    return __init__
 
 
 def _to_numpy(x) -> np.ndarray:
@@ -150,7 +185,8 @@ class MultiTaskMetric(BaseMetric):
             ``dict(edge=dict(max_dist=0.011, thresholds=99))``; the option
             names are the arguments of the task kind's ``TaskMetric``
             (``docs/en/metrics.md``, "Options per task"). Every key must be
-            an evaluated task. Entries win over the legacy arguments below.
+            a registered task; entries of tasks that are not evaluated are
+            ignored with a warning.
         delta_m_reference (str or dict, optional): Single-task reference:
             a preset name (``'pascal_one'``, ``'pascal_random'``,
             ``'pascal_full'``, ``'nyud_one'``, ``'nyud_random'``,
@@ -172,40 +208,20 @@ class MultiTaskMetric(BaseMetric):
             None (default) only through a logger someone created (the
             Runner's), i.e. silent in a bare ``evaluate()`` call.
 
-    Legacy arguments (the *kind-wide shorthand*, :data:`LEGACY_METRIC_ARGS`):
-    each sets one option of the metric of **every** task of one kind
-    (``None``: the kind metric's default). ``num_classes`` ``{task: N}``
-    -> segmentation ``num_classes`` of that task; ``per_class_iou`` ->
-    segmentation ``per_class_iou``; ``sal_thresholds`` / ``sal_beta2`` ->
-    saliency ``thresholds`` / ``beta2``; ``normals_bin_width`` /
-    ``normals_thresholds`` -> normals ``bin_width`` / ``thresholds``;
-    ``depth_range`` -> depth ``depth_range``; ``edge_thresholds``,
-    ``edge_max_dist``, ``edge_nms``, ``edge_thin_gt``, ``edge_backend``,
-    ``edge_downsample`` -> boundary ``thresholds``, ``max_dist``, ``nms``,
-    ``thin_gt``, ``backend``, ``downsample``; ``eval_edge`` -> boundary
-    ``enabled``; ``edge_eval_ids`` -> boundary ``eval_ids``.
+    Every argument is keyword-only. A task's metric options are set in
+    ``task_metrics`` only: the names of :data:`TASK_OPTION_NAMES`
+    (``edge_max_dist``, ``num_classes``, ...) raise a TypeError that names
+    the ``task_metrics`` entry to write instead.
     """
     # '' (not None): keys stay 'semseg/mIoU' and mmengine does not warn
     default_prefix: Optional[str] = ''
 
+    @_refuse_task_options
     def __init__(self,
+                 *,
                  tasks: Optional[Sequence[str]] = None,
                  task_metrics: Optional[Mapping[str, Mapping[str,
                                                              Any]]] = None,
-                 num_classes: Optional[Dict[str, int]] = None,
-                 sal_thresholds: Optional[Sequence[float]] = None,
-                 sal_beta2: Optional[float] = None,
-                 normals_bin_width: Optional[float] = None,
-                 normals_thresholds: Optional[Sequence[float]] = None,
-                 depth_range: Optional[Sequence[float]] = None,
-                 edge_thresholds: Union[int, Sequence[float], None] = None,
-                 edge_max_dist: Optional[float] = None,
-                 edge_nms: Optional[bool] = None,
-                 edge_thin_gt: Optional[bool] = None,
-                 edge_backend: Optional[str] = None,
-                 edge_downsample: Optional[int] = None,
-                 eval_edge: Optional[bool] = None,
-                 edge_eval_ids: Union[str, Sequence[str], None] = None,
                  delta_m_reference: Union[str, Mapping[str, float],
                                           None] = None,
                  output_dir: Optional[str] = None,
@@ -214,46 +230,12 @@ class MultiTaskMetric(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  collect_dir: Optional[str] = None,
-                 per_class_iou: Optional[bool] = None,
-                 print_tables: Optional[bool] = None,
-                 **kwargs) -> None:
+                 print_tables: Optional[bool] = None) -> None:
         super().__init__(
             collect_device=collect_device,
             prefix=prefix,
             collect_dir=collect_dir)
-        if kwargs:
-            warnings.warn(f'MultiTaskMetric: ignoring unknown arguments '
-                          f'{sorted(kwargs)}')
         self.tasks = tuple(tasks) if tasks is not None else None
-        legacy = dict(
-            num_classes=num_classes,
-            per_class_iou=per_class_iou,
-            sal_thresholds=sal_thresholds,
-            sal_beta2=sal_beta2,
-            normals_bin_width=normals_bin_width,
-            normals_thresholds=normals_thresholds,
-            depth_range=depth_range,
-            edge_thresholds=edge_thresholds,
-            edge_max_dist=edge_max_dist,
-            edge_nms=edge_nms,
-            edge_thin_gt=edge_thin_gt,
-            edge_backend=edge_backend,
-            edge_downsample=edge_downsample,
-            eval_edge=eval_edge,
-            edge_eval_ids=edge_eval_ids)
-        # kind -> {option: value}, and kind -> {task: {option: value}}
-        self._kind_options: Dict[str, Dict[str, Any]] = {}
-        self._kind_task_options: Dict[str, Dict[str, Dict[str, Any]]] = {}
-        for arg, value in legacy.items():
-            if value is None:
-                continue
-            kind, option = LEGACY_METRIC_ARGS[arg]
-            if arg in _PER_TASK_LEGACY:
-                per_task = self._kind_task_options.setdefault(kind, {})
-                for task, v in dict(value).items():
-                    per_task.setdefault(task, {})[option] = v
-            else:
-                self._kind_options.setdefault(kind, {})[option] = value
         self.task_metrics = self._check_task_metrics(task_metrics)
         self.delta_m_reference = resolve_reference(delta_m_reference)
         self.output_dir = output_dir
@@ -311,13 +293,9 @@ class MultiTaskMetric(BaseMetric):
             self._task_metric_map(self._tasks())
 
     def task_options(self, task: str) -> Dict[str, Any]:
-        """The options ``task``'s metric is built with: the legacy
-        kind-wide arguments of its kind, then its ``task_metrics`` entry."""
-        kind = get_task_spec(task).kind
-        options = dict(self._kind_options.get(kind, {}))
-        options.update(self._kind_task_options.get(kind, {}).get(task, {}))
-        options.update(self.task_metrics.get(task, {}))
-        return options
+        """The options ``task``'s metric is built with: its
+        ``task_metrics`` entry."""
+        return dict(self.task_metrics.get(task, {}))
 
     def _task_metric(self, task: str) -> TaskMetric:
         """The :class:`TaskMetric` of ``task`` (built on first use)."""
