@@ -25,7 +25,7 @@ from diffmtl.registry import MODELS
 from diffmtl.structures import (get_task_spec, image_padding,
                                 task_class_names, unpad)
 from diffmtl.tasks.colour import voc_palette
-from diffmtl.visualization.denoising_process import run_denoising_process
+from .denoising import run_denoising_process
 
 __all__ = [
     'init_model', 'inference_multitask', 'inference_denoising_process',

@@ -1,8 +1,7 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """Pictures of multi-task samples and of the denoising process."""
 from diffmtl.structures.maps import unpad_window
-from .denoising_process import (draw_denoising_process, draw_process_panel,
-                                logits_to_pred, run_denoising_process)
+from .denoising_process import draw_denoising_process, draw_process_panel
 from .denoising_process_hook import DenoisingProcessHook
 from .multitask_visualizer import (MultiTaskLocalVisualizer, compose_grid,
                                    sample_tasks)
@@ -16,7 +15,7 @@ __all__ = [
     'MultiTaskLocalVisualizer', 'DenoisingProcessHook', 'draw_task_tile',
     'draw_unlabelled_tile', 'draw_caption', 'draw_legend', 'compose_grid',
     'sample_tasks', 'draw_denoising_process', 'draw_process_panel',
-    'run_denoising_process', 'logits_to_pred', 'unpad_window',
+    'unpad_window',
     'depth_value_range', 'fit_to_shape', 'resize_map', 'to_numpy_map',
     'get_task_classes', 'get_task_palette', 'voc_palette', 'apply_cmap',
     'IGNORE_COLOR', 'UNLABELLED_COLOR', 'HATCH_COLOR'

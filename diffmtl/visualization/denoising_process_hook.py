@@ -9,10 +9,10 @@ from mmengine.dist import master_only
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
+from diffmtl.apis.denoising import run_denoising_process
 from diffmtl.registry import HOOKS
 from diffmtl.structures import get_task_spec
-from .denoising_process import (draw_denoising_process, draw_process_panel,
-                                run_denoising_process)
+from .denoising_process import draw_denoising_process, draw_process_panel
 
 __all__ = ['DenoisingProcessHook']
 

@@ -11,10 +11,10 @@ from mmengine.structures import PixelData
 from mmseg.models import SegDataPreProcessor
 from mmseg.structures import SegDataSample
 
+from diffmtl.apis import run_denoising_process
 from diffmtl.registry import HOOKS
 from diffmtl.visualization import (HATCH_COLOR, DenoisingProcessHook,
-                                   MultiTaskLocalVisualizer,
-                                   run_denoising_process)
+                                   MultiTaskLocalVisualizer)
 from diffmtl.visualization.multitask_visualizer import GAP
 
 H, W = 20, 30  # padded to 24 x 32 by the preprocessor (size_divisor 8)
