@@ -45,7 +45,7 @@ class MultiTaskPartialDataset(BaseSegDataset):
     small picklable dicts: ``img_path``, ``img_id``, ``ann_paths``
     (``{task: path or None}``, ``None`` for unlabelled tasks),
     ``ann_format`` (``{task: decoder}``, see
-    :mod:`diffmtl.datasets.transforms.loading`), ``tasks``, ``task_mask``,
+    :mod:`diffmtl.datasets.formats`), ``tasks``, ``task_mask``,
     ``num_classes`` (``{task: n}`` of the segmentation-kind tasks, for the
     loader's label-range check), ``seg_fields=[]``,
     ``reduce_zero_label=False``, ``label_map`` plus decode options
@@ -202,7 +202,7 @@ class MultiTaskPartialDataset(BaseSegDataset):
 
     def _check_ann_formats(self, tasks: Sequence[str]) -> None:
         """Refuse ``ann_formats`` entries for unknown tasks or decoders."""
-        from .transforms.loading import ANN_DECODERS
+        from .formats import ANN_DECODERS
         name = type(self).__name__
         for task, fmt in self.ann_formats.items():
             if task not in tasks:

@@ -10,8 +10,8 @@ from diffmtl.registry import DATASETS
 from diffmtl.structures import get_task_spec
 from diffmtl.structures.task_spec import HUMAN_PART_CLASSES
 from .multitask_partial import MultiTaskPartialDataset
-from .transforms.loading import (_mode_name, _open_pil, _png_to_normals,
-                                 register_ann_decoder)
+from .formats import (open_pil, pil_mode_name, png_to_normals,
+                      register_ann_decoder)
 
 __all__ = [
     'PascalContextMTDataset', 'VOC_CLASSES', 'voc_palette',
@@ -69,7 +69,7 @@ def _decode_normals_rgba_png(path, results, backend_args=None):
     convention and a warning: re-run the converter with ``--overwrite`` to
     get arrays identical to the raw files.
     """
-    img = _open_pil(path, backend_args)
+    img = open_pil(path, backend_args)
     if img.mode == 'RGB':
         folder = osp.dirname(path)
         if folder not in _LEGACY_WARNED:
@@ -83,13 +83,14 @@ def _decode_normals_rgba_png(path, results, backend_args=None):
                 logger='current',
                 level=30)
         rgb = np.asarray(img)
-        return _png_to_normals(rgb, zero_invalid=True)
+        return png_to_normals(rgb, zero_invalid=True)
     if img.mode != 'RGBA':
         raise ValueError(
             f'{path!r}: a converted normals PNG must be 8-bit RGBA (R, G, '
-            f'B = x, y, z; alpha 0 = invalid), got a {_mode_name(img.mode)}')
+            f'B = x, y, z; alpha 0 = invalid), got '
+            f'{pil_mode_name(img.mode)}')
     rgba = np.asarray(img)
-    normals = _png_to_normals(rgba[..., :3], zero_invalid=False)
+    normals = png_to_normals(rgba[..., :3], zero_invalid=False)
     normals[rgba[..., 3] == 0] = 0.
     return normals
 

@@ -42,7 +42,7 @@ def plugin():
         mod = importlib.import_module('flow_plugin')
         yield mod
     finally:
-        from diffmtl.datasets.transforms.loading import ANN_DECODERS
+        from diffmtl.datasets.formats import ANN_DECODERS
         from diffmtl.structures import TASK_SPECS
         TASK_SPECS.pop('flow', None)
         TASK_KINDS.module_dict.pop('flow', None)

@@ -9,10 +9,9 @@ multi-task pipeline after loading.
 from .formatting import PackMultiTaskInputs
 from .geometric import (MultiTaskPad, MultiTaskRandomCrop, MultiTaskRandomFlip,
                         MultiTaskRandomResize, MultiTaskRandomScaleCrop)
+from ..formats import ANN_DECODERS, decode_annotation, register_ann_decoder
 from .ignore import MultiTaskIgnoreEmptyMaps
-from .loading import (ANN_DECODERS, LoadMultiTaskAnnotations,
-                      LoadMultiTaskImageFromFile, decode_annotation,
-                      register_ann_decoder)
+from .loading import LoadMultiTaskAnnotations, LoadMultiTaskImageFromFile
 
 __all__ = [
     'LoadMultiTaskImageFromFile', 'LoadMultiTaskAnnotations', 'ANN_DECODERS',

@@ -375,7 +375,8 @@ class MultiTaskRandomCrop(BaseTransform):
                 f"{name}(cat_labels='all') must come before any crop or "
                 'flip of the pipeline: it reads the unlabelled labels from '
                 'the file and can only replay resizes')
-        from .loading import apply_label_map, decode_annotation
+        from ..formats import decode_annotation
+        from .loading import apply_label_map
         try:
             arr = decode_annotation(fmt, path, results, self.backend_args)
         except FileNotFoundError:
