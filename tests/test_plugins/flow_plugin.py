@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from diffmtl.datasets.transforms import register_ann_decoder
+from diffmtl.datasets.formats import register_ann_decoder
 from diffmtl.registry import MODELS
 from diffmtl.structures import (TASK_SPECS, TaskKind, TaskMetric, TaskSpec,
                                 register_task_kind, register_task_spec)
