@@ -570,7 +570,8 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
 
         The shared body of :meth:`inference` and :meth:`denoising_process`:
         with ``inference_seed`` set, keys each image's noise by its pixels
-        (:func:`image_noise_keys`; reset afterwards, also on errors),
+        (:func:`image_noise_keys`; reset afterwards, also on errors; meta
+        tensors, which have no pixels, get unkeyed noise),
         computes features, initial predictions and the condition once, then
         denoises each task in turn with ``add_noise=inference_noise``. The
         rows' batch indices given to :meth:`denoise` are a CPU tensor, so
@@ -590,7 +591,8 @@ class DiffusionMTL(BaseMultiTaskSegmentor):
         Returns:
             dict: ``{task: per_task(...)}``.
         """
-        if self.inference_seed is not None:
+        # meta tensors (parameter / MAC counting) have no pixels to key by
+        if self.inference_seed is not None and inputs.device.type != 'meta':
             n = inputs.shape[0]
             if data_samples is not None and len(data_samples) != n:
                 raise ValueError(f'DiffusionMTL: {len(data_samples)} data '
