@@ -16,9 +16,10 @@ class ResidualTaskDecoder(nn.Module):
 
     Used as the preliminary decoder of DiffusionMTL (2 blocks) and as the
     per-task decoder of the MTL baseline (6 blocks), each built from the
-    segmentor's ``decoder`` config with ``channels`` (and, for the
-    baseline, ``out_channels``) filled in and ``num_blocks`` / ``norm_cfg``
-    from its flat arguments unless the config states them.
+    segmentor's ``decoder`` config, which states ``num_blocks`` and
+    ``norm_cfg`` (the MTL baseline's gets 6 blocks when it does not), with
+    ``channels`` (and, for the baseline, ``out_channels``) set by the
+    segmentor.
 
     Args:
         channels (int): Width. Defaults to 512.

@@ -85,10 +85,10 @@ class DiffusionSchedule(nn.Module):
     spells; with S >= 3, where they differ, a ``UserWarning`` names the
     betas used and the old meaning of the name (docs/en/models.md).
 
-    ``DiffusionMTL`` builds it from its ``schedule`` config, whose
-    ``num_steps`` / ``beta_*`` default to the model's flat arguments; a
-    replacement provides ``num_steps``, :meth:`q_sample` and
-    :meth:`posterior_sample`.
+    ``DiffusionMTL`` builds it from its ``schedule`` config, which is the
+    one place of ``num_steps`` and ``beta_*`` (e.g. ``--cfg-options
+    model.schedule.num_steps=3``); a replacement provides ``num_steps``,
+    :meth:`q_sample` and :meth:`posterior_sample`.
 
     Args:
         num_steps (int): Number of diffusion steps S. Defaults to 2.
