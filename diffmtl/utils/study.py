@@ -140,13 +140,13 @@ def load_study(path: str) -> dict:
                          'test)')
     for arm in [a for a in arms if 'config' in a]:
         for k in checkpoints:
-            name = checkpoint_arm_name(arm['name'], k)
-            if name in names:
-                raise ValueError(f'{path}: arm name {name!r} is taken by '
-                                 'the checkpoint evaluation of '
+            ckpt_arm = checkpoint_arm_name(arm['name'], k)
+            if ckpt_arm in names:
+                raise ValueError(f'{path}: arm name {ckpt_arm!r} is taken '
+                                 'by the checkpoint evaluation of '
                                  f'{arm["name"]!r}')
             arms.append(
-                dict(name=name, eval_of=arm['name'], checkpoint=k,
+                dict(name=ckpt_arm, eval_of=arm['name'], checkpoint=k,
                      cfg_options={}, test_options={}, diagnostic=False,
                      note=f'`{arm["name"]}` at iteration {k}'))
     reference = cfg.get('reference')

@@ -324,6 +324,7 @@ def test_checkpoint_curve_study_tests_every_listed_checkpoint(
     root = study_file.parent / 'scenes'
     path.write_text(CURVE_STUDY.format(root=root, iters=MAX_ITERS))
     study = load_study(str(path))
+    assert study['name'] == 'curve_study'
     work = tmp_path / 'work'
     runs = plan_runs(study, str(work))
     assert [(r['arm'], r['kind'], r['checkpoint']) for r in runs] == [
