@@ -15,6 +15,21 @@ moment resumes with ``--resume`` from the last complete checkpoint and, on
 the same hardware, continues bit-identically to an uninterrupted run. A
 ``load_from`` checkpoint that does not fit the model is an error unless
 ``--allow-partial-checkpoint``.
+
+One run per work dir: the run holds ``<work_dir>/.train.lock`` (host, pid,
+command) while it trains, and a second ``tools/train.py`` on the same work
+dir stops at once naming the first; a lock left by a run that ended (even
+by ``kill -9``) is taken over with a warning (see
+:mod:`diffmtl.utils.work_dir_lock`).
+
+``--resume`` refuses a config whose ``model``, ``optim_wrapper`` or
+``param_scheduler`` differ from those stored in the checkpoint, listing
+the differences: mmengine would silently continue with the checkpoint's
+optimizer and scheduler state (a changed learning rate would not take
+effect) and mix two models' settings in one run. ``--allow-resume-changes``
+resumes anyway (the differences are logged; the optimizer and scheduler
+*state*, learning rates included, still come from the checkpoint, the new
+model and loop settings apply). See :mod:`diffmtl.engine.resume_config`.
 """
 import argparse
 import os.path as osp
@@ -42,8 +57,28 @@ def parse_args(argv=None):
         help='resume from the latest checkpoint in the work_dir (or from '
         'cfg.load_from when it is set). A missing, empty or damaged '
         'last_checkpoint or checkpoint is skipped with a warning for the '
-        'newest loadable one; model, optimizer, schedulers, iteration and '
-        'RNG states continue bit-identically')
+        'newest loadable one, and a complete checkpoint newer than the one '
+        'last_checkpoint names is used; model, optimizer, schedulers, '
+        'iteration and RNG states continue bit-identically. A config whose '
+        'model, optim_wrapper or param_scheduler differ from the '
+        'checkpoint\'s is refused, listing the differences (see '
+        '--allow-resume-changes)')
+    parser.add_argument(
+        '--allow-resume-changes',
+        action='store_true',
+        default=False,
+        help='with --resume, continue although the config\'s model, '
+        'optim_wrapper or param_scheduler differ from the checkpoint\'s '
+        '(the differences are logged). The optimizer and scheduler state, '
+        'learning rates included, still come from the checkpoint; the new '
+        'model and loop settings apply')
+    parser.add_argument(
+        '--check-data',
+        action='store_true',
+        default=False,
+        help='decode every listed image and labelled annotation of the '
+        'training and validation sets before training (check_data=True '
+        'on their datasets) and stop naming every damaged file')
     parser.add_argument(
         '--amp',
         action='store_true',
@@ -60,17 +95,35 @@ def main(argv=None):
     from diffmtl.utils import (build_runner, close_distributed, enable_amp,
                                exit_finished_cpu_job, init_distributed,
                                load_tool_config)
+    from diffmtl.utils.tool_cfg import enable_data_check
+    from diffmtl.utils.work_dir_lock import (WorkDirLock, WorkDirLockedError,
+                                             launcher_rank)
 
     cfg = load_tool_config(args)
     if args.amp:
         enable_amp(cfg)
     if args.resume:
         cfg.resume = True
+    if args.allow_resume_changes:
+        from diffmtl.engine.resume_config import ALLOW_RESUME_CHANGES_KEY
+        cfg[ALLOW_RESUME_CHANGES_KEY] = True
+    if args.check_data:
+        enable_data_check(cfg)
 
-    init_distributed(cfg)
-    runner = build_runner(cfg)
-    runner.train()
-    exit_finished_cpu_job(close_distributed())
+    lock = WorkDirLock(cfg.work_dir)
+    if launcher_rank() == 0:
+        try:
+            lock.acquire()
+        except WorkDirLockedError as err:
+            raise SystemExit(f'ERROR: {err}') from None
+    try:
+        init_distributed(cfg)
+        runner = build_runner(cfg)
+        runner.train()
+        closed = close_distributed()
+    finally:
+        lock.release()
+    exit_finished_cpu_job(closed)
 
 
 if __name__ == '__main__':

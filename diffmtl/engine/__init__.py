@@ -5,13 +5,16 @@ from .checkpoint import (TRUSTED_CHECKPOINTS_ENV, CorruptCheckpointError,
                          load_from_http, load_from_local)
 from .fileio import (ATOMIC_BACKEND, AtomicLocalBackend, atomic_write_bytes,
                      remove_stale_temp_files)
-from .hooks import RNG_STATES_KEY, AtomicCheckpointHook, CheckpointMatchHook
+from .hooks import (RNG_STATES_KEY, AtomicCheckpointHook, CheckpointMatchHook,
+                    FiniteCheckHook)
 from .model_checkpoint import (ALLOW_PARTIAL_KEY, CheckpointMismatchError,
                                check_checkpoint_matches,
                                find_checkpoint_mismatch, load_model_checkpoint)
 from .resume import (POINTER_FILE, NoResumableCheckpointError,
                      find_resumable_checkpoint, list_checkpoints,
                      resolve_resume)
+from .resume_config import (ALLOW_RESUME_CHANGES_KEY,
+                            ResumeConfigMismatchError, check_resume_config)
 from .rng_state import gather_rng_states, get_rng_state, set_rng_state
 
 __all__ = [
@@ -24,5 +27,7 @@ __all__ = [
     'check_checkpoint_matches', 'find_checkpoint_mismatch',
     'load_model_checkpoint', 'POINTER_FILE', 'NoResumableCheckpointError',
     'find_resumable_checkpoint', 'list_checkpoints', 'resolve_resume',
-    'gather_rng_states', 'get_rng_state', 'set_rng_state'
+    'gather_rng_states', 'get_rng_state', 'set_rng_state',
+    'FiniteCheckHook', 'ALLOW_RESUME_CHANGES_KEY',
+    'ResumeConfigMismatchError', 'check_resume_config'
 ]

@@ -21,7 +21,9 @@ from .launch import (LAUNCHERS, cuda_available, init_distributed,
 __all__ = [
     'add_common_args', 'load_tool_config', 'set_work_dir', 'enable_amp',
     'enable_visualization', 'set_test_output', 'enable_tta',
-    'drop_training', 'enable_safe_checkpoints', 'build_runner'
+    'drop_training', 'enable_safe_checkpoints', 'build_runner',
+    'add_finite_check_hook', 'enable_data_check', 'prepare_output_dir',
+    'mark_output_complete', 'OUTPUT_COMPLETE', 'OUTPUT_INCOMPLETE'
 ]
 
 #: Config keys only training needs (mmengine wants the first three all set
@@ -215,11 +217,119 @@ def enable_visualization(cfg: Config,
     return cfg
 
 
+#: Marker files of a ``tools/test.py --out`` folder: ``.incomplete`` is
+#: written before the first prediction, ``.complete`` after
+#: ``metrics.json``, when the whole set is written.
+OUTPUT_INCOMPLETE = '.incomplete'
+OUTPUT_COMPLETE = '.complete'
+#: What marks a folder as written by ``tools/test.py --out``.
+_OUTPUT_SIGNS = (OUTPUT_COMPLETE, OUTPUT_INCOMPLETE, 'metrics.json')
+
+
+def prepare_output_dir(out: str, overwrite: bool = False,
+                       info: Optional[dict] = None) -> str:
+    """Make ``--out DIR`` ready for a new prediction set.
+
+    A missing or empty folder is used as it is. A folder with files is
+    refused (they would mix with the new predictions and ``metrics.json``
+    would be replaced) unless ``overwrite``; then its previous contents are
+    deleted first, but only when it was written by ``tools/test.py`` (it
+    holds ``.complete``, ``.incomplete`` or ``metrics.json``), never an
+    unrelated folder. Finally the ``.incomplete`` marker is written (JSON:
+    ``info`` plus host, pid and start time), so a run killed before the
+    end leaves a recognisably incomplete set.
+
+    Args:
+        out (str): The folder.
+        overwrite (bool): ``--overwrite-out``.
+        info (dict, optional): Recorded in the markers (config,
+            checkpoint).
+
+    Returns:
+        str: ``out``.
+
+    Raises:
+        FileExistsError: For a non-empty folder without ``overwrite``, a
+            non-empty folder not written by ``tools/test.py``, or a file
+            named ``out``.
+    """
+    import json
+    import shutil
+    import socket
+    import time
+    from diffmtl.engine.fileio import atomic_write_bytes
+    if osp.exists(out) and not osp.isdir(out):
+        raise FileExistsError(f'--out {out!r} is a file, not a folder')
+    entries = sorted(os.listdir(out)) if osp.isdir(out) else []
+    if entries:
+        shown = ', '.join(entries[:5]) + (' ...' if len(entries) > 5 else '')
+        if not overwrite:
+            raise FileExistsError(
+                f'--out {out!r} is not empty ({len(entries)} entries: '
+                f'{shown}). New predictions would mix with these files and '
+                'metrics.json would be replaced. Use a new folder, or pass '
+                '--overwrite-out to delete the previous results first')
+        if not any(sign in entries for sign in _OUTPUT_SIGNS):
+            raise FileExistsError(
+                f'--overwrite-out deletes only a folder written by '
+                f'tools/test.py --out (holding metrics.json, '
+                f'{OUTPUT_COMPLETE} or {OUTPUT_INCOMPLETE}); {out!r} holds '
+                f'other files ({shown}). Choose another folder')
+        for name in entries:
+            path = osp.join(out, name)
+            if osp.isdir(path) and not osp.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+        print_log(f'--overwrite-out: deleted the {len(entries)} previous '
+                  f'entries of {out!r}', logger='current')
+    os.makedirs(out, exist_ok=True)
+    record = dict(info or {})
+    record.update(host=socket.gethostname(), pid=os.getpid(),
+                  started=time.strftime('%Y-%m-%d %H:%M:%S'))
+    atomic_write_bytes(
+        json.dumps(record, indent=2).encode('utf-8'),
+        osp.join(out, OUTPUT_INCOMPLETE))
+    return out
+
+
+def mark_output_complete(out: str) -> str:
+    """Mark ``--out DIR`` complete: write ``.complete`` (the
+    ``.incomplete`` record plus the finish time and the number of files)
+    after everything else, then remove ``.incomplete``.
+
+    Returns:
+        str: The path of the ``.complete`` marker.
+    """
+    import json
+    import time
+    from diffmtl.engine.fileio import atomic_write_bytes
+    pending = osp.join(out, OUTPUT_INCOMPLETE)
+    record = {}
+    if osp.isfile(pending):
+        with open(pending, 'rb') as f:
+            try:
+                record = json.loads(f.read().decode('utf-8'))
+            except ValueError:
+                record = {}
+    files = sum(
+        len([n for n in names if n not in _OUTPUT_SIGNS[:2]])
+        for _, _, names in os.walk(out))
+    record.update(finished=time.strftime('%Y-%m-%d %H:%M:%S'), files=files)
+    path = osp.join(out, OUTPUT_COMPLETE)
+    atomic_write_bytes(json.dumps(record, indent=2).encode('utf-8'), path)
+    if osp.isfile(pending):
+        os.remove(pending)
+    return path
+
+
 def set_test_output(cfg: Config, out: Optional[str]) -> Config:
     """``--out DIR``: ask the test evaluator to keep results in ``DIR``.
 
     Sets ``test_evaluator.output_dir`` and ``keep_results=True`` (the metric
     must accept these keyword arguments, as mmseg's ``IoUMetric`` does).
+    ``tools/test.py`` also prepares the folder and marks the finished set
+    (:func:`prepare_output_dir`, :func:`mark_output_complete`).
 
     Args:
         cfg (Config): The config, modified in place.
@@ -347,6 +457,67 @@ def add_input_check_hook(cfg: Config) -> Config:
     return _add_custom_hook(cfg, 'InputCheckHook')
 
 
+def add_finite_check_hook(cfg: Config) -> Config:
+    """Add ``FiniteCheckHook`` to ``cfg.custom_hooks`` (once).
+
+    The hook (:mod:`diffmtl.engine.hooks.finite_check_hook`) refuses to
+    validate or test weights holding NaN / inf, naming the checkpoint and
+    the first such tensor.
+
+    Args:
+        cfg (Config): The config, modified in place.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    import diffmtl.engine.hooks.finite_check_hook  # noqa: F401
+    return _add_custom_hook(cfg, 'FiniteCheckHook')
+
+
+def enable_data_check(cfg: Config, keys=('train_dataloader',
+                                         'val_dataloader')) -> Config:
+    """``--check-data``: set ``check_data=True`` on the diffmtl datasets of
+    the given dataloaders (looking into ``ConcatDataset`` /
+    ``RepeatDataset``-style wrappers), so every listed file is decoded
+    once before the run starts.
+
+    Args:
+        cfg (Config): The config, modified in place.
+        keys (sequence of str): Dataloader keys of the config.
+
+    Returns:
+        Config: ``cfg``.
+
+    Raises:
+        ValueError: When none of the dataloaders has a diffmtl dataset.
+    """
+    from diffmtl.datasets import MultiTaskPartialDataset
+    from diffmtl.registry import DATASETS
+
+    def visit(dataset) -> int:
+        if not isinstance(dataset, dict):
+            return 0
+        found = 0
+        for sub in dataset.get('datasets') or []:
+            found += visit(sub)
+        found += visit(dataset.get('dataset'))
+        dtype = dataset.get('type')
+        cls = DATASETS.get(dtype) if isinstance(dtype, str) else dtype
+        if isinstance(cls, type) and issubclass(cls,
+                                                MultiTaskPartialDataset):
+            dataset['check_data'] = True
+            found += 1
+        return found
+
+    found = sum(
+        visit((cfg.get(key) or {}).get('dataset')) for key in keys
+        if isinstance(cfg.get(key), dict))
+    if not found:
+        raise ValueError(f'--check-data: none of {list(keys)} has a diffmtl '
+                         'dataset (MultiTaskPartialDataset) to check')
+    return cfg
+
+
 def build_runner(cfg: Config) -> Runner:
     """Build the runner (``cfg.runner_type`` from ``RUNNERS`` if set).
 
@@ -362,6 +533,7 @@ def build_runner(cfg: Config) -> Runner:
     init_distributed(cfg)
     enable_safe_checkpoints(cfg)
     resolve_resume(cfg)
+    add_finite_check_hook(cfg)  # no NaN weights validated or tested
     add_input_check_hook(cfg)  # model tasks against the dataset's labels
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)

@@ -28,7 +28,8 @@ def _resume_to_the_end(cfg, work_dir, from_iter):
     assert proc.returncode == 0, proc.stdout[-5000:]
     assert f'resumed epoch: 0, iter: {from_iter}' in proc.stdout
     assert 'Iter(train) [ 1/12]' not in proc.stdout
-    assert 'Iter(train) [12/12]' in proc.stdout
+    if from_iter < 12:  # killed after iter_12.pth: nothing left to train
+        assert 'Iter(train) [12/12]' in proc.stdout
     assert load(work_dir / 'iter_12.pth')['meta']['iter'] == 12
     assert pointer_target(work_dir) == str(work_dir / 'iter_12.pth')
     assert not list(work_dir.glob('.*diffmtl-tmp'))  # cleaned up
@@ -82,7 +83,11 @@ def test_kill_mid_pointer_write_keeps_both(tmp_path):
     assert checkpoint_names(work_dir) == ['iter_4.pth', 'iter_8.pth']
     assert pointer_target(work_dir) == str(work_dir / 'iter_4.pth')
     assert load(work_dir / 'iter_8.pth')['meta']['iter'] == 8
-    _resume_to_the_end(cfg, work_dir, from_iter=4)
+    # --resume continues from the newest complete checkpoint of the run,
+    # points last_checkpoint at it and finishes the pruning of iter_4
+    resumed = _resume_to_the_end(cfg, work_dir, from_iter=8)
+    assert 'is newer and complete' in resumed.stdout
+    assert 'Iter(train) [ 5/12]' not in resumed.stdout
     assert checkpoint_names(work_dir) == ['iter_12.pth']
 
 
@@ -111,7 +116,9 @@ def test_kill_at_random_moments_always_leaves_a_resumable_state(tmp_path):
         if target is not None:
             assert loadable(target), target
             _resume_to_the_end(
-                cfg, work_dir, from_iter=load(target)['meta']['iter'])
+                cfg, work_dir,
+                from_iter=max(load(work_dir / n)['meta']['iter']
+                              for n in names))
         else:  # killed during the very first write: nothing to lose yet
             assert names == []
             proc = run_train(cfg, work_dir, '--resume')

@@ -24,7 +24,13 @@ same arguments and
   iteration);
 * runs validation on a saved copy of the generator states
   (``isolate_val_rng``), so validating (which the resumed run does not
-  repeat) does not shift the training stream.
+  repeat) does not shift the training stream;
+* records a *lineage* id in every checkpoint's ``meta`` (``LINEAGE_KEY``):
+  drawn when a run starts from scratch, carried over by ``--resume``
+  through the message hub. :func:`diffmtl.engine.find_resumable_checkpoint`
+  uses it to resume from a complete checkpoint that is newer than the one
+  ``last_checkpoint`` names (a kill between the two writes) only when
+  both belong to the same run.
 
 ``tools/train.py`` / ``tools/test.py`` use it in place of
 ``CheckpointHook`` automatically (:func:`diffmtl.utils.build_runner`).
@@ -45,6 +51,7 @@ new one (they are not used for resuming).
 import contextlib
 import logging
 import os.path as osp
+import uuid
 from typing import Any, Dict, List, Optional
 
 from mmengine.dist import get_rank, get_world_size, is_main_process
@@ -58,10 +65,18 @@ from ..fileio import (ATOMIC_BACKEND, atomic_write_bytes,
 from ..resume import POINTER_FILE
 from ..rng_state import gather_rng_states, get_rng_state, set_rng_state
 
-__all__ = ['AtomicCheckpointHook', 'RNG_STATES_KEY']
+__all__ = [
+    'AtomicCheckpointHook', 'RNG_STATES_KEY', 'LINEAGE_KEY', 'KEPT_KEY'
+]
 
 #: Checkpoint key holding the list of per-rank RNG states.
 RNG_STATES_KEY = 'rng_states'
+#: Key of the run's lineage id in checkpoint ``meta`` and in the message
+#: hub's runtime info (resumed with it).
+LINEAGE_KEY = 'diffmtl_lineage'
+#: Key in checkpoint ``meta`` of the steps ``max_keep_ckpts`` keeps after
+#: this checkpoint (None when every checkpoint is kept).
+KEPT_KEY = 'diffmtl_kept_steps'
 
 
 class _RestoreBeforeFetch:
@@ -158,6 +173,10 @@ class AtomicCheckpointHook(CheckpointHook):
                 logger='current',
                 level=logging.WARNING)
         super().before_train(runner)
+        if runner.message_hub.get_info(LINEAGE_KEY) is None:
+            # os.urandom: the seeded generators are not touched
+            runner.message_hub.update_info(
+                LINEAGE_KEY, uuid.uuid4().hex, resumed=True)
         if self.atomic and is_main_process():
             for folder in {str(self.out_dir), runner.work_dir}:
                 for path in remove_stale_temp_files(folder):
@@ -203,6 +222,10 @@ class AtomicCheckpointHook(CheckpointHook):
         self.last_ckpt = self.file_backend.join_path(self.out_dir,
                                                      ckpt_filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        meta = dict(meta or {})
+        meta[LINEAGE_KEY] = runner.message_hub.get_info(LINEAGE_KEY)
+        meta[KEPT_KEY] = (list(self.keep_ckpt_ids)
+                          if self.max_keep_ckpts > 0 else None)
 
         with self._rng_for_checkpoint():
             runner.save_checkpoint(

@@ -9,6 +9,7 @@ metrics, tables and exports. It reaches the kinds through the task specs
 (:mod:`diffmtl.structures`) only, never importing ``diffmtl.tasks``
 (``docs/en/design.md``, *Layers*).
 """
+import glob
 import functools
 import inspect
 import json
@@ -22,7 +23,7 @@ from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
 import numpy as np
 from mmengine.dist import is_main_process
 from mmengine.evaluator import BaseMetric
-from mmengine.logging import MMLogger, print_log
+from mmengine.logging import MessageHub, MMLogger, print_log
 
 from diffmtl.registry import METRICS
 from diffmtl.structures.task_kind import TaskMetric
@@ -30,7 +31,10 @@ from diffmtl.structures.task_spec import (TASK_SPECS, get_task_spec,
                                          stage_field)
 from ..functional.delta_m import delta_m, resolve_reference
 
-__all__ = ['MultiTaskMetric', 'TASK_OPTION_NAMES']
+__all__ = [
+    'MultiTaskMetric', 'TASK_OPTION_NAMES',
+    'export_atomic', 'check_finite_prediction'
+]
 
 #: Names that are options of one task's metric, not arguments of
 #: :class:`MultiTaskMetric`: name -> ``(task kind, option of that kind's
@@ -115,6 +119,67 @@ def _chw(arr: np.ndarray, channels: int = -1) -> np.ndarray:
     return arr.reshape(channels, *arr.shape[-2:])
 
 
+def export_atomic(spec, pred: np.ndarray, path_stem: str) -> str:
+    """Export a prediction with its kind's ``export`` without ever leaving
+    a partial file under the final name.
+
+    The kind writes to a hidden temporary name in the same folder
+    (``.<name>.<pid>.diffmtl-tmp`` + the kind's suffix), which is renamed
+    over ``path_stem + suffix`` once complete. On any ``OSError`` (a full
+    disk, a missing permission) the temporary file is removed and an
+    ``OSError`` naming the final path is raised.
+
+    Returns:
+        str: The written path.
+    """
+    folder, name = osp.split(path_stem)
+    tmp_stem = osp.join(folder, f'.{name}.{os.getpid()}.diffmtl-tmp')
+    final = path_stem + spec.task_kind.export_suffix
+    try:
+        tmp = spec.task_kind.export(spec, pred, tmp_stem)
+        final = path_stem + tmp[len(tmp_stem):]
+        if not osp.isfile(tmp) or osp.getsize(tmp) == 0:
+            raise OSError('the export wrote nothing')
+        os.replace(tmp, final)
+    except BaseException as err:  # also a stop signal: leave no temp file
+        for path in glob.glob(glob.escape(tmp_stem) + '*'):
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+        if not isinstance(err, OSError):
+            raise
+        new = OSError(f'cannot write the {spec.name!r} prediction '
+                      f'{final!r}: {err}')
+        new.errno = err.errno
+        raise new from err
+    return final
+
+
+def check_finite_prediction(pred: np.ndarray, field: str, task: str,
+                            img_id: str) -> None:
+    """Raise if a prediction holds NaN or inf values.
+
+    Raises:
+        FloatingPointError: Naming the image, the task, the field, the
+            count and where the weights come from (the message hub's
+            ``diffmtl_weights_source``, set by ``FiniteCheckHook``).
+    """
+    if not np.issubdtype(pred.dtype, np.floating):
+        return
+    bad = int(np.count_nonzero(~np.isfinite(pred)))
+    if not bad:
+        return
+    source = MessageHub.get_current_instance().get_info(
+        'diffmtl_weights_source') or 'the model'
+    raise FloatingPointError(
+        f'MultiTaskMetric: the prediction {field!r} of task {task!r} for '
+        f'image {img_id!r} holds {bad} NaN/inf value(s) of {pred.size} '
+        f'(weights: {source}). Metrics of non-finite predictions are '
+        'meaningless: nothing of this image is scored or exported. Check '
+        'the weights and the input image')
+
+
 def _metric_options(metric_cls: type) -> Optional[List[str]]:
     """Option names a :class:`TaskMetric` subclass accepts (after ``task``
     and ``spec``); None when it takes ``**kwargs``."""
@@ -194,7 +259,9 @@ class MultiTaskMetric(BaseMetric):
             ``metrics.json`` written by this metric.
         output_dir (str, optional): Where to write predictions
             (``<dir>/<task>/<img_id>`` + the kind's ``export_suffix``) and
-            ``metrics.json``.
+            ``metrics.json``. Every file is written under a temporary name
+            and renamed when complete (:func:`export_atomic`); an I/O
+            error names the file.
         keep_results (bool): Write per-image predictions when
             ``output_dir`` is set (``tools/test.py --out`` sets it).
         format_only (bool): Only write predictions; no GT needed, no
@@ -373,6 +440,11 @@ class MultiTaskMetric(BaseMetric):
             data_batch: Unused.
             data_samples (list[dict]): ``SegDataSample.to_dict()`` outputs
                 with each task's ``pred_field`` (and ``gt_field``).
+
+        Raises:
+            FloatingPointError: A prediction (of any stage) holds NaN or
+                inf (:func:`check_finite_prediction`); checked before
+                anything of the sample is exported or scored.
         """
         tasks = self._tasks()
         metrics = self._task_metric_map(tasks)
@@ -384,6 +456,13 @@ class MultiTaskMetric(BaseMetric):
                 img_id = osp.splitext(osp.basename(ds.get('img_path',
                                                           '')))[0]
             img_id = str(img_id)
+            for task in tasks:
+                pred_field = get_task_spec(task).pred_field
+                for stage in ('final', ) + tuple(ds.get('pred_stages') or ()):
+                    field = stage_field(pred_field, stage)
+                    pred = _field(ds, field)
+                    if pred is not None:
+                        check_finite_prediction(pred, field, task, img_id)
             if self.output_dir and (self.keep_results or self.format_only):
                 self._export(ds, tasks, img_id)
             if self.format_only:
@@ -440,7 +519,7 @@ class MultiTaskMetric(BaseMetric):
                 continue
             folder = osp.join(self.output_dir, task)
             os.makedirs(folder, exist_ok=True)
-            spec.task_kind.export(spec, _chw(pred), osp.join(folder, img_id))
+            export_atomic(spec, _chw(pred), osp.join(folder, img_id))
 
     # ------------------------------------------------------------------
     # whole set
@@ -503,6 +582,13 @@ class MultiTaskMetric(BaseMetric):
                 task: metric.config()
                 for task, metric in task_metrics.items()
             }
-            with open(osp.join(self.output_dir, 'metrics.json'), 'w') as f:
-                json.dump(dump, f, indent=2)
+            from diffmtl.engine.fileio import atomic_write_bytes
+            path = osp.join(self.output_dir, 'metrics.json')
+            try:
+                atomic_write_bytes(
+                    json.dumps(dump, indent=2).encode('utf-8'), path)
+            except OSError as err:
+                new = OSError(f'cannot write {path!r}: {err}')
+                new.errno = err.errno
+                raise new from err
         return metrics

@@ -531,10 +531,12 @@ class BaseMultiTaskSegmentor(BaseSegmentor):
         spans the same iterations as the total ``loss`` while its mean
         (sum / count) averages only the batches that had the task, and it
         hides the key from the hub until the task is back (the history is
-        kept in the hub's runtime info ``HIDDEN_LOSS_LOGS``, not saved in
-        checkpoints). An iteration whose batch lacks the task thus logs no
-        value for it: neither its last loss nor 0 / 0. ``log_vars``, the
-        total loss and the gradients are unchanged.
+        kept in the hub's runtime info ``HIDDEN_LOSS_LOGS``, which is saved
+        in checkpoints like the visible histories, so that a resumed run
+        logs the same windowed means as an uninterrupted one). An
+        iteration whose batch lacks the task thus logs no value for it:
+        neither its last loss nor 0 / 0. ``log_vars``, the total loss and
+        the gradients are unchanged.
 
         Args:
             log_vars (dict[str, Tensor]): Output of :meth:`parse_losses`.
@@ -546,7 +548,7 @@ class BaseMultiTaskSegmentor(BaseSegmentor):
         hidden = hub.get_info(self.HIDDEN_LOSS_LOGS)
         if hidden is None:
             hidden = {}
-            hub.update_info(self.HIDDEN_LOSS_LOGS, hidden, resumed=False)
+            hub.update_info(self.HIDDEN_LOSS_LOGS, hidden, resumed=True)
         prefix = 'train/'
         keys = dict.fromkeys(
             k for k in list(scalars) + list(hidden)
