@@ -1,6 +1,5 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """The Gaussian diffusion schedule of DiffusionMTL (x0-parameterised)."""
-import warnings
 from typing import Optional
 
 import numpy as np
@@ -14,10 +13,8 @@ __all__ = ['DiffusionSchedule', 'BETA_SCHEDULES', 'make_betas']
 
 #: ``beta_schedule`` names, as the reference (LDM's ``make_beta_schedule``):
 #: ``'linear'`` is linear in ``sqrt(beta)`` (the default), ``'sqrt_linear'``
-#: is linear in ``beta``. Earlier diffmtl versions had the two names the
-#: other way round (the default is unchanged: only its name is). With
-#: ``num_steps <= 2`` both give ``[beta_start, beta_end]`` (up to float64
-#: rounding), so the old spelling of an S = 2 config keeps its schedule.
+#: is linear in ``beta``. With ``num_steps <= 2`` both give
+#: ``[beta_start, beta_end]`` (up to float64 rounding).
 BETA_SCHEDULES = ('linear', 'sqrt_linear')
 
 
@@ -48,25 +45,6 @@ def make_betas(num_steps: int, beta_start: float, beta_end: float,
                      "default; 'sqrt_linear' = linear in beta)")
 
 
-def _warn_renamed(num_steps: int, beta_start: float, beta_end: float,
-                  beta_schedule: str) -> None:
-    """Warn where the renaming changes the betas a name gives (S >= 3)."""
-    other = 'sqrt_linear' if beta_schedule == 'linear' else 'linear'
-    if num_steps < 3 or beta_start == beta_end:
-        return
-    warnings.warn(
-        f'DiffusionSchedule: beta_schedule={beta_schedule!r} with '
-        f'num_steps={num_steps} gives betas '
-        f'{make_betas(num_steps, beta_start, beta_end, beta_schedule)}. '
-        "The names follow the reference now ('linear' = linear in "
-        "sqrt(beta), the default; 'sqrt_linear' = linear in beta); earlier "
-        f'diffmtl versions swapped them: in a config written for those, '
-        f'{beta_schedule!r} meant what is now {other!r}. Both names give '
-        'the same betas with num_steps <= 2.',
-        UserWarning,
-        stacklevel=3)
-
-
 @MODELS.register_module()
 class DiffusionSchedule(nn.Module):
     """Noise schedule, forward noising and posterior step.
@@ -78,12 +56,8 @@ class DiffusionSchedule(nn.Module):
     and stored as float32 buffers. Step indices are 0-based
     (``t = 0..S-1``).
 
-    Earlier diffmtl versions swapped the two names (their default was
-    spelled ``'sqrt_linear'``); the default schedule is unchanged. With
-    S <= 2 both schedules give ``[beta_start, beta_end]`` (up to float64
-    rounding), so an old S = 2 config keeps its schedule whatever it
-    spells; with S >= 3, where they differ, a ``UserWarning`` names the
-    betas used and the old meaning of the name (docs/en/models.md).
+    With S <= 2 both schedules give ``[beta_start, beta_end]`` (up to
+    float64 rounding); they differ from S = 3 on.
 
     ``DiffusionMTL`` builds it from its ``schedule`` config, which is the
     one place of ``num_steps`` and ``beta_*`` (e.g. ``--cfg-options
@@ -116,7 +90,6 @@ class DiffusionSchedule(nn.Module):
         self.num_steps = int(num_steps)
         self.beta_schedule = beta_schedule
         betas = make_betas(num_steps, beta_start, beta_end, beta_schedule)
-        _warn_renamed(num_steps, beta_start, beta_end, beta_schedule)
         alphas = 1.0 - betas
         ac = np.cumprod(alphas)
         ac_prev = np.append(1.0, ac[:-1])
