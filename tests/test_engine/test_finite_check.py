@@ -106,6 +106,7 @@ def test_export_atomic_names_the_file_and_leaves_nothing(tmp_path,
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_validation_stops_on_weights_that_turned_nan(folder, tmp_path):  # noqa
     work_dir = str(tmp_path / 'val')
     cfg = _runner_cfg(folder, work_dir)

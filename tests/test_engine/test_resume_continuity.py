@@ -95,6 +95,7 @@ def _logged(runner):
     }
 
 
+@pytest.mark.slow
 def test_resumed_task_loss_logs_equal_the_uninterrupted_ones(folder,  # noqa
                                                              tmp_path):
     mapping = osp.join(folder, 'mixed.json')

@@ -29,6 +29,7 @@ def test_enable_data_check_reaches_wrapped_diffmtl_datasets():
             dataset=dict(type='ToyRegressionDataset')))))
 
 
+@pytest.mark.slow
 def test_test_tool_check_data_names_a_damaged_late_image(tmp_path):
     data = write_folder(str(tmp_path / 'data'))
     bad = tmp_path / 'data' / 'images' / '005.png'

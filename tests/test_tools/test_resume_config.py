@@ -56,6 +56,7 @@ def _copy_work_dir(trained, name):
     return dst
 
 
+@pytest.mark.slow
 def test_resume_with_a_changed_learning_rate_is_refused(trained):
     work_dir = _copy_work_dir(trained, 'lr')
     proc = run_tool('train.py', [
@@ -73,6 +74,7 @@ def test_resume_with_a_changed_learning_rate_is_refused(trained):
     assert not (work_dir / 'iter_6.pth').exists()
 
 
+@pytest.mark.slow
 def test_allow_resume_changes_resumes_and_logs_them(trained):
     work_dir = _copy_work_dir(trained, 'allowed')
     out = _check(run_tool('train.py', [
@@ -88,6 +90,7 @@ def test_allow_resume_changes_resumes_and_logs_them(trained):
     assert (work_dir / 'iter_6.pth').is_file()
 
 
+@pytest.mark.slow
 def test_more_iterations_alone_resume_without_a_word(trained):
     work_dir = _copy_work_dir(trained, 'longer')
     out = _check(run_tool('train.py', [
@@ -98,6 +101,7 @@ def test_more_iterations_alone_resume_without_a_word(trained):
     assert '(checkpoint) ->' not in out
 
 
+@pytest.mark.slow
 def test_resume_from_an_explicit_load_from_is_checked_too(trained):
     ckpt = str(trained / 'work' / 'iter_4.pth')
     cfg = Config.fromfile(str(TOY_CFG))

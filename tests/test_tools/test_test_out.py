@@ -16,6 +16,8 @@ import pytest
 from out_components import config_text, write_checkpoint, write_folder
 from tool_runner import TOOLS, run_tool, tool_env
 
+pytestmark = pytest.mark.slow  # every test runs tools/test.py
+
 TASK_DIRS = ('semseg', 'depth', 'normals')
 SUFFIX = dict(semseg='.png', depth='.npy', normals='.npy')
 IDS = [f'{i:03d}' for i in range(6)]

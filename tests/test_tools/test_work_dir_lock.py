@@ -113,6 +113,7 @@ def test_without_flock_staleness_comes_from_host_and_pid(tmp_path,
         assert not (work_dir / LOCK_FILE).exists()
 
 
+@pytest.mark.slow
 def test_train_stops_at_once_on_a_locked_work_dir(tmp_path):
     cfg = write_noisy_cfg(tmp_path / 'cfg.py')
     work_dir = tmp_path / 'work'
@@ -128,6 +129,7 @@ def test_train_stops_at_once_on_a_locked_work_dir(tmp_path):
     assert elapsed < 60
 
 
+@pytest.mark.slow
 def test_two_train_runs_on_one_work_dir(tmp_path):
     cfg = write_noisy_cfg(tmp_path / 'cfg.py')
     work_dir = tmp_path / 'work'
@@ -148,6 +150,7 @@ def test_two_train_runs_on_one_work_dir(tmp_path):
     assert (work_dir / 'iter_12.pth').is_file()
 
 
+@pytest.mark.slow
 def test_resume_after_kill_takes_over_the_stale_lock(tmp_path):
     cfg = write_noisy_cfg(tmp_path / 'cfg.py')
     work_dir = tmp_path / 'work'
