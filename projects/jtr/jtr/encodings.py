@@ -46,7 +46,7 @@ from projects.xtc.xtc.encodings import (encode_ground_truth, encode_prediction,
                                         valid_ground_truth)
 
 __all__ = [
-    'ENCODINGS', 'NORMALISERS', 'BINARY_MODES', 'TaskEncoding',
+    'ENCODINGS', 'NORMALISERS', 'SEG_MODES', 'BINARY_MODES', 'TaskEncoding',
     'CategoricalEncoding', 'BinaryEncoding', 'NormalsEncoding',
     'DepthEncoding', 'register_encoding', 'build_encoding', 'encoding_channels'
 ]
@@ -58,6 +58,11 @@ ENCODINGS: Dict[str, Type['TaskEncoding']] = {}
 #: sum by its number of mask pixels, ``'nonzero'`` by the number of
 #: nonzero elements of the target (the JTR code).
 NORMALISERS = ('mask', 'nonzero')
+
+#: Prediction encodings of the segmentation kind
+#: (:class:`CategoricalEncoding`): ``'gumbel'`` (JTR) or ``'softmax'``
+#: (deterministic: the softmax wherever JTR draws a hard sample).
+SEG_MODES = ('gumbel', 'softmax')
 
 #: Prediction encodings of the binary kinds (:class:`BinaryEncoding`).
 BINARY_MODES = ('probability', 'gumbel')
@@ -126,6 +131,34 @@ class TaskEncoding:
         """(N, 1, H, W) bool: the labelled pixels of a stacked GT map
         (``diffmtl.structures.stack_task_gt`` layout)."""
         return valid_ground_truth(self.spec, gt)[:, None]
+
+    def zoom_label(self, gt: Tensor, factor: Tensor) -> Tensor:
+        """A stacked GT map after zooming its image in by ``factor``.
+
+        The kind's rule (``TaskKind.zoom_exponent``, the rule of
+        ``TaskKind.zoom_map``) on tensors: valid values are multiplied by
+        ``factor ** zoom_exponent`` (depth, exponent -1: divided by the
+        factor, as JTR's ``depth / sc``); invalid pixels keep their value;
+        a kind with exponent 0 is returned as it is.
+
+        Args:
+            gt (Tensor): (N, gt_channels, H, W) stacked GT.
+            factor (Tensor): (N,) zoom factor of each image (>= 1 zooms
+                in).
+
+        Returns:
+            Tensor: (N, gt_channels, H, W), ``gt``'s dtype (computed in it,
+            as the pipeline's zoom of a float32 map).
+        """
+        e = float(self.spec.task_kind.zoom_exponent)
+        if e == 0:
+            return gt
+        dtype = gt.dtype if gt.is_floating_point() else torch.float64
+        f = factor.to(device=gt.device, dtype=dtype)
+        f = f.view((-1, ) + (1, ) * (gt.dim() - 1))
+        value = gt.to(dtype)
+        value = value / f**(-e) if e < 0 else value * f**e
+        return torch.where(self.valid(gt), value.to(gt.dtype), gt)
 
     def label_value(self, gt: Tensor) -> Tensor:
         """(N, n_t, H, W) float32: the label, invalid pixels 0."""
@@ -229,27 +262,40 @@ class CategoricalEncoding(TaskEncoding):
     encodings.
 
     Args:
+        mode (str): One of :attr:`MODES`: ``'gumbel'`` (JTR) or
+            ``'softmax'``, the softmax in every slot and target, so that
+            nothing draws noise (not JTR; open question 3 of the JTR
+            spec). Defaults to ``'gumbel'``.
         tau (float): Gumbel-softmax temperature. Defaults to 1 (JTR).
     """
-    draws_noise = True
+    #: The accepted ``mode`` values; the first is the default.
+    MODES: ClassVar[Tuple[str, ...]] = SEG_MODES
 
     def __init__(self,
                  spec: TaskSpec,
                  out_channels: int,
+                 mode: Optional[str] = None,
                  tau: float = 1.0) -> None:
         super().__init__(spec, out_channels)
+        mode = self.MODES[0] if mode is None else mode
+        if mode not in self.MODES:
+            raise ValueError(f'JTR encoding of task {spec.name!r}: mode must '
+                             f'be one of {self.MODES}, got {mode!r}')
         if not float(tau) > 0:
             raise ValueError(f'JTR encoding of task {spec.name!r}: tau must '
                              f'be > 0, got {tau}')
+        self.mode = mode
         self.tau = float(tau)
+        self.draws_noise = mode == 'gumbel'
 
     def label_value(self, gt):
         return encode_ground_truth(self.spec, gt, self.out_channels)
 
     def prediction_value(self, logits, stochastic):
-        return encode_prediction(self.spec, logits,
-                                 'gumbel' if stochastic else 'softmax',
-                                 self.tau)
+        return encode_prediction(
+            self.spec, logits,
+            'gumbel' if stochastic and self.draws_noise else 'softmax',
+            self.tau)
 
     def encode_value(self, value, mask=None):
         return _masked(value, mask)
@@ -285,22 +331,18 @@ class BinaryEncoding(CategoricalEncoding):
         tau (float): Binary-concrete temperature (``'gumbel'``). Defaults
             to 1.
     """
+    MODES = BINARY_MODES
 
     def __init__(self,
                  spec: TaskSpec,
                  out_channels: int,
-                 mode: str = 'probability',
+                 mode: Optional[str] = None,
                  tau: float = 1.0) -> None:
-        super().__init__(spec, out_channels, tau=tau)
-        if mode not in BINARY_MODES:
-            raise ValueError(f'JTR encoding of task {spec.name!r}: mode must '
-                             f'be one of {BINARY_MODES}, got {mode!r}')
+        super().__init__(spec, out_channels, mode=mode, tau=tau)
         if self.out_channels not in (1, 2):
             raise ValueError(
                 f'JTR encoding of task {spec.name!r}: a binary task has '
                 f'one logit or two class logits, got {self.out_channels}')
-        self.mode = mode
-        self.draws_noise = mode == 'gumbel'
 
     @classmethod
     def encoded_channels(cls, out_channels: int) -> int:
