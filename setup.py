@@ -49,6 +49,15 @@ setup(
         onedl=read_requirements('onedl'),
         openmmlab=read_requirements('openmmlab'),
         tests=read_requirements('tests')),
+    # The study runner starts its runs with `python -m diffmtl.cli.train`
+    # and `diffmtl.cli.test`, so an installed diffmtl needs no checkout.
+    entry_points={
+        'console_scripts': [
+            'diffmtl-train = diffmtl.cli.train:main',
+            'diffmtl-test = diffmtl.cli.test:main',
+            'diffmtl-study = diffmtl.cli.study:main',
+        ]
+    },
     license='Apache-2.0',
     zip_safe=False,
 )

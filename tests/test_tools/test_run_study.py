@@ -275,33 +275,32 @@ def test_killed_run_resumes_finished_runs_are_skipped(study_file, tmp_path):
 def test_complexity_is_counted_once_per_model(monkeypatch):
     """The runner summarises after every run: each arm's model is built
     for counting once per process; only model options change the key."""
-    from diffmtl.utils import study
-    sys.path.insert(0, str(REPO / 'tools' / 'analysis_tools'))
-    import get_flops
-    monkeypatch.setattr(study, '_COMPLEXITY', {})
+    from diffmtl.apis import complexity as counting
+    from diffmtl.studies import complexity
+    monkeypatch.setattr(complexity, '_CACHE', {})
     built = []
-    real = get_flops.build_for_counting
+    real = counting.build_for_counting
 
-    def counting(*args, **kwargs):
+    def counting_build(*args, **kwargs):
         built.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(get_flops, 'build_for_counting', counting)
-    cfg = 'configs/diffmtl/synthetic_one_r18.py'
+    monkeypatch.setattr(counting, 'build_for_counting', counting_build)
+    cfg = str(REPO / 'configs' / 'diffmtl' / 'synthetic_one_r18.py')
     small = {
         'model.backbone.stem_channels': 8,
         'model.backbone.base_channels': 8,
         'model.neck.in_channels': [8, 16, 32, 64],
         'model.neck.out_channels': 16, 'model.channels': 16
     }
-    first = study._complexity(cfg, dict(small, **{'train_cfg.max_iters': 5}),
-                              (96, 128))
-    assert study._complexity(cfg, small, (96, 128)) == first
+    count = complexity.arm_complexity
+    first = count(cfg, dict(small, **{'train_cfg.max_iters': 5}), (96, 128))
+    assert count(cfg, small, (96, 128)) == first
     assert len(built) == 1
-    fewer = study._complexity(
-        cfg, dict(small, **{'model.decoder.num_blocks': 1}), (96, 128))
+    fewer = count(cfg, dict(small, **{'model.decoder.num_blocks': 1}),
+                  (96, 128))
     assert len(built) == 2 and fewer[0] < first[0]
-    assert study._complexity(cfg, small, (48, 64))[1] < first[1]
+    assert count(cfg, small, (48, 64))[1] < first[1]
     assert len(built) == 3
 
 

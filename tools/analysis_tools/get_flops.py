@@ -5,7 +5,8 @@ inference path.
 MACs count convolutions, linear layers and the attention matmuls (see
 ``diffmtl.models.utils.complexity``), the convention of the DiffusionMTL
 paper's "FLOPs" column. By default the model is built on the ``meta``
-device, so no memory is allocated and nothing is computed.
+device (:func:`diffmtl.apis.build_for_counting`), so no memory is
+allocated and nothing is computed.
 
 Example::
 
@@ -18,13 +19,14 @@ import sys
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
 
 # Let project configs (custom_imports of projects.<name>) resolve from a
 # checkout, as tools/train.py does.
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
+
+from diffmtl.apis import build_for_counting  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -44,30 +46,6 @@ def parse_args(argv=None):
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, e.g. model.mode=prediction')
     return parser.parse_args(argv)
-
-
-def build_for_counting(cfg: Config, device: str):
-    """Build ``cfg.model`` without data preprocessor or pretrained weights."""
-    import diffmtl  # noqa: F401  (registers diffmtl modules)
-    from diffmtl.registry import MODELS
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    model_cfg = cfg.model.copy()
-    model_cfg.pop('data_preprocessor', None)
-    backbone = model_cfg.get('backbone')
-    if isinstance(backbone, dict):
-        backbone.pop('init_cfg', None)
-        backbone.pop('pretrained', None)
-    model_cfg.pop('init_cfg', None)
-    try:
-        with torch.device(device):
-            return MODELS.build(model_cfg.copy())
-    except (RuntimeError, NotImplementedError) as err:
-        if torch.device(device).type != 'meta':
-            raise
-        # Some backbones call .item() while building (e.g. drop-path rates):
-        # build on the CPU and move the weights to the meta device.
-        print(f'building on meta failed ({err}); building on cpu')
-        return MODELS.build(model_cfg).to(device)
 
 
 def main(argv=None):

@@ -1,0 +1,102 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+"""What a study's runs leave on disk: their ``*.done.json`` records, the
+committed copies of the test records, the checkpoints, and the code's
+commit written into every record."""
+import json
+import os
+import os.path as osp
+import subprocess
+from typing import Optional
+
+from .study_file import CHECKOUT_ROOT
+
+__all__ = [
+    'read_json', 'write_json', 'finished_record', 'train_done_path',
+    'latest_checkpoint', 'checkpoint_path', 'code_commit'
+]
+
+
+def read_json(path: str) -> Optional[dict]:
+    """The JSON object in ``path``; None when it is missing or damaged."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def write_json(path: str, obj) -> None:
+    """Write ``obj`` atomically (temporary file, fsync, rename)."""
+    tmp = f'{path}.tmp{os.getpid()}'
+    with open(tmp, 'w') as f:
+        json.dump(obj, f, indent=1, sort_keys=False)
+        f.write('\n')
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def finished_record(run: dict) -> Optional[dict]:
+    """The run's test record from its work dir, else from its committed
+    copy (``run['record']``); None while the run is not finished."""
+    rec = read_json(osp.join(run['run_dir'], 'test.done.json'))
+    if rec is None and run.get('record'):
+        rec = read_json(run['record'])
+    return rec
+
+
+def train_done_path(run: dict) -> str:
+    """The record written once the training of ``run``'s checkpoint (its
+    own, or its source arm's for an evaluation-only run) has finished."""
+    return osp.join(run['ckpt_dir'], 'train.done.json')
+
+
+def latest_checkpoint(ckpt_dir: str) -> Optional[str]:
+    """The checkpoint named by ``last_checkpoint``, else the newest
+    ``iter_*.pth`` / ``epoch_*.pth``."""
+    pointer = osp.join(ckpt_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            path = f.read().strip()
+        if path and osp.isfile(path):
+            return path
+        if path and osp.isfile(osp.join(ckpt_dir, osp.basename(path))):
+            return osp.join(ckpt_dir, osp.basename(path))
+    best = None
+    if osp.isdir(ckpt_dir):
+        for name in os.listdir(ckpt_dir):
+            stem, ext = osp.splitext(name)
+            if ext != '.pth' or '_' not in stem:
+                continue
+            prefix, _, num = stem.rpartition('_')
+            if prefix in ('iter', 'epoch') and num.isdigit():
+                if best is None or int(num) > best[0]:
+                    best = (int(num), osp.join(ckpt_dir, name))
+    return best[1] if best else None
+
+
+def checkpoint_path(run: dict) -> str:
+    """The checkpoint a checkpoint-evaluation run tests:
+    ``<ckpt_dir>/iter_<iteration>.pth``."""
+    return osp.join(run['ckpt_dir'], f'iter_{run["checkpoint"]}.pth')
+
+
+def code_commit() -> Optional[str]:
+    """The git commit of the checkout that runs the study
+    (:data:`~diffmtl.studies.study_file.CHECKOUT_ROOT`), with ``+dirty``
+    when tracked files differ from it; None for an installed package or
+    outside a git checkout."""
+    if CHECKOUT_ROOT is None:
+        return None
+
+    def git(*args):
+        return subprocess.run(['git', '-C', CHECKOUT_ROOT, *args],
+                              capture_output=True, text=True, timeout=60)
+    try:
+        head = git('rev-parse', '--short=12', 'HEAD')
+        if head.returncode != 0:
+            return None
+        dirty = git('status', '--porcelain', '--untracked-files=no')
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ('+dirty' if dirty.stdout.strip() else '')

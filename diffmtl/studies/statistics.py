@@ -1,0 +1,101 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+"""Statistics over a study's seeds: mean and sample standard deviation,
+differences paired by seed, and the learning curve of a study with
+``checkpoints``."""
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .study_file import checkpoint_arm_name
+
+__all__ = [
+    'mean_std', 'per_seed', 'paired_stat', 'staged', 'learning_curve',
+    'INITIAL_DM'
+]
+
+#: Delta-m of an arm's initial predictions (two-stage arms).
+INITIAL_DM = 'initial/delta_m'
+
+
+def mean_std(values: Sequence[float]) -> Tuple[float, Optional[float]]:
+    """Mean and sample standard deviation (ddof 1; None for one value)."""
+    n = len(values)
+    if n == 0:
+        raise ValueError('mean_std of no values')
+    mean = sum(values) / n
+    if n == 1:
+        return mean, None
+    var = sum((v - mean)**2 for v in values) / (n - 1)
+    return mean, math.sqrt(var)
+
+
+def per_seed(arm: dict, key: str) -> Dict[int, float]:
+    """``{seed: value}`` of one metric of an arm's summary entry."""
+    stat = arm['metrics'].get(key)
+    if not stat or len(stat['values']) != len(arm['seeds']):
+        return {}
+    return dict(zip(arm['seeds'], stat['values']))
+
+
+def staged(arm: dict) -> bool:
+    """Whether an arm's runs scored initial predictions too."""
+    return any(k.startswith('initial/') for k in arm['metrics'])
+
+
+def paired_stat(arm: dict, other: dict, key: str,
+                other_key: Optional[str] = None) -> Optional[dict]:
+    """``arm[key] - other[other_key or key]`` per common seed: ``mean, std,
+    n, values, seeds, better`` (seeds where the difference is > 0), or
+    None without a common seed."""
+    mine, theirs = per_seed(arm, key), per_seed(other, other_key or key)
+    common = sorted(set(mine) & set(theirs))
+    if not common:
+        return None
+    diffs = [mine[s] - theirs[s] for s in common]
+    mean, std = mean_std(diffs)
+    return dict(mean=mean, std=std, n=len(diffs), values=diffs,
+                seeds=common, better=sum(d > 0 for d in diffs))
+
+
+def learning_curve(summary: dict) -> List[dict]:
+    """Per trained arm other than the reference and per iteration (each of
+    ``checkpoints``, then the last), delta-m paired by seed against the
+    reference's run at the same iteration (``delta_m``), the same for the
+    initial predictions (``initial_delta_m``, against the reference's
+    initial predictions if it has two stages, else its only ones), and the
+    denoising gain (``gain``: the arm's final minus initial delta-m).
+
+    Returns:
+        list[dict]: ``arm, points`` with ``points`` a list of ``iteration,
+        delta_m, initial_delta_m, gain`` (each a paired statistic of
+        :func:`paired_stat` or None).
+    """
+    by_name = {a['name']: a for a in summary['arms']}
+    ref = summary.get('reference')
+    last = summary.get('max_iters') or 'final'
+    trained = [a for a in summary['arms']
+               if a['kind'] == 'train+test' and not a.get('diagnostic')]
+    curve = []
+    for arm in trained:
+        if arm['name'] == ref:
+            continue
+        points = []
+        for it in list(summary['checkpoints']) + [last]:
+            def at(name):
+                return by_name.get(name if it == last else
+                                   checkpoint_arm_name(name, it))
+            mine, theirs = at(arm['name']), at(ref) if ref else None
+            if not mine or not mine['n']:
+                continue
+            point = dict(iteration=it, delta_m=None, initial_delta_m=None,
+                         gain=None)
+            if theirs and theirs['n']:
+                point['delta_m'] = paired_stat(mine, theirs, 'delta_m')
+                point['initial_delta_m'] = paired_stat(
+                    mine, theirs, INITIAL_DM,
+                    INITIAL_DM if staged(theirs) else 'delta_m')
+            if staged(mine):
+                point['gain'] = paired_stat(mine, mine, 'delta_m',
+                                            INITIAL_DM)
+            points.append(point)
+        curve.append(dict(arm=arm['name'], points=points))
+    return curve
