@@ -15,7 +15,8 @@ import pytest
 
 from diffmtl.datasets.synthetic import generate_synthetic_scenes
 from diffmtl.utils.study import (format_options, load_study, mean_std,
-                                 plan_runs, run_study, train_command)
+                                 plan_runs, run_study, summarise_study,
+                                 train_command)
 from tool_runner import REPO, tool_env
 
 RUN_STUDY = REPO / 'tools' / 'analysis_tools' / 'run_study.py'
@@ -114,6 +115,62 @@ def test_plan_and_options(study_file, tmp_path):
                            ]
     with pytest.raises(ValueError, match='unknown arms'):
         plan_runs(study, str(tmp_path), only=['nope'])
+
+
+def test_runs_are_the_package_modules(study_file, tmp_path):
+    """Training and testing run ``python -m diffmtl.cli.train`` / ``test``
+    (no script of the checkout), with the diffmtl that runs the study
+    first on the runs' ``PYTHONPATH``."""
+    from diffmtl.studies.planning import test_command
+    from diffmtl.studies.running import PACKAGE_PARENT, run_env
+    run = plan_runs(load_study(str(study_file)), str(tmp_path))[0]
+    assert train_command(run)[:5] == [
+        sys.executable, '-m', 'diffmtl.cli.train', run['config'],
+        '--work-dir'
+    ]
+    assert test_command(run, 'c.pth')[:5] == [
+        sys.executable, '-m', 'diffmtl.cli.test', run['config'], 'c.pth'
+    ]
+    assert PACKAGE_PARENT == str(REPO)  # this checkout
+    env = run_env({'PYTHONPATH': os.pathsep.join(['/elsewhere',
+                                                  PACKAGE_PARENT])})
+    assert env['PYTHONPATH'].split(os.pathsep) == [PACKAGE_PARENT,
+                                                   '/elsewhere']
+    assert env['PYTHONUNBUFFERED'] == '1'
+
+
+def test_relative_configs_resolve_from_the_current_directory_first(
+        tmp_path, monkeypatch):
+    from diffmtl.studies import study_file
+    rel = 'configs/diffmtl/synthetic_one_r18.py'
+    path = tmp_path / 'study.py'
+    path.write_text("seeds = [0]\narms = [dict(name='a', config="
+                    f"'{rel}'), dict(name='b', config='own.py')]\n")
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'own.py').write_text('model = dict()\n')
+    monkeypatch.chdir(work)
+
+    def files():
+        study = load_study(str(path))
+        return {r['arm']: r['config'] for r in plan_runs(study, 'w')}
+
+    # not in the current directory: the checkout's root
+    assert files() == {'a': str(REPO / rel), 'b': 'own.py'}
+    # a copy in the current directory comes first
+    (work / rel).parent.mkdir(parents=True)
+    (work / rel).write_text('model = dict()\n')
+    assert files() == {'a': rel, 'b': 'own.py'}
+    # the summary names the config as the study file writes it
+    summary = summarise_study(load_study(str(path)), 'w')
+    assert [a['config'] for a in summary['arms']] == [rel, 'own.py']
+    # an installed diffmtl has no checkout to fall back on
+    (work / rel).unlink()
+    monkeypatch.setattr(study_file, 'CHECKOUT_ROOT', None)
+    with pytest.raises(FileNotFoundError,
+                       match=f"'{rel}' not found from the current "
+                       'directory$'):
+        load_study(str(path))
 
 
 def test_bad_study_files(tmp_path):
