@@ -207,8 +207,8 @@ def test_the_studies_run_the_xtc_arm(study, tmp_path):
 
 
 def _tool(script, *args, cwd=REPO):
-    """Run a tool the way the study runner does: from the repository root,
-    without the root on PYTHONPATH (the tools put it on sys.path)."""
+    """Run a tool from the repository root without the root on
+    PYTHONPATH (the tools put it on sys.path)."""
     env = dict(os.environ)
     env.pop('PYTHONPATH', None)
     env['OMP_NUM_THREADS'] = '1'
