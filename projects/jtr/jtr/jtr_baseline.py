@@ -11,7 +11,6 @@ from diffmtl.models.segmentors import MultiTaskBaseline
 from diffmtl.models.segmentors.base_multitask import (PartCfg, build_part,
                                                       part_config,
                                                       refuse_part_settings)
-from diffmtl.models.utils.sync_norm import norms_synchronise, zero_term
 from diffmtl.registry import MODELS
 from .autoencoder import SegNetAutoEncoder
 from .encodings import ENCODINGS
@@ -54,13 +53,17 @@ class JTRMultiTaskBaseline(MultiTaskBaseline):
          used detached, so ``v2`` reaches the MTL network only through
          the batch-norm statistics of the ``3B`` forward, as in JTR).
 
-    Every process runs g four times per iteration whatever its labels
-    (images without a usable label get weight 0), and the supervised
-    losses keep every task branch in the graph while norms synchronise
-    (:meth:`keep_branches_in_graph`); with synchronised norms in g the
-    frozen encoder's input is anchored in the graph as well
-    (``JTRLoss(anchor=...)``), so every process issues the same
-    collectives.
+    Collective safety (``docs/en/models.md``, *Multi-process training
+    with partial labels*): every process runs the ``3B`` forward and g
+    four times per iteration whatever its labels (an image without a
+    usable label gets weight 0, its terms stay in the graph), the
+    supervised losses keep every task branch in the graph while norms
+    synchronise (:meth:`keep_branches_in_graph`), and the ``v1`` stacks
+    always take part in backward (``JTRLoss`` selects the labelled slots
+    with ``torch.where``, which keeps the detached predictions' graph with
+    zero gradient), also in a process whose images are fully labelled. So
+    every process issues the same norm collectives, with synchronised
+    norms in g too.
 
     Logged keys: the baseline's ``'<task>.loss'``, ``'jtr.loss_dist'``,
     ``'jtr.loss_dist_g'`` and ``'jtr.loss_recon'``.
@@ -305,17 +308,10 @@ class JTRMultiTaskBaseline(MultiTaskBaseline):
             t: self.resize(v[2 * batch:], size)
             for t, v in logits.items()
         }
-        anchor = None
-        if norms_synchronise(self.jtr_net):
-            anchor = zero_term(logits_v1.values())
         losses.update(
-            self.jtr_loss(
-                self.jtr_net,
-                logits_v1,
-                logits_v2, {t: g[:batch]
-                            for t, g in view_gts.items()},
-                {t: g[batch:]
-                 for t, g in view_gts.items()},
-                mask,
-                anchor=anchor))
+            self.jtr_loss(self.jtr_net, logits_v1, logits_v2,
+                          {t: g[:batch]
+                           for t, g in view_gts.items()},
+                          {t: g[batch:]
+                           for t, g in view_gts.items()}, mask))
         return losses

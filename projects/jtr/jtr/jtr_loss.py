@@ -290,8 +290,7 @@ class JTRLoss(nn.Module):
               logits_v2: Mapping[str, Tensor],
               gts_v1: Mapping[str, Tensor],
               gts_v2: Mapping[str, Tensor],
-              labelled: Tensor,
-              anchor: Optional[Tensor] = None) -> Dict[str, Tensor]:
+              labelled: Tensor) -> Dict[str, Tensor]:
         """Per-image JTR terms, unweighted.
 
         Args:
@@ -302,13 +301,6 @@ class JTRLoss(nn.Module):
                 stacked GT of the views (unlabelled maps hold pad values);
                 tasks labelled in no image may be missing.
             labelled (Tensor): (B, T) bool, the image's label set.
-            anchor (Tensor, optional): A () zero in the graph of the
-                network (``diffmtl.models.utils.sync_norm.zero_term``),
-                added to both v1 stacks so that the frozen encoder's input
-                takes part in backward whatever the labels: with
-                synchronised norms in g every process then runs the same
-                backward collectives there. Values and gradients are
-                unchanged. Defaults to None.
 
         Returns:
             dict[str, Tensor]: ``dist`` (B,) ``d1``; ``dist_g`` (B,)
@@ -329,8 +321,6 @@ class JTRLoss(nn.Module):
         mask1, mask2 = mask1.to(dtype), mask2.to(dtype)
 
         y1, yhat1 = self.stacks(logits_v1, gts_v1, labels1, mask1, True)
-        if anchor is not None:
-            y1, yhat1 = y1 + anchor, yhat1 + anchor
         logits2 = {t: v.detach() for t, v in logits_v2.items()}
         y2, yhat2 = self.stacks(logits2, gts_v2, labels2, mask2, False)
         if y1.shape[1] != getattr(net, 'in_channels', y1.shape[1]):
@@ -361,8 +351,7 @@ class JTRLoss(nn.Module):
                 logits_v2: Mapping[str, Tensor],
                 gts_v1: Mapping[str, Tensor],
                 gts_v2: Mapping[str, Tensor],
-                labelled: Tensor,
-                anchor: Optional[Tensor] = None) -> Dict[str, Tensor]:
+                labelled: Tensor) -> Dict[str, Tensor]:
         """The weighted JTR losses of a batch (arguments as
         :meth:`terms`).
 
@@ -372,8 +361,7 @@ class JTRLoss(nn.Module):
             (``lambda_d lambda_r / B sum w2 d2``) and ``jtr.loss_recon``
             (``lambda_r / B sum w2 R``), both training g.
         """
-        terms = self.terms(net, logits_v1, logits_v2, gts_v1, gts_v2, labelled,
-                           anchor)
+        terms = self.terms(net, logits_v1, logits_v2, gts_v1, gts_v2, labelled)
         batch = terms['dist'].shape[0]
         w1, w2 = terms['weight_v1'], terms['weight_v2']
         return {
