@@ -93,8 +93,15 @@ arms.append(
     dict(name='feature_decoder5_detach_train_labelled',
          eval_of='feature_decoder5_detach', diagnostic=True,
          note=train_labelled_note, test_options=train_labelled_options))
+# JTR (projects/jtr): the capacity-matched baseline plus the training-only
+# auto-encoder g, the JTR loss and two views of each training image made
+# in the model (same data, schedule, inference path and MACs).
+arms.append(
+    dict(name='jtr',
+         config='projects/jtr/configs/jtr_synthetic_one_r18_matched.py'))
 # Paired by seed in summary.md beside the table against the reference:
-# each ablation against its full model, and DiffusionMTL against XTC*.
+# each ablation against its full model, DiffusionMTL against XTC* and JTR,
+# and JTR against XTC*.
 comparisons = [
     ('feature_wo_mtcond', 'feature'),
     ('feature_wo_diffusion', 'feature'),
@@ -106,4 +113,6 @@ comparisons = [
     ('feature_detach', 'feature'),
     ('prediction_detach', 'prediction'),
     ('feature_decoder5_detach', 'feature_decoder5'),
+    ('feature', 'jtr'),
+    ('jtr', 'xtc'),
 ]

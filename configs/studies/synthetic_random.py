@@ -13,6 +13,11 @@ arms = [
     # cross-task mappers and consistency loss
     dict(name='xtc',
          config='projects/xtc/configs/xtc_synthetic_random_r18_matched.py'),
+    # JTR (projects/jtr): the matched baseline plus the training-only
+    # auto-encoder g, the JTR loss and two views made in the model
+    dict(name='jtr',
+         config='projects/jtr/configs/jtr_synthetic_random_r18_matched.py'),
 ]
-# DiffusionMTL against XTC*, paired by seed (summary.md).
-comparisons = [('feature', 'xtc')]
+# DiffusionMTL against XTC* and JTR, and JTR against XTC*, paired by seed
+# (summary.md).
+comparisons = [('feature', 'xtc'), ('feature', 'jtr'), ('jtr', 'xtc')]
