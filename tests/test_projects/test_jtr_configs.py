@@ -207,7 +207,6 @@ def _one_label_batch(cfg, size):
         inputs=list((inputs * 40 + 120).clamp(0, 255)), data_samples=samples)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize('name', sorted(PAIRS))
 def test_every_config_takes_a_training_step(name):
     torch.manual_seed(0)
@@ -256,8 +255,8 @@ def test_the_studies_run_the_jtr_arm(study, tmp_path):
 
 
 def _tool(script, *args, cwd=REPO):
-    """Run a tool the way the study runner does: from the repository root,
-    without the root on PYTHONPATH (the tools put it on sys.path)."""
+    """Run a tool from the repository root without the root on
+    PYTHONPATH (the tools put it on sys.path)."""
     env = dict(os.environ)
     env.pop('PYTHONPATH', None)
     env['OMP_NUM_THREADS'] = '1'
