@@ -305,8 +305,7 @@ class KeyedViews(JTRViews):
                 torch.manual_seed(seed)
                 rows.append(super().sample(1, size))
         return ViewParams(*(torch.cat([getattr(p, f) for p in rows])
-                            for f in ('scale', 'box', 'ops', 'bins',
-                                      'signs')))
+                            for f in ('scale', 'box', 'ops', 'bins', 'signs')))
 
 
 def _with_sync_bn(cfg):
@@ -337,12 +336,11 @@ def build_case(case):
         noise = GlobalNoise()
         seg = dict(mode='softmax')  # no Gumbel noise
         cfg = _with_sync_bn(
-            tiny_baseline_cfg(type='JTRMultiTaskBaseline',
-                              jtr_net=dict(widths=(4, 4, 4, 4, 4),
-                                           norm_cfg=SYNC_BN),
-                              jtr_loss=dict(encodings=dict(semseg=seg,
-                                                           human_parts=seg)),
-                              views=KeyedViews(noise)))
+            tiny_baseline_cfg(
+                type='JTRMultiTaskBaseline',
+                jtr_net=dict(widths=(4, 4, 4, 4, 4), norm_cfg=SYNC_BN),
+                jtr_loss=dict(encodings=dict(semseg=seg, human_parts=seg)),
+                views=KeyedViews(noise)))
     else:
         cfg = _with_sync_bn(
             tiny_baseline_cfg(type='XTCMultiTaskBaseline',

@@ -24,8 +24,8 @@ from diffmtl.utils.study import load_study, plan_runs
 from projects.jtr.jtr import JTRMultiTaskBaseline
 
 sys.path.insert(
-    0,
-    osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'test_models'))
+    0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
+                'test_models'))
 from _mtl_model_utils import make_batch  # noqa: E402
 
 torch.set_num_threads(1)
@@ -40,10 +40,10 @@ PAIRS = {
     'jtr_pascal_random_r18.py':
     ('mtl_baseline_pascal_random_r18.py', (512, 512), 33),
     'jtr_nyud_one_r18.py': ('mtl_baseline_nyud_one_r18.py', (288, 384), 17),
-    'jtr_nyud_random_r18.py':
-    ('mtl_baseline_nyud_random_r18.py', (288, 384), 17),
-    'jtr_cityscapes_one_r18.py':
-    ('mtl_baseline_cityscapes_one_r18.py', (128, 256), 8),
+    'jtr_nyud_random_r18.py': ('mtl_baseline_nyud_random_r18.py', (288, 384),
+                               17),
+    'jtr_cityscapes_one_r18.py': ('mtl_baseline_cityscapes_one_r18.py',
+                                  (128, 256), 8),
     'jtr_synthetic_one_r18_matched.py':
     ('mtl_baseline_synthetic_one_r18_matched.py', (96, 128), 19),
     'jtr_synthetic_random_r18_matched.py':
@@ -198,13 +198,12 @@ def _one_label_batch(cfg, size):
         for j in range(4)
     ]
     masks[-1] = tuple(int(i > 0) for i in range(len(tasks)))
-    inputs, samples = make_batch(
-        masks,
-        tasks=tasks,
-        size=size,
-        num_classes=dict(cfg.model.num_classes))
-    return dict(
-        inputs=list((inputs * 40 + 120).clamp(0, 255)), data_samples=samples)
+    inputs, samples = make_batch(masks,
+                                 tasks=tasks,
+                                 size=size,
+                                 num_classes=dict(cfg.model.num_classes))
+    return dict(inputs=list((inputs * 40 + 120).clamp(0, 255)),
+                data_samples=samples)
 
 
 @pytest.mark.parametrize('name', sorted(PAIRS))
@@ -218,7 +217,8 @@ def test_every_config_takes_a_training_step(name):
     optim = build_optim_wrapper(model, cfg.optim_wrapper)
     in_optim = {
         id(p)
-        for group in optim.optimizer.param_groups for p in group['params']
+        for group in optim.optimizer.param_groups
+        for p in group['params']
     }
     g_params = list(model.jtr_net.parameters())
     assert g_params and all(id(p) in in_optim for p in g_params)
@@ -260,14 +260,13 @@ def _tool(script, *args, cwd=REPO):
     env = dict(os.environ)
     env.pop('PYTHONPATH', None)
     env['OMP_NUM_THREADS'] = '1'
-    proc = subprocess.run(
-        [sys.executable, script, *map(str, args)],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=900)
+    proc = subprocess.run([sys.executable, script, *map(str, args)],
+                          cwd=cwd,
+                          env=env,
+                          stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT,
+                          text=True,
+                          timeout=900)
     assert proc.returncode == 0, proc.stdout[-5000:]
     return proc.stdout
 
@@ -285,8 +284,11 @@ def _options(opts):
 def test_train_and_test_tools_run_the_project_config(tmp_path):
     from diffmtl.datasets.synthetic import generate_synthetic_scenes
     root = tmp_path / 'scenes'
-    generate_synthetic_scenes(
-        str(root), num_train=6, num_val=2, num_test=2, workers=1)
+    generate_synthetic_scenes(str(root),
+                              num_train=6,
+                              num_val=2,
+                              num_test=2,
+                              workers=1)
     config = 'projects/jtr/configs/jtr_synthetic_one_r18_matched.py'
     loader = {
         'num_workers': 0,
@@ -296,7 +298,8 @@ def test_train_and_test_tools_run_the_project_config(tmp_path):
     }
     train = _tool(
         'tools/train.py', config, '--work-dir', tmp_path / 'work',
-        '--cfg-options', *_options({
+        '--cfg-options',
+        *_options({
             **SMALL, 'train_cfg.max_iters': 2,
             'train_cfg.val_interval': 100000,
             'val_cfg': None,
@@ -315,7 +318,8 @@ def test_train_and_test_tools_run_the_project_config(tmp_path):
     assert any(k.startswith('jtr_net.') for k in state['state_dict'])
     test = _tool(
         'tools/test.py', config, ckpt, '--work-dir', tmp_path / 'test',
-        '--cfg-options', *_options({
+        '--cfg-options',
+        *_options({
             **SMALL, 'test_dataloader.dataset.split': 'test',
             **{
                 f'test_dataloader.{k}': v
@@ -324,8 +328,7 @@ def test_train_and_test_tools_run_the_project_config(tmp_path):
         }))
     assert 'semseg/mIoU' in test and 'depth/absErr' in test
     # the depth statistics tool reads the project config too
-    stats = _tool('projects/jtr/tools/depth_stats.py', config,
-                  '--cfg-options',
+    stats = _tool('projects/jtr/tools/depth_stats.py', config, '--cfg-options',
                   f'train_dataloader.dataset.data_root={root}')
     assert stats.strip().splitlines()[-1].startswith(
         'encodings=dict(depth=dict(mean=')
@@ -333,8 +336,7 @@ def test_train_and_test_tools_run_the_project_config(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize('setting', ['one', 'random'])
-def test_synthetic_depth_statistics_are_those_of_the_training_labels(
-        setting):
+def test_synthetic_depth_statistics_are_those_of_the_training_labels(setting):
     """The statistics in the synthetic configs are what depth_stats.py
     computes on data/synthetic_scenes (make_synthetic_scenes.py defaults,
     seed 0) for the config's label setting."""

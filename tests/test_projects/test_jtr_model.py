@@ -25,8 +25,8 @@ from projects.jtr.jtr import (PHOTOMETRIC_OPS, JTRMultiTaskBaseline, JTRViews,
                               photometric_op, quantise)
 
 sys.path.insert(
-    0,
-    osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'test_models'))
+    0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
+                'test_models'))
 from _mtl_model_utils import make_batch, tiny_baseline_cfg  # noqa: E402
 
 torch.set_num_threads(1)
@@ -46,9 +46,8 @@ def tiny_cfg(type='JTRMultiTaskBaseline', **kwargs):
     cfg = tiny_baseline_cfg(tasks=TASKS, type=type)
     cfg['loss_weights'] = dict(cfg['loss_weights'], depth=1.0)
     if type == 'JTRMultiTaskBaseline':
-        cfg.update(
-            jtr_loss=dict(encodings=STATS),
-            jtr_net=dict(widths=(4, 4, 8, 8, 8)))
+        cfg.update(jtr_loss=dict(encodings=STATS),
+                   jtr_net=dict(widths=(4, 4, 8, 8, 8)))
     cfg.update(kwargs)
     return cfg
 
@@ -59,14 +58,16 @@ def build(seed=0, **kwargs):
 
 
 def batch(masks=MASKS, seed=0):
-    return make_batch(
-        masks, tasks=TASKS, size=SIZE, seed=seed, num_classes=NUM_CLASSES)
+    return make_batch(masks,
+                      tasks=TASKS,
+                      size=SIZE,
+                      seed=seed,
+                      num_classes=NUM_CLASSES)
 
 
 def encoders():
     return {
-        t: build_encoding(get_task_spec(t), OUT[t],
-                          STATS.get(t))
+        t: build_encoding(get_task_spec(t), OUT[t], STATS.get(t))
         for t in TASKS
     }
 
@@ -78,8 +79,8 @@ def encoders():
 @pytest.mark.parametrize('mode,align_corners,tol', [('nearest', True, 0),
                                                     ('bilinear', True, 2e-6),
                                                     ('bilinear', False, 1e-4)])
-def test_crop_resize_equals_interpolate_of_each_crop(size, mode,
-                                                      align_corners, tol):
+def test_crop_resize_equals_interpolate_of_each_crop(size, mode, align_corners,
+                                                     tol):
     h, w = size
     g = torch.Generator().manual_seed(h)
     boxes = []
@@ -96,10 +97,12 @@ def test_crop_resize_equals_interpolate_of_each_crop(size, mode,
     for n, (y1, ch, x1, cw) in enumerate(boxes):
         kwargs = {} if mode == 'nearest' else dict(align_corners=align_corners)
         ref = F.interpolate(x[n:n + 1, :, y1:y1 + ch, x1:x1 + cw],
-                            size=size, mode=mode, **kwargs)
+                            size=size,
+                            mode=mode,
+                            **kwargs)
         torch.testing.assert_close(got[n:n + 1], ref, rtol=0, atol=tol)
-        ref = F.interpolate(labels[n:n + 1, :, y1:y1 + ch,
-                                   x1:x1 + cw].float(), size=size,
+        ref = F.interpolate(labels[n:n + 1, :, y1:y1 + ch, x1:x1 + cw].float(),
+                            size=size,
                             mode='nearest').long()
         assert torch.equal(got_labels[n:n + 1], ref)
     assert got_labels.dtype == torch.int64
@@ -108,8 +111,7 @@ def test_crop_resize_equals_interpolate_of_each_crop(size, mode,
 def test_crop_resize_refuses_bilinear_labels_and_unknown_modes():
     box = torch.tensor([[0, 4, 0, 4]])
     with pytest.raises(ValueError, match='nearest for discrete'):
-        crop_resize(torch.zeros(1, 1, 4, 4, dtype=torch.long), box,
-                    'bilinear')
+        crop_resize(torch.zeros(1, 1, 4, 4, dtype=torch.long), box, 'bilinear')
     with pytest.raises(ValueError, match='mode must be one of'):
         crop_resize(torch.zeros(1, 1, 4, 4), box, 'bicubic')
 
@@ -155,10 +157,10 @@ def test_views_crop_every_map_and_divide_depth_by_the_zoom():
     views = JTRViews(scales=(1.5, ), photometric=False)
     inputs, samples = batch()
     gts = {
-        t: torch.stack([s.get(get_task_spec(t).gt_field).data
-                        for s in samples]).to(
-                            torch.int64 if get_task_spec(t).discrete else
-                            torch.float32)
+        t:
+        torch.stack([
+            s.get(get_task_spec(t).gt_field).data for s in samples
+        ]).to(torch.int64 if get_task_spec(t).discrete else torch.float32)
         for t in TASKS
     }
     gts['depth'][:, :, :3] = 0  # invalid rows stay 0
@@ -172,19 +174,25 @@ def test_views_crop_every_map_and_divide_depth_by_the_zoom():
 
         def ref(x, mode, **kw):
             return F.interpolate(x[None, :, y1:y1 + ch, x1:x1 + cw].float(),
-                                 size=SIZE, mode=mode, **kw)[0]
+                                 size=SIZE,
+                                 mode=mode,
+                                 **kw)[0]
 
         torch.testing.assert_close(images[row],
-                                   ref(inputs[b], 'bilinear',
+                                   ref(inputs[b],
+                                       'bilinear',
                                        align_corners=True),
-                                   rtol=0, atol=2e-6)
+                                   rtol=0,
+                                   atol=2e-6)
         for t in ('semseg', 'human_parts', 'sal', 'edge'):
             assert torch.equal(maps[t][row], ref(gts[t][b], 'nearest').long())
         # normals: bilinear (JTR), values unchanged by the zoom
         torch.testing.assert_close(maps['normals'][row],
-                                   ref(gts['normals'][b], 'bilinear',
+                                   ref(gts['normals'][b],
+                                       'bilinear',
                                        align_corners=True),
-                                   rtol=0, atol=2e-6)
+                                   rtol=0,
+                                   atol=2e-6)
         depth = ref(gts['depth'][b], 'nearest')
         assert torch.equal(maps['depth'][row], depth / 1.5)
         assert (maps['depth'][row][depth == 0] == 0).all()
@@ -245,7 +253,8 @@ def _autocontrast_ref(img):
 FLOAT_REFS = {
     'brightness': lambda img, f: _blend_ref(img, torch.zeros_like(img), f),
     'color': lambda img, f: _blend_ref(img, _gray_ref(img), f),
-    'contrast': lambda img, f: _blend_ref(img, _gray_ref(img).mean(), f),
+    'contrast': lambda img, f: _blend_ref(img,
+                                          _gray_ref(img).mean(), f),
     'sharpness': _sharp_ref,
     'autocontrast': lambda img, f: _autocontrast_ref(img),
 }
@@ -272,8 +281,8 @@ def test_float_ops_equal_a_per_image_reference(name):
 @pytest.mark.parametrize('name', sorted(PIL_REFS))
 def test_quantising_ops_equal_pil(name):
     x = _images(1)
-    values = dict(posterize=[8, 7, 7, 8],
-                  solarize=[255, 246.5, 212.5, 229.5]).get(name, [0] * 4)
+    values = dict(posterize=[8, 7, 7, 8], solarize=[255, 246.5, 212.5,
+                                                    229.5]).get(name, [0] * 4)
     got = photometric_op(name, x, torch.tensor(values, dtype=torch.float64))
     q = quantise(x)
     for n in range(4):
@@ -297,8 +306,7 @@ def test_grey_level_follows_the_channel_order():
     f = torch.full((4, ), 0.5)
     bgr = photometric_op('color', x.flip(1), f, rgb=False)
     torch.testing.assert_close(bgr,
-                               photometric_op('color', x, f,
-                                              rgb=True).flip(1))
+                               photometric_op('color', x, f, rgb=True).flip(1))
     assert not torch.allclose(bgr, photometric_op('color', x.flip(1), f))
 
 
@@ -391,8 +399,8 @@ def test_one_forward_of_the_stacked_views():
     losses = model.loss(inputs, samples)
     handle.remove()
     assert shapes == [(12, 3) + SIZE]
-    assert {'jtr.loss_dist', 'jtr.loss_dist_g', 'jtr.loss_recon'} <= set(
-        losses)
+    assert {'jtr.loss_dist', 'jtr.loss_dist_g',
+            'jtr.loss_recon'} <= set(losses)
     assert all(torch.isfinite(v) for v in losses.values())
     assert losses['jtr.loss_dist'] > 0 and losses['jtr.loss_recon'] > 0
 
@@ -404,13 +412,17 @@ def _grads(model, loss, outputs):
            if not n.startswith('jtr_net.')]
     g = list(model.jtr_net.named_parameters())
     tensors = [p for _, p in mtl] + [p for _, p in g] + list(outputs.values())
-    grads = torch.autograd.grad(loss, tensors, allow_unused=True,
+    grads = torch.autograd.grad(loss,
+                                tensors,
+                                allow_unused=True,
                                 retain_graph=True)
-    grads = [torch.zeros_like(t) if d is None else d
-             for t, d in zip(tensors, grads)]
+    grads = [
+        torch.zeros_like(t) if d is None else d
+        for t, d in zip(tensors, grads)
+    ]
     k, j = len(mtl), len(mtl) + len(g)
-    return (dict(zip([n for n, _ in mtl], grads[:k])),
-            dict(zip([n for n, _ in g], grads[k:j])),
+    return (dict(zip([n for n, _ in mtl],
+                     grads[:k])), dict(zip([n for n, _ in g], grads[k:j])),
             dict(zip(outputs, grads[j:])))
 
 
@@ -459,8 +471,8 @@ def test_gradients_go_where_jtr_says():
     _, g, _ = _grads(model, losses['jtr.loss_recon'], outputs)
     assert all(v.any() for n, v in g.items() if not n.startswith('encoder'))
     _, g, _ = _grads(model, losses['jtr.loss_dist_g'], outputs)
-    assert not any(v.any() for n, v in g.items()
-                   if n.startswith(('decoder.', 'head.')))
+    assert not any(
+        v.any() for n, v in g.items() if n.startswith(('decoder.', 'head.')))
 
     # the supervised losses: v0's labelled predictions only, never g
     sup = sum(v for k, v in losses.items() if not k.startswith('jtr.'))
@@ -495,10 +507,13 @@ def test_v2_without_gradients_equals_the_stacked_forward_with_fixed_norms():
         losses = model.loss(inputs, samples)
         total = sum(losses.values())
         total.backward()
-        results.append((
-            {k: v.detach() for k, v in losses.items()},
-            {n: p.grad.clone() for n, p in model.named_parameters()
-             if p.grad is not None}))
+        results.append(({
+            k: v.detach()
+            for k, v in losses.items()
+        }, {
+            n: p.grad.clone()
+            for n, p in model.named_parameters() if p.grad is not None
+        }))
     (l1, g1), (l2, g2) = results
     assert l1.keys() == l2.keys()
     for k in l1:
@@ -512,8 +527,11 @@ def test_training_step_trains_the_network_and_g():
     model = build().train()
     optim = OptimWrapper(torch.optim.Adam(model.parameters(), lr=1e-3))
     g_ids = {id(p) for p in model.jtr_net.parameters()}
-    in_optim = {id(p) for grp in optim.optimizer.param_groups
-                for p in grp['params']}
+    in_optim = {
+        id(p)
+        for grp in optim.optimizer.param_groups
+        for p in grp['params']
+    }
     assert g_ids and g_ids <= in_optim
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     inputs, samples = batch()
@@ -551,8 +569,8 @@ def test_part_settings_are_keys_of_their_parts():
     cfg = tiny_cfg()
     for name, key in (('recon_weight', 'jtr_loss.recon_weight'),
                       ('view_photometric', 'views.photometric'),
-                      ('widths', 'jtr_net.widths'),
-                      ('num_blocks', 'decoder.num_blocks')):
+                      ('widths', 'jtr_net.widths'), ('num_blocks',
+                                                     'decoder.num_blocks')):
         with pytest.raises(TypeError, match=f'`{name}` moved to `{key}`'):
             MODELS.build(dict(cfg, **{name: 1}))
     with pytest.raises(ValueError, match='jtr_net.in_channels=19 is set by'):

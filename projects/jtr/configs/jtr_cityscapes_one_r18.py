@@ -3,8 +3,8 @@
 # g is JTR's SegNet auto-encoder over the 8 stacked channels (24.98M
 # parameters, training only).
 _base_ = ['../../../configs/baselines/mtl_baseline_cityscapes_one_r18.py']
-custom_imports = dict(
-    imports=['diffmtl', 'projects.jtr.jtr'], allow_failed_imports=False)
+custom_imports = dict(imports=['diffmtl', 'projects.jtr.jtr'],
+                      allow_failed_imports=False)
 model = dict(
     type='JTRMultiTaskBaseline',
     jtr_loss=dict(
@@ -20,10 +20,9 @@ model = dict(
         recon_weight=2.0,
         faithful_recon_targets=False,
         normaliser='mask'),
-    jtr_net=dict(
-        type='SegNetAutoEncoder',
-        widths=(64, 128, 256, 512, 512),
-        num_convs=(2, 2, 3, 3, 3),
-        norm_cfg=dict(type='IN', affine=True)),
+    jtr_net=dict(type='SegNetAutoEncoder',
+                 widths=(64, 128, 256, 512, 512),
+                 num_convs=(2, 2, 3, 3, 3),
+                 norm_cfg=dict(type='IN', affine=True)),
     views=dict(type='JTRViews', scales=(1.0, 1.2, 1.5), photometric=True),
     v2_no_grad=False)

@@ -7,5 +7,4 @@ test_evaluator = val_evaluator
 # images are labelled for depth than in the one-label one):
 #   python projects/jtr/tools/depth_stats.py \
 #       projects/jtr/configs/jtr_nyud_random_r18.py
-model = dict(
-    jtr_loss=dict(encodings=dict(depth=dict(mean=None, std=None))))
+model = dict(jtr_loss=dict(encodings=dict(depth=dict(mean=None, std=None))))

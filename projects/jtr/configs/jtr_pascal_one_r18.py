@@ -5,8 +5,8 @@
 # parameters) runs only in training. Details follow the JTR code
 # (projects/jtr/README.md); lambda_d not tuned (JTR's 4).
 _base_ = ['../../../configs/baselines/mtl_baseline_pascal_one_r18.py']
-custom_imports = dict(
-    imports=['diffmtl', 'projects.jtr.jtr'], allow_failed_imports=False)
+custom_imports = dict(imports=['diffmtl', 'projects.jtr.jtr'],
+                      allow_failed_imports=False)
 model = dict(
     type='JTRMultiTaskBaseline',
     # The model sets tasks and out_channels. PASCAL has no depth, so no
@@ -19,11 +19,10 @@ model = dict(
         normaliser='mask'),
     # g: JTR's widths; the model sets in_channels (21+7+1+3+1 = 33).
     # Instance norm = JTR's per-image BatchNorm, batched.
-    jtr_net=dict(
-        type='SegNetAutoEncoder',
-        widths=(64, 128, 256, 512, 512),
-        num_convs=(2, 2, 3, 3, 3),
-        norm_cfg=dict(type='IN', affine=True)),
+    jtr_net=dict(type='SegNetAutoEncoder',
+                 widths=(64, 128, 256, 512, 512),
+                 num_convs=(2, 2, 3, 3, 3),
+                 norm_cfg=dict(type='IN', affine=True)),
     # v1, v2: random scale-crop {1, 1.2, 1.5} and RandAugment (JTR's 9 ops)
     # of the training sample; views.photometric=False switches RandAugment
     # off.

@@ -8,8 +8,8 @@
 _base_ = [
     '../../../configs/baselines/mtl_baseline_synthetic_one_r18_matched.py'
 ]
-custom_imports = dict(
-    imports=['diffmtl', 'projects.jtr.jtr'], allow_failed_imports=False)
+custom_imports = dict(imports=['diffmtl', 'projects.jtr.jtr'],
+                      allow_failed_imports=False)
 model = dict(
     type='JTRMultiTaskBaseline',
     jtr_loss=dict(
@@ -26,10 +26,9 @@ model = dict(
     # g at a quarter of JTR's widths (1.57M parameters; in_channels 19 =
     # 6+7+1+3+1+1, set by the model), chosen once and not tuned
     # (projects/jtr/README.md).
-    jtr_net=dict(
-        type='SegNetAutoEncoder',
-        widths=(16, 32, 64, 128, 128),
-        num_convs=(2, 2, 3, 3, 3),
-        norm_cfg=dict(type='IN', affine=True)),
+    jtr_net=dict(type='SegNetAutoEncoder',
+                 widths=(16, 32, 64, 128, 128),
+                 num_convs=(2, 2, 3, 3, 3),
+                 norm_cfg=dict(type='IN', affine=True)),
     views=dict(type='JTRViews', scales=(1.0, 1.2, 1.5), photometric=True),
     v2_no_grad=False)

@@ -5,5 +5,5 @@
 # projects/jtr/README.md).
 _base_ = ['./jtr_synthetic_one_r18_matched.py']
 train_dataloader = dict(dataset=dict(label_setting='random'))
-model = dict(
-    jtr_loss=dict(encodings=dict(depth=dict(mean=4.69295, std=2.65821))))
+model = dict(jtr_loss=dict(encodings=dict(
+    depth=dict(mean=4.69295, std=2.65821))))

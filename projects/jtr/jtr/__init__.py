@@ -20,8 +20,8 @@ from .views import (PHOTOMETRIC_OPS, VIEW_INTERPS, JTRViews, ViewParams,
 __all__ = [
     'JTRMultiTaskBaseline', 'SegNetAutoEncoder', 'JTRLoss', 'JTRViews',
     'frozen_latent', 'ENCODINGS', 'NORMALISERS', 'SEG_MODES', 'BINARY_MODES',
-    'TaskEncoding', 'CategoricalEncoding', 'BinaryEncoding',
-    'NormalsEncoding', 'DepthEncoding', 'build_encoding', 'encoding_channels',
+    'TaskEncoding', 'CategoricalEncoding', 'BinaryEncoding', 'NormalsEncoding',
+    'DepthEncoding', 'build_encoding', 'encoding_channels',
     'register_encoding', 'PHOTOMETRIC_OPS', 'VIEW_INTERPS', 'ViewParams',
     'crop_resize', 'photometric_op', 'quantise'
 ]

@@ -145,30 +145,28 @@ class JTRMultiTaskBaseline(MultiTaskBaseline):
                  test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
-        super().__init__(
-            tasks=tasks,
-            backbone=backbone,
-            neck=neck,
-            num_classes=num_classes,
-            channels=channels,
-            decoder=decoder,
-            loss_weights=loss_weights,
-            losses=losses,
-            align_corners=align_corners,
-            train_cfg=train_cfg,
-            test_cfg=test_cfg,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
+        super().__init__(tasks=tasks,
+                         backbone=backbone,
+                         neck=neck,
+                         num_classes=num_classes,
+                         channels=channels,
+                         decoder=decoder,
+                         loss_weights=loss_weights,
+                         losses=losses,
+                         align_corners=align_corners,
+                         train_cfg=train_cfg,
+                         test_cfg=test_cfg,
+                         data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
         name = type(self).__name__
         loss_cfg = part_config(
             name,
             'jtr_loss',
             jtr_loss,
             JTRLoss,
-            fill=dict(
-                tasks=(self.tasks, 'tasks'),
-                out_channels=(dict(self.out_channels),
-                              'the tasks\' output channels')))
+            fill=dict(tasks=(self.tasks, 'tasks'),
+                      out_channels=(dict(self.out_channels),
+                                    'the tasks\' output channels')))
         if isinstance(loss_cfg, dict):
             self._check_statistics(loss_cfg)
         self.jtr_loss = build_part(loss_cfg)
@@ -219,8 +217,8 @@ class JTRMultiTaskBaseline(MultiTaskBaseline):
                 f'not set {missing}. Compute them on the dataset with `python '
                 f'projects/jtr/tools/depth_stats.py CONFIG` (its last line is '
                 f'the entry encodings=dict(...) of model.jtr_loss) and write '
-                f'them into the config, or pass --cfg-options '
-                + ' '.join(f'{k}=...' for k in missing))
+                f'them into the config, or pass --cfg-options ' +
+                ' '.join(f'{k}=...' for k in missing))
 
     # ------------------------------------------------------------------
     # training
@@ -240,8 +238,8 @@ class JTRMultiTaskBaseline(MultiTaskBaseline):
                     getattr(pre, '_channel_conversion', False)))
         return mean, std, rgb
 
-    def make_views(self, inputs: Tensor, gts: Dict[str, Tensor]
-                   ) -> Tuple[Tensor, Dict[str, Tensor]]:
+    def make_views(self, inputs: Tensor,
+                   gts: Dict[str, Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
         """``v1`` and ``v2`` of every image and task map.
 
         Args:
@@ -253,14 +251,13 @@ class JTRMultiTaskBaseline(MultiTaskBaseline):
             W)}``; rows ``0..B-1`` are ``v1``, ``B..2B-1`` are ``v2``.
         """
         mean, std, rgb = self.pixel_normalisation()
-        images, maps, _ = self.views(
-            inputs,
-            gts,
-            self.jtr_loss.encoders,
-            num_views=self.NUM_VIEWS,
-            mean=mean,
-            std=std,
-            rgb=rgb)
+        images, maps, _ = self.views(inputs,
+                                     gts,
+                                     self.jtr_loss.encoders,
+                                     num_views=self.NUM_VIEWS,
+                                     mean=mean,
+                                     std=std,
+                                     rgb=rgb)
         return images, maps
 
     def view_logits(self, inputs: Tensor,
@@ -275,8 +272,7 @@ class JTRMultiTaskBaseline(MultiTaskBaseline):
         logits = self.task_logits(
             self.extract_feat(torch.cat([inputs, view_inputs[:batch]])))
         with torch.no_grad():
-            logits2 = self.task_logits(
-                self.extract_feat(view_inputs[batch:]))
+            logits2 = self.task_logits(self.extract_feat(view_inputs[batch:]))
         return {t: torch.cat([logits[t], logits2[t]]) for t in self.tasks}
 
     def loss(self, inputs: Tensor,
@@ -298,8 +294,10 @@ class JTRMultiTaskBaseline(MultiTaskBaseline):
         view_inputs, view_gts = self.make_views(inputs, gts)
         logits = self.view_logits(inputs, view_inputs)
         losses = self.supervised_losses(
-            {t: v[:batch]
-             for t, v in logits.items()}, mask, gts, size, rows)
+            {
+                t: v[:batch]
+                for t, v in logits.items()
+            }, mask, gts, size, rows)
         logits_v1 = {
             t: self.resize(v[batch:2 * batch], size)
             for t, v in logits.items()
@@ -309,9 +307,11 @@ class JTRMultiTaskBaseline(MultiTaskBaseline):
             for t, v in logits.items()
         }
         losses.update(
-            self.jtr_loss(self.jtr_net, logits_v1, logits_v2,
-                          {t: g[:batch]
-                           for t, g in view_gts.items()},
-                          {t: g[batch:]
-                           for t, g in view_gts.items()}, mask))
+            self.jtr_loss(self.jtr_net, logits_v1, logits_v2, {
+                t: g[:batch]
+                for t, g in view_gts.items()
+            }, {
+                t: g[batch:]
+                for t, g in view_gts.items()
+            }, mask))
         return losses

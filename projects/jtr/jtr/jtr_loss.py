@@ -284,13 +284,10 @@ class JTRLoss(nn.Module):
                            f'{view} GT lacks them')
         return (batch, 1) + tuple(shape[-2:])
 
-    def terms(self,
-              net: nn.Module,
-              logits_v1: Mapping[str, Tensor],
-              logits_v2: Mapping[str, Tensor],
-              gts_v1: Mapping[str, Tensor],
-              gts_v2: Mapping[str, Tensor],
-              labelled: Tensor) -> Dict[str, Tensor]:
+    def terms(self, net: nn.Module, logits_v1: Mapping[str, Tensor],
+              logits_v2: Mapping[str, Tensor], gts_v1: Mapping[str, Tensor],
+              gts_v2: Mapping[str,
+                              Tensor], labelled: Tensor) -> Dict[str, Tensor]:
         """Per-image JTR terms, unweighted.
 
         Args:
@@ -345,11 +342,8 @@ class JTRLoss(nn.Module):
                     mask_v1=mask1,
                     mask_v2=mask2)
 
-    def forward(self,
-                net: nn.Module,
-                logits_v1: Mapping[str, Tensor],
-                logits_v2: Mapping[str, Tensor],
-                gts_v1: Mapping[str, Tensor],
+    def forward(self, net: nn.Module, logits_v1: Mapping[str, Tensor],
+                logits_v2: Mapping[str, Tensor], gts_v1: Mapping[str, Tensor],
                 gts_v2: Mapping[str, Tensor],
                 labelled: Tensor) -> Dict[str, Tensor]:
         """The weighted JTR losses of a batch (arguments as

@@ -46,8 +46,8 @@ from diffmtl.registry import MODELS
 from .encodings import TaskEncoding
 
 __all__ = [
-    'PHOTOMETRIC_OPS', 'VIEW_INTERPS', 'ViewParams', 'JTRViews',
-    'crop_resize', 'photometric_op', 'quantise'
+    'PHOTOMETRIC_OPS', 'VIEW_INTERPS', 'ViewParams', 'JTRViews', 'crop_resize',
+    'photometric_op', 'quantise'
 ]
 
 #: JTR's RandAugment operations (the geometric ones are disabled in JTR).
@@ -108,8 +108,8 @@ def _source_index(start: Tensor, length: Tensor, out: int, mode: str,
         # upsample_nearest, in float32 for every dtype:
         # min(floor(dst * (in / out)), in - 1)
         scale = length.to(torch.float32)[:, None] / out
-        src = torch.floor(torch.arange(out, dtype=torch.float32)[None] *
-                          scale).long()
+        src = torch.floor(
+            torch.arange(out, dtype=torch.float32)[None] * scale).long()
         return (torch.minimum(src, last) + start[:, None], )
     dst = torch.arange(out, dtype=dtype)[None]
     size = length.to(dtype)[:, None]
@@ -147,8 +147,8 @@ def crop_resize(x: Tensor,
     Args:
         x (Tensor): (N, C, H, W); any dtype for ``'nearest'``, floating
             point for ``'bilinear'``.
-        box (Tensor): (N, 4) int64 windows ``(y1, h, x1, w)`` (host or
-            device).
+        box (Tensor): (N, 4) int64 windows ``(y1, h, x1, w)``, on the
+            host (the indices are computed there).
         mode (str): One of :data:`VIEW_INTERPS`.
         align_corners (bool): Of the bilinear mode. Defaults to True.
 
@@ -162,27 +162,22 @@ def crop_resize(x: Tensor,
         raise ValueError(f'crop_resize: bilinear resampling of a {x.dtype} '
                          'map; use nearest for discrete maps')
     n, _, h, w = x.shape
-    box = box.to('cpu')
     if box.shape != (n, 4):
         raise ValueError(f'crop_resize: box must be ({n}, 4), got '
                          f'{tuple(box.shape)}')
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    rows = [
-        t.to(x.device, non_blocking=True)
-        for t in _source_index(box[:, 0], box[:, 1], h, mode, align_corners,
-                               dtype)
-    ]
-    cols = [
-        t.to(x.device, non_blocking=True)
-        for t in _source_index(box[:, 2], box[:, 3], w, mode, align_corners,
-                               dtype)
-    ]
+    top, height, left, width = box.unbind(1)
+    rows = _source_index(top, height, h, mode, align_corners, dtype)
+    cols = _source_index(left, width, w, mode, align_corners, dtype)
+    rows = [t.to(x.device, non_blocking=True) for t in rows]
+    cols = [t.to(x.device, non_blocking=True) for t in cols]
     if mode == 'nearest':
         return _cols(_rows(x, rows[0]), cols[0])
-    c0, c1 = cols[2][:, None, None].to(x.dtype), cols[3][:, None,
-                                                           None].to(x.dtype)
-    r0, r1 = rows[2][:, None, :, None].to(x.dtype), \
-        rows[3][:, None, :, None].to(x.dtype)
+    # weights (N, 1, 1, W) across, (N, 1, H, 1) down
+    c0 = cols[2].to(x.dtype)[:, None, None]
+    c1 = cols[3].to(x.dtype)[:, None, None]
+    r0 = rows[2].to(x.dtype)[:, None, :, None]
+    r1 = rows[3].to(x.dtype)[:, None, :, None]
 
     def across(y: Tensor) -> Tensor:
         return c0 * _cols(y, cols[0]) + c1 * _cols(y, cols[1])
@@ -255,7 +250,9 @@ def _equalize(q: Tensor) -> Tensor:
     return _lookup(q, torch.where(keep, identity, lut))
 
 
-def photometric_op(name: str, x: Tensor, value: Tensor,
+def photometric_op(name: str,
+                   x: Tensor,
+                   value: Tensor,
                    rgb: bool = True) -> Tensor:
     """One of :data:`PHOTOMETRIC_OPS` on a batch.
 
@@ -355,8 +352,10 @@ class JTRViews(nn.Module):
         if label_interp is None:
             label_interp = dict(normals='bilinear')
         self.label_interp = check_label_interp(label_interp, name)
-        bad = {k: v for k, v in self.label_interp.items()
-               if v not in VIEW_INTERPS}
+        bad = {
+            k: v
+            for k, v in self.label_interp.items() if v not in VIEW_INTERPS
+        }
         if bad:
             raise ValueError(f'{name}: label_interp {bad}: the views resample '
                              f'with one of {VIEW_INTERPS}')
@@ -427,8 +426,9 @@ class JTRViews(nn.Module):
         round, each operation runs once on the images that drew it."""
         name = type(self).__name__
         if params.ops.shape[1] and pixels.shape[1] != 3:
-            raise ValueError(f'{name}: photometric augmentation needs 3-channel'
-                             f' images, got {tuple(pixels.shape)}')
+            raise ValueError(
+                f'{name}: photometric augmentation needs 3-channel'
+                f' images, got {tuple(pixels.shape)}')
         out = pixels
         for r in range(params.ops.shape[1]):
             for k, op in enumerate(PHOTOMETRIC_OPS):
@@ -456,15 +456,15 @@ class JTRViews(nn.Module):
                 f'{VIEW_INTERPS} (set label_interp)')
         return interp
 
-    def forward(self,
-                inputs: Tensor,
-                gts: Mapping[str, Tensor],
-                encoders: Mapping[str, TaskEncoding],
-                num_views: int = 2,
-                mean: Optional[Tensor] = None,
-                std: Optional[Tensor] = None,
-                rgb: bool = True) -> Tuple[Tensor, Dict[str, Tensor],
-                                           ViewParams]:
+    def forward(
+            self,
+            inputs: Tensor,
+            gts: Mapping[str, Tensor],
+            encoders: Mapping[str, TaskEncoding],
+            num_views: int = 2,
+            mean: Optional[Tensor] = None,
+            std: Optional[Tensor] = None,
+            rgb: bool = True) -> Tuple[Tensor, Dict[str, Tensor], ViewParams]:
         """``num_views`` views of every image, view-major.
 
         Args:
