@@ -8,7 +8,6 @@ repository root."""
 import copy
 import os
 import os.path as osp
-import subprocess
 import sys
 
 import pytest
@@ -27,6 +26,7 @@ sys.path.insert(
     0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
                 'test_models'))
 from _mtl_model_utils import make_batch  # noqa: E402
+from tool_runner import run_script, train_and_test_config  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -254,82 +254,17 @@ def test_the_studies_run_the_jtr_arm(study, tmp_path):
     assert all(r['kind'] == 'train+test' for r in runs)
 
 
-def _tool(script, *args, cwd=REPO):
-    """Run a tool from the repository root without the root on
-    PYTHONPATH (the tools put it on sys.path)."""
-    env = dict(os.environ)
-    env.pop('PYTHONPATH', None)
-    env['OMP_NUM_THREADS'] = '1'
-    proc = subprocess.run([sys.executable, script, *map(str, args)],
-                          cwd=cwd,
-                          env=env,
-                          stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT,
-                          text=True,
-                          timeout=900)
-    assert proc.returncode == 0, proc.stdout[-5000:]
-    return proc.stdout
-
-
-def _options(opts):
-    out = []
-    for k, v in opts.items():
-        if isinstance(v, list):
-            v = '[' + ','.join(map(str, v)) + ']'
-        out.append(f'{k}={v}')
-    return out
-
-
 @pytest.mark.slow
 def test_train_and_test_tools_run_the_project_config(tmp_path):
-    from diffmtl.datasets.synthetic import generate_synthetic_scenes
-    root = tmp_path / 'scenes'
-    generate_synthetic_scenes(str(root),
-                              num_train=6,
-                              num_val=2,
-                              num_test=2,
-                              workers=1)
     config = 'projects/jtr/configs/jtr_synthetic_one_r18_matched.py'
-    loader = {
-        'num_workers': 0,
-        'persistent_workers': False,
-        'dataset.data_root': str(root),
-        'batch_size': 2
-    }
-    train = _tool(
-        'tools/train.py', config, '--work-dir', tmp_path / 'work',
-        '--cfg-options',
-        *_options({
-            **SMALL, 'train_cfg.max_iters': 2,
-            'train_cfg.val_interval': 100000,
-            'val_cfg': None,
-            'val_dataloader': None,
-            'val_evaluator': None,
-            'param_scheduler': None,
-            'default_hooks.logger.interval': 1,
-            **{
-                f'train_dataloader.{k}': v
-                for k, v in loader.items()
-            }
-        }))
-    assert 'jtr.loss_dist' in train and 'Iter(train) [2/2]' in train
-    ckpt = tmp_path / 'work' / 'iter_2.pth'
+    train, ckpt, _, root = train_and_test_config(config, SMALL, tmp_path)
+    assert 'jtr.loss_dist' in train
     state = torch.load(str(ckpt), map_location='cpu', weights_only=False)
     assert any(k.startswith('jtr_net.') for k in state['state_dict'])
-    test = _tool(
-        'tools/test.py', config, ckpt, '--work-dir', tmp_path / 'test',
-        '--cfg-options',
-        *_options({
-            **SMALL, 'test_dataloader.dataset.split': 'test',
-            **{
-                f'test_dataloader.{k}': v
-                for k, v in loader.items()
-            }
-        }))
-    assert 'semseg/mIoU' in test and 'depth/absErr' in test
     # the depth statistics tool reads the project config too
-    stats = _tool('projects/jtr/tools/depth_stats.py', config, '--cfg-options',
-                  f'train_dataloader.dataset.data_root={root}')
+    stats = run_script('projects/jtr/tools/depth_stats.py', config,
+                       '--cfg-options',
+                       f'train_dataloader.dataset.data_root={root}')
     assert stats.strip().splitlines()[-1].startswith(
         'encodings=dict(depth=dict(mean=')
 

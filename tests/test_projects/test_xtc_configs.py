@@ -7,7 +7,6 @@ root."""
 import copy
 import os
 import os.path as osp
-import subprocess
 import sys
 
 import pytest
@@ -26,6 +25,7 @@ sys.path.insert(
     0,
     osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'test_models'))
 from _mtl_model_utils import make_batch  # noqa: E402
+from tool_runner import run_script, train_and_test_config  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -206,74 +206,10 @@ def test_the_studies_run_the_xtc_arm(study, tmp_path):
     assert all(r['kind'] == 'train+test' for r in runs)
 
 
-def _tool(script, *args, cwd=REPO):
-    """Run a tool from the repository root without the root on
-    PYTHONPATH (the tools put it on sys.path)."""
-    env = dict(os.environ)
-    env.pop('PYTHONPATH', None)
-    env['OMP_NUM_THREADS'] = '1'
-    proc = subprocess.run(
-        [sys.executable,
-         osp.join('tools', script), *map(str, args)],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=600)
-    assert proc.returncode == 0, proc.stdout[-5000:]
-    return proc.stdout
-
-
-def _options(opts):
-    out = []
-    for k, v in opts.items():
-        if isinstance(v, list):
-            v = '[' + ','.join(map(str, v)) + ']'
-        out.append(f'{k}={v}')
-    return out
-
-
 @pytest.mark.slow
 def test_train_and_test_tools_run_the_project_config(tmp_path):
-    from diffmtl.datasets.synthetic import generate_synthetic_scenes
-    root = tmp_path / 'scenes'
-    generate_synthetic_scenes(
-        str(root), num_train=6, num_val=2, num_test=2, workers=1)
     config = 'projects/xtc/configs/xtc_synthetic_one_r18_matched.py'
-    loader = {
-        'num_workers': 0,
-        'persistent_workers': False,
-        'dataset.data_root': str(root),
-        'batch_size': 2
-    }
-    train = _tool(
-        'train.py', config, '--work-dir', tmp_path / 'work', '--cfg-options',
-        *_options({
-            **SMALL, 'train_cfg.max_iters': 2,
-            'train_cfg.val_interval': 100000,
-            'val_cfg': None,
-            'val_dataloader': None,
-            'val_evaluator': None,
-            'param_scheduler': None,
-            'default_hooks.logger.interval': 1,
-            **{
-                f'train_dataloader.{k}': v
-                for k, v in loader.items()
-            }
-        }))
-    assert 'xtc.loss_con' in train and 'Iter(train) [2/2]' in train
-    ckpt = tmp_path / 'work' / 'iter_2.pth'
+    train, ckpt, _, root = train_and_test_config(config, SMALL, tmp_path)
+    assert 'xtc.loss_con' in train
     state = torch.load(str(ckpt), map_location='cpu', weights_only=False)
     assert any(k.startswith('mapper.') for k in state['state_dict'])
-    test = _tool(
-        'test.py', config, ckpt, '--work-dir', tmp_path / 'test',
-        '--cfg-options',
-        *_options({
-            **SMALL, 'test_dataloader.dataset.split': 'test',
-            **{
-                f'test_dataloader.{k}': v
-                for k, v in loader.items()
-            }
-        }))
-    assert 'semseg/mIoU' in test and 'depth/absErr' in test

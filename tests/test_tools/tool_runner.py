@@ -84,3 +84,54 @@ def run_tool(script: str,
     """Run ``python tools/<script> *args`` with :func:`run`."""
     return run([sys.executable, TOOLS / script, *args], cwd, extra_env,
                timeout)
+
+
+def run_script(script: str, *args, cwd: Path = REPO,
+               timeout: float = 900) -> str:
+    """Run a repository script as a user does (``python <script> ...``
+    from ``cwd``, without the root on PYTHONPATH: the tools put it on
+    sys.path); asserts exit 0 and returns the merged output."""
+    env = dict(os.environ)
+    env.pop('PYTHONPATH', None)
+    env['OMP_NUM_THREADS'] = '1'
+    proc = subprocess.run([sys.executable, script, *map(str, args)],
+                          cwd=str(cwd), env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    return proc.stdout
+
+
+def train_and_test_config(config: str, small: Dict, tmp_path: Path):
+    """Train a config for 2 iterations on tiny generated scenes with
+    ``tools/train.py``, then test the checkpoint with ``tools/test.py``.
+
+    Returns:
+        tuple: ``(train output, checkpoint path, test output, data root)``.
+    """
+    from diffmtl.datasets.synthetic import generate_synthetic_scenes
+    from diffmtl.studies.planning import format_options
+    root = tmp_path / 'scenes'
+    generate_synthetic_scenes(str(root), num_train=6, num_val=2, num_test=2,
+                              workers=1)
+    loader = {'num_workers': 0, 'persistent_workers': False,
+              'dataset.data_root': str(root), 'batch_size': 2}
+    train = run_script(
+        'tools/train.py', config, '--work-dir', tmp_path / 'work',
+        '--cfg-options', *format_options({
+            **small, 'train_cfg.max_iters': 2,
+            'train_cfg.val_interval': 100000, 'val_cfg': None,
+            'val_dataloader': None, 'val_evaluator': None,
+            'param_scheduler': None, 'default_hooks.logger.interval': 1,
+            **{f'train_dataloader.{k}': v for k, v in loader.items()}
+        }))
+    assert 'Iter(train) [2/2]' in train
+    ckpt = tmp_path / 'work' / 'iter_2.pth'
+    test = run_script(
+        'tools/test.py', config, ckpt, '--work-dir', tmp_path / 'test',
+        '--cfg-options', *format_options({
+            **small, 'test_dataloader.dataset.split': 'test',
+            **{f'test_dataloader.{k}': v for k, v in loader.items()}
+        }))
+    assert 'semseg/mIoU' in test and 'depth/absErr' in test
+    return train, ckpt, test, root
