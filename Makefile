@@ -37,12 +37,16 @@ PYTEST_ARGS ?=
 
 ifeq ($(MM_STACK),onedl)
 OTHER_STACK := mmcv mmengine mmsegmentation
-# onedl-mmcv builds without ops unless MMCV_WITH_OPS=1: pin it off
-STACK_ENV := MMCV_WITH_OPS=0
+# onedl-mmcv compiles its ops whenever its build finds torch: it is built
+# in pip's isolated build environment (no torch), as a pure-Python wheel
+STACK_ENV :=
+STACK_BUILD :=
 BUILD_TOOLS := setuptools wheel
 else ifeq ($(MM_STACK),openmmlab)
 OTHER_STACK := onedl-mmcv onedl-mmengine onedl-mmsegmentation
+# mmcv 2.1.0's ops are compiled against the venv's torch
 STACK_ENV := MMCV_WITH_OPS=1 MAX_JOBS=$(MMCV_MAX_JOBS)
+STACK_BUILD := --no-build-isolation
 BUILD_TOOLS := "setuptools<82" wheel ninja psutil
 else
 $(error MM_STACK must be onedl or openmmlab, got '$(MM_STACK)')
@@ -79,7 +83,7 @@ $(STAMP):
 	@if [ "$(MM_STACK)" = openmmlab ] && ! $(PY) -c "import mmcv.ops" >/dev/null 2>&1; then \
 		echo ">>> building mmcv 2.1.0 with its compiled ops from source: the first" \
 		     "build takes ~12 min on 2 CPU cores (later venvs reuse pip's wheel cache)"; fi
-	$(STACK_ENV) $(PIP_INSTALL) --no-build-isolation -r requirements/$(MM_STACK).txt
+	$(STACK_ENV) $(PIP_INSTALL) $(STACK_BUILD) -r requirements/$(MM_STACK).txt
 	$(PIP_INSTALL) -r requirements/runtime.txt -r requirements/tests.txt
 	$(PIP_INSTALL) --no-build-isolation --no-deps -e .
 	$(PY) -c "import diffmtl, mmseg; print('diffmtl', diffmtl.__version__, 'ready on', diffmtl.mm_stack())"

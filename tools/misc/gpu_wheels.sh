@@ -10,9 +10,10 @@ set -euo pipefail
 DIR=${1:-.whl}
 PYTHON=${PYTHON:-python3}
 mkdir -p "$DIR"
-# published as source distributions: build their pure-Python wheels
-# (onedl-mmcv without compiled ops)
-MMCV_WITH_OPS=0 "$PYTHON" -m pip wheel -q --no-deps -w "$DIR" \
+# published as source distributions: build their pure-Python wheels (in
+# pip's isolated build environment, where onedl-mmcv finds no torch and
+# so compiles no op)
+"$PYTHON" -m pip wheel -q --no-deps -w "$DIR" \
     'onedl-mmcv>=2.3.6,<2.4' 'onedl-mmsegmentation>=1.4.2,<1.5'
 # the rest, as wheels for CPython 3.12 on x86-64 Linux
 "$PYTHON" -m pip download -q --no-deps --only-binary=:all: \
