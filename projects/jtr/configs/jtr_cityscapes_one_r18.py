@@ -7,22 +7,15 @@ custom_imports = dict(imports=['diffmtl', 'projects.jtr.jtr'],
                       allow_failed_imports=False)
 model = dict(
     type='JTRMultiTaskBaseline',
-    jtr_loss=dict(
-        type='JTRLoss',
-        # REQUIRED: the mean and std of the valid training depth labelled
-        # in this setting, in the dataset's units (inverse depth; JTR
-        # reuses NYUv2's metres here, which flattens the encoding). The
-        # model refuses to build without them; compute them with
-        #   python projects/jtr/tools/depth_stats.py \
-        #       projects/jtr/configs/jtr_cityscapes_one_r18.py
-        encodings=dict(depth=dict(mean=None, std=None)),
-        dist_weight=4.0,
-        recon_weight=2.0,
-        faithful_recon_targets=False,
-        normaliser='mask'),
-    jtr_net=dict(type='SegNetAutoEncoder',
-                 widths=(64, 128, 256, 512, 512),
-                 num_convs=(2, 2, 3, 3, 3),
-                 norm_cfg=dict(type='IN', affine=True)),
-    views=dict(type='JTRViews', scales=(1.0, 1.2, 1.5), photometric=True),
-    v2_no_grad=False)
+    # JTR's settings are the defaults of JTRLoss (lambda_d = 4,
+    # lambda_r = 2, not tuned), SegNetAutoEncoder (JTR's widths,
+    # per-image norm) and JTRViews (scale-crop {1, 1.2, 1.5} and
+    # RandAugment): projects/jtr/README.md. The model sets the tasks,
+    # output channels and g's input channels.
+    # REQUIRED: the mean and std of the valid training depth labelled
+    # in this setting, in the dataset's units (inverse depth; JTR
+    # reuses NYUv2's metres here, which flattens the encoding). The
+    # model refuses to build without them; compute them with
+    #   python projects/jtr/tools/depth_stats.py \
+    #       projects/jtr/configs/jtr_cityscapes_one_r18.py
+    jtr_loss=dict(encodings=dict(depth=dict(mean=None, std=None))))

@@ -9,22 +9,9 @@ custom_imports = dict(imports=['diffmtl', 'projects.jtr.jtr'],
                       allow_failed_imports=False)
 model = dict(
     type='JTRMultiTaskBaseline',
-    # The model sets tasks and out_channels. PASCAL has no depth, so no
-    # label statistics are needed.
-    jtr_loss=dict(
-        type='JTRLoss',
-        dist_weight=4.0,  # lambda_d (JTR; tune over {1, 4, 16} on val)
-        recon_weight=2.0,  # lambda_r (JTR)
-        faithful_recon_targets=False,
-        normaliser='mask'),
-    # g: JTR's widths; the model sets in_channels (21+7+1+3+1 = 33).
-    # Instance norm = JTR's per-image BatchNorm, batched.
-    jtr_net=dict(type='SegNetAutoEncoder',
-                 widths=(64, 128, 256, 512, 512),
-                 num_convs=(2, 2, 3, 3, 3),
-                 norm_cfg=dict(type='IN', affine=True)),
-    # v1, v2: random scale-crop {1, 1.2, 1.5} and RandAugment (JTR's 9 ops)
-    # of the training sample; views.photometric=False switches RandAugment
-    # off.
-    views=dict(type='JTRViews', scales=(1.0, 1.2, 1.5), photometric=True),
-    v2_no_grad=False)
+    # JTR's settings are the defaults of JTRLoss (lambda_d = 4,
+    # lambda_r = 2, not tuned), SegNetAutoEncoder (JTR's widths,
+    # per-image norm) and JTRViews (scale-crop {1, 1.2, 1.5} and
+    # RandAugment): projects/jtr/README.md. The model sets the tasks,
+    # output channels and g's input channels.
+)

@@ -12,23 +12,16 @@ custom_imports = dict(imports=['diffmtl', 'projects.jtr.jtr'],
                       allow_failed_imports=False)
 model = dict(
     type='JTRMultiTaskBaseline',
-    jtr_loss=dict(
-        type='JTRLoss',
-        # Depth statistics of the one-label training labels (metres; 333
-        # images, projects/jtr/README.md), from
-        #   python projects/jtr/tools/depth_stats.py \
-        #       projects/jtr/configs/jtr_synthetic_one_r18_matched.py
-        encodings=dict(depth=dict(mean=4.56661, std=2.62989)),
-        dist_weight=4.0,  # lambda_d (JTR), not tuned
-        recon_weight=2.0,  # lambda_r (JTR)
-        faithful_recon_targets=False,
-        normaliser='mask'),
-    # g at a quarter of JTR's widths (1.57M parameters; in_channels 19 =
-    # 6+7+1+3+1+1, set by the model), chosen once and not tuned
-    # (projects/jtr/README.md).
-    jtr_net=dict(type='SegNetAutoEncoder',
-                 widths=(16, 32, 64, 128, 128),
-                 num_convs=(2, 2, 3, 3, 3),
-                 norm_cfg=dict(type='IN', affine=True)),
-    views=dict(type='JTRViews', scales=(1.0, 1.2, 1.5), photometric=True),
-    v2_no_grad=False)
+    # JTR's settings are the defaults of JTRLoss (lambda_d = 4,
+    # lambda_r = 2, not tuned), SegNetAutoEncoder (JTR's widths,
+    # per-image norm) and JTRViews (scale-crop {1, 1.2, 1.5} and
+    # RandAugment): projects/jtr/README.md. The model sets the tasks,
+    # output channels and g's input channels.
+    # Depth statistics of the one-label training labels (metres; 333
+    # images, projects/jtr/README.md), from
+    #   python projects/jtr/tools/depth_stats.py \
+    #       projects/jtr/configs/jtr_synthetic_one_r18_matched.py
+    jtr_loss=dict(encodings=dict(depth=dict(mean=4.56661, std=2.62989))),
+    # g at a quarter of JTR's widths (1.57M parameters), chosen once
+    # and not tuned (projects/jtr/README.md).
+    jtr_net=dict(widths=(16, 32, 64, 128, 128)))
