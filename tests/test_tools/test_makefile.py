@@ -1,5 +1,6 @@
 # Copyright (c) diffmtl contributors. All rights reserved.
 """The Makefile's set-up stamp and the CI entry point (dry runs only)."""
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,6 +16,17 @@ pytestmark = [
 ]
 
 
+#: Make variables a surrounding make (``make test MM_STACK=...``, as CI
+#: runs this suite) passes down through the environment.
+_MAKE_ENV = ('MAKEFLAGS', 'MFLAGS', 'MAKELEVEL', 'MAKEOVERRIDES', 'MM_STACK',
+             'VENV', 'WHEELS', 'TORCH_SPEC', 'PYTHON', 'PYTEST_ARGS')
+
+
+def _make_env():
+    """The environment without the variables of a surrounding make."""
+    return {k: v for k, v in os.environ.items() if k not in _MAKE_ENV}
+
+
 def _dry_run(*args):
     cmd = ['make', '-n', '--no-print-directory', '-C', str(REPO), *args]
     proc = subprocess.run(
@@ -22,6 +34,7 @@ def _dry_run(*args):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env=_make_env(),
         timeout=60)
     assert proc.returncode == 0, proc.stdout
     return proc.stdout
@@ -104,7 +117,8 @@ def test_switching_stack_reruns_set_up_and_removes_the_other(tmp_path):
 def test_unknown_stack_is_refused(tmp_path):
     cmd = ['make', '-n', '-C', str(REPO), f'VENV={tmp_path}/v',
            'MM_STACK=conda', 'setup']
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                          env=_make_env())
     assert proc.returncode != 0
     assert 'MM_STACK must be onedl or openmmlab' in proc.stderr
 
