@@ -109,3 +109,29 @@ def make_batch(masks, tasks=PASCAL_TASKS, size=(32, 48), seed=0,
             s.set_data({spec.gt_field: PixelData(data=gt)})
         samples.append(s)
     return torch.stack(inputs), samples
+
+
+def build_on_meta(cfg):
+    """A config's model built on the meta device (no weights, no data
+    preprocessor, no pretrained backbone)."""
+    import copy
+
+    from mmengine.registry import init_default_scope
+
+    from diffmtl.registry import MODELS
+    init_default_scope('mmseg')
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.pop('data_preprocessor', None)
+    model_cfg.backbone.pop('init_cfg', None)
+    with torch.device('meta'):
+        return MODELS.build(model_cfg)
+
+
+def count_on_meta(cfg, shape):
+    """``(model, parameters, inference MACs per image)`` of a config's
+    model at input ``shape`` (h, w), counted on the meta device."""
+    from diffmtl.models.utils.complexity import count_macs, count_parameters
+    model = build_on_meta(cfg)
+    inputs = torch.empty((1, 3) + tuple(shape), device='meta')
+    macs, _ = count_macs(model, inputs, forward=model._forward)
+    return model, count_parameters(model), macs

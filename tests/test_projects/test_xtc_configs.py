@@ -4,7 +4,6 @@ baselines they extend, the synthetic study configs differ from the study's
 reference arm only by XTC, a config takes a training step, and the tools
 and the study runner take the project's configs from the repository
 root."""
-import copy
 import os
 import os.path as osp
 import sys
@@ -15,7 +14,7 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
-from diffmtl.models.utils.complexity import count_macs, count_parameters
+from diffmtl.models.utils.complexity import count_parameters
 from diffmtl.registry import MODELS
 from diffmtl.utils.study import load_study, plan_runs
 # A missing project must fail these tests, not skip them.
@@ -24,7 +23,8 @@ from projects.xtc.xtc import FiLM, XTCMultiTaskBaseline
 sys.path.insert(
     0,
     osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'test_models'))
-from _mtl_model_utils import make_batch  # noqa: E402
+from _mtl_model_utils import (build_on_meta, count_on_meta,  # noqa: E402
+                             make_batch)
 from tool_runner import run_script, train_and_test_config  # noqa: E402
 
 torch.set_num_threads(1)
@@ -67,31 +67,15 @@ def test_every_project_config_is_listed():
     assert sorted(os.listdir(PROJECT)) == sorted(PAIRS)
 
 
-def _build_meta(cfg):
-    init_default_scope('mmseg')
-    model_cfg = copy.deepcopy(cfg.model)
-    model_cfg.pop('data_preprocessor', None)
-    model_cfg.backbone.pop('init_cfg', None)
-    with torch.device('meta'):
-        return MODELS.build(model_cfg)
-
-
-def _count(cfg, shape):
-    model = _build_meta(cfg)
-    inputs = torch.empty((1, 3) + shape, device='meta')
-    macs, _ = count_macs(model, inputs, forward=model._forward)
-    return model, count_parameters(model), macs
-
-
 @pytest.mark.parametrize('name', sorted(PAIRS))
 def test_params_and_inference_macs_against_the_baseline(name):
     base_name, shape = PAIRS[name]
     cfg = Config.fromfile(osp.join(PROJECT, name))
     assert 'projects.xtc.xtc' in cfg.custom_imports.imports
     assert 'diffmtl' in cfg.custom_imports.imports
-    model, params, macs = _count(cfg, shape)
+    model, params, macs = count_on_meta(cfg, shape)
     assert isinstance(model, XTCMultiTaskBaseline)
-    _, base_params, base_macs = _count(
+    _, base_params, base_macs = count_on_meta(
         Config.fromfile(osp.join(BASELINES, base_name)), shape)
     assert macs == base_macs  # the mapper never runs at inference
     assert params == base_params + count_parameters(model.mapper)
