@@ -4,6 +4,7 @@
 pretrained weights, on the ``meta`` device by default."""
 import torch
 from mmengine.config import Config
+from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 
 from diffmtl.registry import MODELS
@@ -39,5 +40,6 @@ def build_for_counting(cfg: Config, device: str = 'meta'):
             raise
         # Some backbones call .item() while building (e.g. drop-path rates):
         # build on the CPU and move the weights to the meta device.
-        print(f'building on meta failed ({err}); building on cpu')
+        print_log(f'building on the meta device failed ({err}); building '
+                  'on the CPU', logger='current')
         return MODELS.build(model_cfg).to(device)
