@@ -66,7 +66,8 @@ def main(argv=None):
     args = parse_args(argv)
     from mmengine.config import Config
 
-    from diffmtl.studies import (execute_run, load_study, run_study,
+    from diffmtl.studies import (backfill_training_loss, execute_run,
+                                 load_study, plan_runs, run_study,
                                  summarise_study, write_summary)
     study = load_study(args.study)
     work_dir = args.work_dir or osp.join('work_dirs', 'studies',
@@ -77,6 +78,10 @@ def main(argv=None):
     tasks = list(extra.get('tasks') or [])
 
     def summarise():
+        # records written before the training loss was recorded get it
+        # from the runs' logs, where the work dir still has them
+        backfill_training_loss(
+            plan_runs(study, work_dir, record_root=results))
         summary = summarise_study(study, work_dir, shape, results)
         names = tasks or sorted({
             k.split('/')[0]

@@ -33,8 +33,13 @@ run. Their delta-m is taken against the reference arm at the same
 iteration, and the summary adds the learning curve (``curve`` in
 ``summary.json``, a table in ``summary.md``, ``summary_curve.png``): per
 arm and iteration, delta-m paired by seed against the reference's run at
-that iteration, and for arms scored at two stages the denoising gain
-(final minus initial delta-m).
+that iteration, for arms scored at two stages the denoising gain
+(final minus initial delta-m), and every arm's progress: its test
+metrics and its delta-m against the reference's last iteration (one
+yardstick for the whole curve), beside its training loss. Every test
+record holds ``train_loss``, the mean of the run's logged training loss
+over the ``train_loss_window`` iterations (default 500) before the tested
+checkpoint; the summary completes older records from the runs' logs.
 
 A ``diagnostic`` arm (evaluation on other data, explained by its
 ``note``) is listed in its own table of ``summary.md``, without delta-m,
@@ -75,7 +80,7 @@ from .markdown import summary_markdown
 from .planning import format_options, plan_runs, test_command, train_command
 from .records import checkpoint_path, finished_record
 from .reports import write_summary
-from .running import execute_run, run_study
+from .running import backfill_training_loss, execute_run, run_study
 from .statistics import learning_curve, mean_std
 from .study_file import checkpoint_arm_name, load_study, resolve_config
 from .summary import summarise_study
@@ -83,7 +88,8 @@ from .summary import summarise_study
 __all__ = [
     'load_study', 'checkpoint_arm_name', 'resolve_config', 'plan_runs',
     'format_options', 'train_command', 'test_command', 'finished_record',
-    'checkpoint_path', 'execute_run', 'run_study', 'mean_std',
+    'checkpoint_path', 'execute_run', 'run_study', 'backfill_training_loss',
+    'mean_std',
     'learning_curve', 'arm_complexity', 'summarise_study',
     'summary_markdown', 'summary_chart', 'curve_chart', 'write_summary'
 ]

@@ -64,22 +64,30 @@ def summary_chart(summary: dict, tasks: Sequence[str], path: str) -> None:
 
 
 def curve_chart(summary: dict, path: str) -> None:
-    """Two panels against iterations, mean ± std over seeds: each arm's
-    delta-m paired against the reference at the same iteration, and the
-    denoising gain (final minus initial delta-m) of two-stage arms."""
+    """Four panels against iterations, mean ± std over seeds: each arm's
+    delta-m paired against the reference at the same iteration, the
+    denoising gain (final minus initial delta-m) of two-stage arms, every
+    arm's delta-m against the reference's last iteration (its test-score
+    progress, the reference's own included) and its logged training loss.
+    """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
     curve = summary['curve']
+    ref = summary['reference']
     last = summary.get('max_iters')
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
     colors = plt.get_cmap('tab10').colors
-    panels = (('delta_m', f'Δm % paired against {summary["reference"]}'),
-              ('gain', 'denoising gain: final - initial Δm %'))
-    for ax, (key, title) in zip(axes, panels):
+    panels = (('delta_m', f'Δm % paired against {ref}', True),
+              ('gain', 'denoising gain: final - initial Δm %', True),
+              ('progress', f'Δm % against {ref} at the last iteration '
+               '(test progress)', False),
+              ('train_loss', 'training loss (each arm\'s own; trend only)',
+               False))
+    for ax, (key, title, zero_line) in zip(axes.flat, panels):
         for i, entry in enumerate(curve):
-            pts = [p for p in entry['points'] if p[key]
+            pts = [p for p in entry['points'] if p.get(key)
                    and isinstance(p['iteration'], int)]
             if not pts:
                 continue
@@ -87,13 +95,18 @@ def curve_chart(summary: dict, path: str) -> None:
             ys = [p[key]['mean'] for p in pts]
             es = [p[key]['std'] or 0 for p in pts]
             ax.errorbar(xs, ys, yerr=es, marker='o', capsize=3,
-                        color=colors[i % len(colors)], label=entry['arm'])
-        ax.axhline(0, color='black', linewidth=0.8)
+                        color=colors[i % len(colors)], label=entry['arm'],
+                        linestyle='--' if entry.get('reference') else '-')
+        if zero_line:
+            ax.axhline(0, color='black', linewidth=0.8)
         ax.set_xlabel('training iteration')
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, 'no data', ha='center', va='center',
+                    transform=ax.transAxes, color='grey')
     n = len(summary['seeds'])
     fig.suptitle(f'{summary["study"]}: mean ± std over up to {n} seeds'
                  + (f', {last} iterations' if last else ''), fontsize=10)

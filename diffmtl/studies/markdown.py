@@ -115,7 +115,7 @@ def summary_markdown(summary: dict, tasks: Sequence[str]) -> str:
                     f'{sum(x > 0 for x in diffs)}/{len(diffs)}'
                 ]) + ' |')
     lines += _paired_lines(summary, tasks, keys)
-    lines += _curve_lines(summary)
+    lines += _curve_lines(summary, keys)
     return '\n'.join(lines) + '\n'
 
 
@@ -126,8 +126,11 @@ def _fmt_paired(stat: Optional[dict]) -> str:
     return f'{stat["mean"]:+.2f}{std} ({stat["better"]}/{stat["n"]})'
 
 
-def _curve_lines(summary: dict) -> List[str]:
-    """The learning-curve table of a study with ``checkpoints``."""
+def _curve_lines(summary: dict, keys: Sequence[str]) -> List[str]:
+    """The learning-curve tables of a study with ``checkpoints``: the gap
+    to the reference paired by seed, then every arm's own progress (test
+    metrics, delta-m against the reference's last iteration, training
+    loss), with the metric ``keys`` in the study's task order."""
     curve = summary.get('curve')
     if not curve:
         return []
@@ -143,6 +146,8 @@ def _curve_lines(summary: dict) -> List[str]:
         '|---|---|---|---|---|'
     ]
     for entry in curve:
+        if entry.get('reference'):
+            continue
         for p in entry['points']:
             lines.append('| ' + ' | '.join([
                 entry['arm'], str(p['iteration']),
@@ -150,6 +155,33 @@ def _curve_lines(summary: dict) -> List[str]:
                 _fmt_paired(p['initial_delta_m']),
                 _fmt_paired(p['gain'])
             ]) + ' |')
+    present = {k for e in curve for p in e['points']
+               for k in p.get('metrics') or {}}
+    keys = [k for k in keys if k in present]
+    window = next((p['train_loss'].get('window') for e in curve
+                   for p in e['points'] if p.get('train_loss')), None)
+    loss_note = (f'the mean logged training loss over the {window} '
+                 'iterations before the checkpoint (each arm\'s own loss: '
+                 'compare its trend, not its level, across arms)'
+                 if window else 'not logged')
+    head = ['arm', 'iteration'] + keys + [
+        f'Δm vs `{ref}` at the last iteration', 'training loss']
+    lines += [
+        '', '## Progress of each arm over iterations', '',
+        'Test metrics of every arm\'s checkpoints (mean ± sample std over '
+        f'seeds), delta-m of each against `{ref}`\'s mean at the last '
+        'iteration (one yardstick for every row, so a falling value is a '
+        f'falling test score), and the training loss: {loss_note}.', '',
+        '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)
+    ]
+    for entry in curve:
+        for p in entry['points']:
+            metrics = p.get('metrics') or {}
+            row = [entry['arm'], str(p['iteration'])]
+            row += [_pm(metrics.get(k), 4 if k == 'depth/absErr' else 2)
+                    for k in keys]
+            row += [_pm(p.get('progress')), _pm(p.get('train_loss'), 3)]
+            lines.append('| ' + ' | '.join(row) + ' |')
     return lines
 
 

@@ -8,7 +8,7 @@ import sys
 from typing import Dict, List, Optional, Sequence
 
 from .records import latest_checkpoint
-from .study_file import study_arm
+from .study_file import DEFAULT_TRAIN_LOSS_WINDOW, study_arm
 
 __all__ = [
     'plan_runs', 'format_options', 'train_command', 'test_command',
@@ -58,7 +58,8 @@ def plan_runs(study: dict, work_dir: str,
         list[dict]: ``arm, seed, kind ('train+test' | 'test'), source (the
         trained arm whose checkpoint is tested), run_dir, ckpt_dir, record
         (path or None), checkpoint (the iteration a checkpoint-evaluation
-        run tests, else None), config (the source arm's config file,
+        run tests, else None), train_loss_window (see
+        :func:`~diffmtl.studies.records.training_loss`), config (the source arm's config file,
         resolved by :func:`~diffmtl.studies.study_file.resolve_config`),
         cfg_options, test_options``.
     """
@@ -88,6 +89,8 @@ def plan_runs(study: dict, work_dir: str,
                         record_root, 'runs', arm['name'],
                         f'seed_{seed}.json'),
                     checkpoint=arm.get('checkpoint'),
+                    train_loss_window=study.get(
+                        'train_loss_window', DEFAULT_TRAIN_LOSS_WINDOW),
                     config=src['config_file'],
                     cfg_options={
                         **study['train_options'], **src['cfg_options'],

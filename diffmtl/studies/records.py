@@ -2,17 +2,20 @@
 """What a study's runs leave on disk: their ``*.done.json`` records, the
 committed copies of the test records, the checkpoints, and the code's
 commit written into every record."""
+import glob
 import json
+import math
 import os
 import os.path as osp
 import subprocess
-from typing import Optional
+from typing import Dict, Optional
 
 from .study_file import CHECKOUT_ROOT
 
 __all__ = [
     'read_json', 'write_json', 'finished_record', 'train_done_path',
-    'latest_checkpoint', 'checkpoint_path', 'code_commit'
+    'latest_checkpoint', 'checkpoint_path', 'code_commit',
+    'logged_losses', 'training_loss', 'checkpoint_iteration'
 ]
 
 
@@ -100,3 +103,62 @@ def code_commit() -> Optional[str]:
     except (OSError, subprocess.SubprocessError):
         return None
     return head.stdout.strip() + ('+dirty' if dirty.stdout.strip() else '')
+
+
+def checkpoint_iteration(path: str) -> Optional[int]:
+    """The iteration of an ``iter_<n>.pth`` checkpoint (None otherwise)."""
+    stem, ext = osp.splitext(osp.basename(path))
+    prefix, _, num = stem.rpartition('_')
+    if ext == '.pth' and prefix == 'iter' and num.isdigit():
+        return int(num)
+    return None
+
+
+def logged_losses(ckpt_dir: str, key: str = 'loss') -> Dict[int, float]:
+    """``{iteration: value}`` of a logged training scalar of a run.
+
+    Read from mmengine's ``<ckpt_dir>/<timestamp>/vis_data/scalars.json``
+    of every launch of the run (a run resumed after an interruption has
+    one per launch), oldest first, so that where two launches logged the
+    same iteration (a run killed after its last checkpoint) the later one,
+    whose weights the later checkpoints come from, wins. Lines without
+    ``key``, or that are not JSON (a line cut by a kill), are skipped.
+    """
+    values: Dict[int, float] = {}
+    pattern = osp.join(glob.escape(ckpt_dir), '*', 'vis_data',
+                       'scalars.json')
+    for path in sorted(glob.glob(pattern)):
+        with open(path) as f:
+            for line in f:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if (isinstance(entry, dict) and key in entry
+                        and isinstance(entry.get('iter'), int)):
+                    values[entry['iter']] = float(entry[key])
+    return values
+
+
+def training_loss(ckpt_dir: str, iteration: int,
+                  window: int) -> Optional[dict]:
+    """Mean logged training loss of a run over the iterations
+    ``(iteration - window, iteration]``.
+
+    Each logged value is mmengine's running mean over the iterations since
+    the previous log line, so this is the training loss of the model that
+    the checkpoint at ``iteration`` was trained into. With partial labels
+    every batch holds other tasks, so a window of many log lines is
+    needed for a stable value.
+
+    Returns:
+        dict or None: ``mean, n (log lines), first, last (their
+        iterations), window``; None when no line falls in the window (no
+        logs in ``ckpt_dir``) or a value is not finite.
+    """
+    values = logged_losses(ckpt_dir)
+    its = sorted(i for i in values if iteration - window < i <= iteration)
+    if not its or not all(math.isfinite(values[i]) for i in its):
+        return None
+    return dict(mean=sum(values[i] for i in its) / len(its), n=len(its),
+                first=its[0], last=its[-1], window=window)

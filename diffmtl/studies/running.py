@@ -9,11 +9,15 @@ import time
 from typing import Callable, List, Optional, Sequence
 
 from .planning import plan_runs, test_command, train_command
-from .records import (checkpoint_path, code_commit, finished_record,
-                      latest_checkpoint, read_json, train_done_path,
-                      write_json)
+from .records import (checkpoint_iteration, checkpoint_path, code_commit,
+                      finished_record, latest_checkpoint, read_json,
+                      train_done_path, training_loss, write_json)
+from .study_file import DEFAULT_TRAIN_LOSS_WINDOW
 
-__all__ = ['execute_run', 'run_study', 'run_env', 'PACKAGE_PARENT']
+__all__ = [
+    'execute_run', 'run_study', 'run_env', 'run_training_loss',
+    'backfill_training_loss', 'PACKAGE_PARENT'
+]
 
 #: The folder holding the diffmtl package that runs the study (the
 #: repository root of a checkout, ``site-packages`` of an installation):
@@ -51,6 +55,46 @@ def _run_logged(cmd: List[str], log_path: str, env: dict) -> float:
     return time.time() - t0
 
 
+def run_training_loss(run: dict, ckpt: str) -> Optional[dict]:
+    """The logged training loss of the run that wrote checkpoint ``ckpt``
+    of ``run`` (:func:`~diffmtl.studies.records.training_loss` over the
+    study's ``train_loss_window`` before its iteration); None for a
+    checkpoint not named ``iter_<n>.pth`` or without logs."""
+    iteration = run.get('checkpoint')
+    if iteration is None:
+        iteration = checkpoint_iteration(ckpt)
+    if iteration is None:
+        return None
+    return training_loss(
+        run['ckpt_dir'], iteration,
+        run.get('train_loss_window', DEFAULT_TRAIN_LOSS_WINDOW))
+
+
+def backfill_training_loss(runs: Sequence[dict]) -> int:
+    """Add ``train_loss`` to the finished records of ``runs`` written
+    without it, where the run's logs are in its work dir; the work dir's
+    ``test.done.json`` and the committed copy are rewritten atomically.
+
+    Returns:
+        int: The number of records completed.
+    """
+    done = 0
+    for run in runs:
+        rec = finished_record(run)
+        if rec is None or rec.get('train_loss') is not None:
+            continue
+        loss = run_training_loss(run, rec.get('checkpoint') or '')
+        if loss is None:
+            continue
+        rec['train_loss'] = loss
+        for path in (osp.join(run['run_dir'], 'test.done.json'),
+                     run.get('record')):
+            if path and osp.isfile(path):
+                write_json(path, rec)
+        done += 1
+    return done
+
+
 def execute_run(run: dict, env: Optional[dict] = None) -> dict:
     """Train (unless done) and test (unless done) one run.
 
@@ -59,8 +103,10 @@ def execute_run(run: dict, env: Optional[dict] = None) -> dict:
 
     Returns:
         dict: The test record ``{metrics, checkpoint, train_seconds,
-        resumed, test_seconds, commit, host}`` (also in
-        ``<run_dir>/test.done.json``): ``commit`` is the code's git commit
+        resumed, test_seconds, train_loss, commit, host}`` (also in
+        ``<run_dir>/test.done.json``): ``train_loss`` is the checkpoint's
+        logged training loss (:func:`run_training_loss`, None without
+        logs), ``commit`` is the code's git commit
         (``+dirty`` with uncommitted changes; None for an installed
         package or outside a checkout), ``host`` the machine's name.
     """
@@ -113,6 +159,7 @@ def execute_run(run: dict, env: Optional[dict] = None) -> dict:
         train_seconds=record['seconds'],
         resumed=record.get('resumed', False),
         test_seconds=seconds,
+        train_loss=run_training_loss(run, ckpt),
         commit=code_commit(),
         host=platform.node())
     write_json(test_done, result)

@@ -5,15 +5,19 @@ differences paired by seed, and the learning curve of a study with
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from diffmtl.evaluation.functional.delta_m import primary_metric_key
 from .study_file import checkpoint_arm_name
 
 __all__ = [
     'mean_std', 'per_seed', 'paired_stat', 'staged', 'learning_curve',
-    'INITIAL_DM'
+    'INITIAL_DM', 'FINAL_REF_DM'
 ]
 
 #: Delta-m of an arm's initial predictions (two-stage arms).
 INITIAL_DM = 'initial/delta_m'
+#: Delta-m against the reference arm's mean at the last iteration (studies
+#: with ``checkpoints``): the same yardstick at every iteration.
+FINAL_REF_DM = 'delta_m_final_ref'
 
 
 def mean_std(values: Sequence[float]) -> Tuple[float, Optional[float]]:
@@ -57,27 +61,38 @@ def paired_stat(arm: dict, other: dict, key: str,
 
 
 def learning_curve(summary: dict) -> List[dict]:
-    """Per trained arm other than the reference and per iteration (each of
-    ``checkpoints``, then the last), delta-m paired by seed against the
-    reference's run at the same iteration (``delta_m``), the same for the
-    initial predictions (``initial_delta_m``, against the reference's
-    initial predictions if it has two stages, else its only ones), and the
-    denoising gain (``gain``: the arm's final minus initial delta-m).
+    """Per trained arm and per iteration (each of ``checkpoints``, then
+    the last), the arm's progress and its gap to the reference.
+
+    * ``delta_m``: delta-m paired by seed against the reference's run at
+      the same iteration; ``initial_delta_m``: the same for the initial
+      predictions (against the reference's initial predictions if it has
+      two stages, else its only ones); ``gain``: the arm's final minus
+      initial delta-m (what denoising adds). None for the reference.
+    * ``progress``: delta-m against the reference's mean at the last
+      iteration (``delta_m_final_ref``), mean ± std over seeds: one
+      yardstick for every iteration, so a falling line is a falling test
+      score. The reference arm has a curve of its own for this.
+    * ``metrics``: ``{key: stat}`` of the primary metrics (``task/name``
+      keys without ``initial/``) at that iteration.
+    * ``train_loss``: the runs' logged training loss before the
+      checkpoint (``{mean, std, n, values, seeds, window}``), or None.
 
     Returns:
-        list[dict]: ``arm, points`` with ``points`` a list of ``iteration,
-        delta_m, initial_delta_m, gain`` (each a paired statistic of
-        :func:`paired_stat` or None).
+        list[dict]: ``arm, reference (bool), points`` with ``points`` a
+        list of ``iteration, delta_m, initial_delta_m, gain, progress,
+        metrics, train_loss`` (paired statistics of :func:`paired_stat`,
+        seed statistics of the summary, or None).
     """
     by_name = {a['name']: a for a in summary['arms']}
     ref = summary.get('reference')
     last = summary.get('max_iters') or 'final'
     trained = [a for a in summary['arms']
                if a['kind'] == 'train+test' and not a.get('diagnostic')]
+    trained.sort(key=lambda a: a['name'] != ref)
     curve = []
     for arm in trained:
-        if arm['name'] == ref:
-            continue
+        is_ref = arm['name'] == ref
         points = []
         for it in list(summary['checkpoints']) + [last]:
             def at(name):
@@ -86,9 +101,17 @@ def learning_curve(summary: dict) -> List[dict]:
             mine, theirs = at(arm['name']), at(ref) if ref else None
             if not mine or not mine['n']:
                 continue
-            point = dict(iteration=it, delta_m=None, initial_delta_m=None,
-                         gain=None)
-            if theirs and theirs['n']:
+            point = dict(
+                iteration=it, delta_m=None, initial_delta_m=None, gain=None,
+                progress=_stat(mine['metrics'].get(FINAL_REF_DM)),
+                metrics={
+                    k: _stat(v)
+                    for k, v in mine['metrics'].items()
+                    if k.count('/') == 1 and not k.startswith('initial/')
+                    and _primary(k)
+                },
+                train_loss=mine.get('train_loss'))
+            if theirs and theirs['n'] and not is_ref:
                 point['delta_m'] = paired_stat(mine, theirs, 'delta_m')
                 point['initial_delta_m'] = paired_stat(
                     mine, theirs, INITIAL_DM,
@@ -97,5 +120,20 @@ def learning_curve(summary: dict) -> List[dict]:
                 point['gain'] = paired_stat(mine, mine, 'delta_m',
                                             INITIAL_DM)
             points.append(point)
-        curve.append(dict(arm=arm['name'], points=points))
+        curve.append(dict(arm=arm['name'], reference=is_ref, points=points))
     return curve
+
+
+def _stat(stat: Optional[dict]) -> Optional[dict]:
+    """``mean, std, n`` of a summary metric entry (None stays None)."""
+    if not stat:
+        return None
+    return dict(mean=stat['mean'], std=stat['std'], n=stat['n'])
+
+
+def _primary(key: str) -> bool:
+    """Whether ``key`` is its task's primary metric."""
+    try:
+        return primary_metric_key(key.split('/')[0]) == key
+    except (KeyError, ValueError):
+        return False

@@ -6,8 +6,12 @@ from typing import Optional
 
 __all__ = [
     'load_study', 'checkpoint_arm_name', 'study_arm', 'resolve_config',
-    'CHECKOUT_ROOT'
+    'CHECKOUT_ROOT', 'DEFAULT_TRAIN_LOSS_WINDOW'
 ]
+
+#: Iterations before a tested checkpoint over which its run's logged
+#: training loss is averaged (study key ``train_loss_window``).
+DEFAULT_TRAIN_LOSS_WINDOW = 500
 
 
 def _checkout_root() -> Optional[str]:
@@ -51,9 +55,10 @@ def load_study(path: str) -> dict:
 
     Returns:
         dict: ``name, path, seeds, reference, comparisons, checkpoints,
-        max_iters, train_options, test_options, arms`` (each arm with
-        ``name`` and either ``config``, as written, and ``config_file``,
-        the file it resolves to (:func:`resolve_config`), or ``eval_of``).
+        max_iters, train_loss_window, train_options, test_options, arms``
+        (each arm with ``name`` and either ``config``, as written, and
+        ``config_file``, the file it resolves to (:func:`resolve_config`),
+        or ``eval_of``).
 
     Raises:
         FileNotFoundError / ValueError: Naming the file and the field.
@@ -126,6 +131,10 @@ def load_study(path: str) -> dict:
                 dict(name=ckpt_arm, eval_of=arm['name'], checkpoint=k,
                      cfg_options={}, test_options={}, diagnostic=False,
                      note=f'`{arm["name"]}` at iteration {k}'))
+    window = cfg.get('train_loss_window', DEFAULT_TRAIN_LOSS_WINDOW)
+    if not isinstance(window, int) or isinstance(window, bool) or window < 1:
+        raise ValueError(f'{path}: `train_loss_window` must be a positive '
+                         f'number of iterations, got {window!r}')
     reference = cfg.get('reference')
     if reference is not None and reference not in names:
         raise ValueError(f'{path}: reference {reference!r} is not an arm')
@@ -146,6 +155,7 @@ def load_study(path: str) -> dict:
         comparisons=comparisons,
         checkpoints=checkpoints,
         max_iters=max_iters,
+        train_loss_window=window,
         train_options=dict(cfg.get('train_options') or {}),
         test_options=dict(cfg.get('test_options') or {}),
         arms=arms)

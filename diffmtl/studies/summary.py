@@ -8,7 +8,7 @@ from diffmtl.evaluation.functional.delta_m import delta_m, primary_metric_key
 from .complexity import arm_complexity
 from .planning import plan_runs
 from .records import finished_record
-from .statistics import learning_curve, mean_std
+from .statistics import FINAL_REF_DM, learning_curve, mean_std
 from .study_file import checkpoint_arm_name, study_arm
 
 __all__ = ['summarise_study']
@@ -22,8 +22,13 @@ def summarise_study(study: dict,
     :mod:`diffmtl.studies`).
 
     Arms with no finished run are listed with ``n = 0``. Delta-m of each
-    run uses the reference arm's mean primary metrics; it is omitted while
-    the reference has no finished run.
+    run uses the reference arm's mean primary metrics (at the same
+    iteration for a checkpoint arm); it is omitted while the reference has
+    no finished run. A study with ``checkpoints`` also gives every run
+    ``delta_m_final_ref``, its delta-m against the reference's mean at the
+    last iteration, one yardstick for the whole curve. ``train_loss``
+    (mean over seeds of the records' logged training loss before the
+    tested checkpoint) is there when the records have it.
     """
     runs = plan_runs(study, work_dir, record_root=record_root)
     results: Dict[str, Dict[int, dict]] = {}
@@ -64,6 +69,8 @@ def summarise_study(study: dict,
                 checkpoint_arm_name(ref_name, arm['checkpoint']))
         else:
             reference_of[arm['name']] = primary_means(ref_name)
+    final_reference = (primary_means(ref_name)
+                       if study.get('checkpoints') else None)
     arms_out = []
     for arm in study['arms']:
         reference = reference_of[arm['name']]
@@ -84,6 +91,12 @@ def summarise_study(study: dict,
                 dm = delta_m(init, reference) if init else None
                 if dm is not None:
                     m['initial/delta_m'] = dm
+                if final_reference is not None:
+                    # one yardstick for every iteration: the curve's
+                    # progress of each arm, the reference's own included
+                    dm = delta_m(final, final_reference)
+                    if dm is not None:
+                        m[FINAL_REF_DM] = dm
             keys = sorted({k for s in seeds for k in per_seed[s]['metrics']})
         for k in keys:
             vals = [per_seed[s]['metrics'][k] for s in seeds
@@ -113,6 +126,16 @@ def summarise_study(study: dict,
                 resumed=[bool(per_seed[s].get('resumed')) for s in seeds])
             entry['test_seconds'] = dict(
                 mean=mean_std(test_s)[0], values=test_s)
+        losses = [(s, per_seed[s]['train_loss']['mean']) for s in seeds
+                  if (per_seed[s].get('train_loss') or {}).get('mean')
+                  is not None]
+        if losses:
+            mean, std = mean_std([v for _, v in losses])
+            entry['train_loss'] = dict(
+                mean=mean, std=std, n=len(losses),
+                values=[v for _, v in losses],
+                seeds=[s for s, _ in losses],
+                window=per_seed[losses[0][0]]['train_loss'].get('window'))
         if shape is not None:
             params, macs = arm_complexity(src['config_file'], {
                 **study['train_options'], **src['cfg_options']

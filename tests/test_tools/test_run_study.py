@@ -366,7 +366,8 @@ CURVE_STUDY = STUDY.replace("seeds = [0, 1]", "seeds = [0]").replace(
     "'default_hooks.checkpoint.max_keep_ckpts': -1,").replace(
         "    dict(name='feat_off', eval_of='feat',\n"
         "         test_options={{'model.inference_noise': False}}),\n",
-        '') + 'checkpoints = [4]\nmax_iters = {iters}\n'
+        '') + ('checkpoints = [4]\nmax_iters = {iters}\n'
+               'train_loss_window = 3\n')
 
 
 @pytest.mark.slow
@@ -420,7 +421,7 @@ def test_checkpoint_curve_study_tests_every_listed_checkpoint(
     assert arms['feat@4']['metrics']['delta_m']['mean'] == pytest.approx(
         expected, rel=1e-6)
     assert arms['feat@4']['checkpoint'] == 4
-    (curve, ) = summary['curve']
+    (curve, ) = [e for e in summary['curve'] if not e['reference']]
     assert curve['arm'] == 'feat'
     assert [p['iteration'] for p in curve['points']] == [4, MAX_ITERS]
     at4 = curve['points'][0]
@@ -429,8 +430,35 @@ def test_checkpoint_curve_study_tests_every_listed_checkpoint(
         {k[len('initial/'):]: v for k, v in rec['feat@4']['metrics'].items()
          if k.startswith('initial/')}, rec['base@4']['metrics'])
     assert at4['gain']['values'] == [pytest.approx(gain, rel=1e-6)]
+    # the training loss before each tested checkpoint, from the run's own
+    # log (logger interval 1): the mean over iterations 2-4 and 10-12
+    logged = {}
+    for line in next((work / 'feat' / 'seed_0').glob(
+            '*/vis_data/scalars.json')).read_text().splitlines():
+        entry = json.loads(line)
+        logged[entry['iter']] = entry['loss']
+    for arm, last in (('feat@4', 4), ('feat', MAX_ITERS)):
+        want = [logged[i] for i in range(last - 2, last + 1)]
+        assert rec[arm]['train_loss']['mean'] == pytest.approx(
+            sum(want) / 3, rel=1e-9)
+        assert rec[arm]['train_loss']['n'] == 3
+    assert [p['train_loss']['values'] for p in curve['points']] == [
+        [rec['feat@4']['train_loss']['mean']],
+        [rec['feat']['train_loss']['mean']]
+    ]
+    # progress: the same yardstick (the reference's last iteration) at
+    # every iteration; the reference has a curve of its own
+    (base_curve, ) = [e for e in summary['curve'] if e['reference']]
+    assert base_curve['arm'] == 'base'
+    assert at4['progress']['mean'] == pytest.approx(
+        delta_m(rec['feat@4']['metrics'], rec['base']['metrics']), rel=1e-6)
+    assert base_curve['points'][-1]['progress']['mean'] == pytest.approx(
+        0.0, abs=1e-9)
+    assert at4['metrics']['semseg/mIoU']['mean'] == pytest.approx(
+        rec['feat@4']['metrics']['semseg/mIoU'])
     md = (work / 'results' / 'summary.md').read_text()
     assert '## Learning curve, paired against `base`' in md
+    assert '## Progress of each arm over iterations' in md
     assert (work / 'results' / 'summary_curve.png').stat().st_size > 1000
     # nothing left to do; a checkpoint that was not kept is named up front
     assert '4 runs, 4 finished, 0 to do' in _run(_cmd(path, work), tmp_path)
@@ -459,7 +487,9 @@ def test_learning_curve_pairs_seeds_at_each_iteration():
             arm('feat@10', 'test', 10, [-2.0, -1.0], [-4.0, -4.0]),
             arm('base@10', 'test', 10, [1.0, -1.0]),
         ])
-    (curve, ) = learning_curve(summary)
+    base_curve, curve = learning_curve(summary)
+    assert base_curve['arm'] == 'base' and base_curve['reference']
+    assert base_curve['points'][0]['delta_m'] is None
     at10, at20 = curve['points']
     assert at10['iteration'] == 10 and at20['iteration'] == 20
     assert at10['delta_m']['values'] == [-3.0, 0.0]
@@ -481,4 +511,105 @@ def test_bad_checkpoint_lists(tmp_path):
                          ('checkpoints = [5]\nmax_iters = 5', 'larger')]:
         bad.write_text(cfg + extra + '\n')
         with pytest.raises(ValueError, match=match):
+            load_study(str(bad))
+
+
+def test_learning_curve_progress_and_training_loss():
+    from diffmtl.utils.study import learning_curve
+
+    def arm(name, checkpoint, final_ref_dm, miou, loss=None):
+        metrics = {
+            'delta_m': dict(values=[0.0, 0.0], mean=0.0, std=0.0, n=2),
+            'delta_m_final_ref': dict(values=final_ref_dm,
+                                      mean=sum(final_ref_dm) / 2,
+                                      std=None, n=2),
+            'semseg/mIoU': dict(values=miou, mean=sum(miou) / 2, std=None,
+                                n=2),
+            'semseg/mAcc': dict(values=miou, mean=0.0, std=None, n=2),
+        }
+        entry = dict(name=name, kind='train+test' if checkpoint is None
+                     else 'test', checkpoint=checkpoint, seeds=[0, 1], n=2,
+                     metrics=metrics)
+        if loss is not None:
+            entry['train_loss'] = dict(mean=loss, std=None, n=2)
+        return entry
+
+    summary = dict(reference='base', checkpoints=[10], max_iters=20, arms=[
+        arm('feat', None, [1.0, 2.0], [50.0, 52.0], loss=1.5),
+        arm('base', None, [0.5, -0.5], [48.0, 50.0]),
+        arm('feat@10', 10, [-3.0, -1.0], [40.0, 42.0], loss=2.5),
+        arm('base@10', 10, [-2.0, -2.0], [39.0, 41.0]),
+    ])
+    base_curve, curve = learning_curve(summary)
+    assert [p['progress']['mean'] for p in curve['points']] == [-2.0, 1.5]
+    assert [p['progress']['mean'] for p in base_curve['points']] == [-2.0,
+                                                                     0.0]
+    # only the primary metric of each task
+    assert set(curve['points'][0]['metrics']) == {'semseg/mIoU'}
+    assert curve['points'][0]['metrics']['semseg/mIoU']['mean'] == 41.0
+    assert [p['train_loss']['mean'] for p in curve['points']] == [2.5, 1.5]
+    assert [p['train_loss'] for p in base_curve['points']] == [None, None]
+
+
+def _write_scalars(path, rows, tail=''):
+    path.parent.mkdir(parents=True)
+    path.write_text(''.join(json.dumps(r) + '\n' for r in rows) + tail)
+
+
+def test_training_loss_reads_every_launch_of_a_run(tmp_path):
+    """The logged loss of a run killed after its checkpoint at 4 and
+    resumed from there: the resumed launch's values win where both logged
+    an iteration, a line cut by the kill is skipped, and the window is
+    ``(iteration - window, iteration]``."""
+    from diffmtl.studies.records import logged_losses, training_loss
+    first = tmp_path / '20260101_000000' / 'vis_data' / 'scalars.json'
+    second = tmp_path / '20260101_010000' / 'vis_data' / 'scalars.json'
+    _write_scalars(first, [dict(iter=i, loss=10.0 + i, lr=0.1)
+                           for i in (2, 4, 6)] + [dict(iter=8, lr=0.1)],
+                   tail='{"iter": 8, "lo')
+    _write_scalars(second, [dict(iter=i, loss=float(i)) for i in (6, 8)])
+    assert logged_losses(str(tmp_path)) == {2: 12.0, 4: 14.0, 6: 6.0,
+                                           8: 8.0}
+    got = training_loss(str(tmp_path), 8, window=4)
+    assert got == dict(mean=7.0, n=2, first=6, last=8, window=4)
+    assert training_loss(str(tmp_path), 4, window=3)['mean'] == 13.0
+    assert training_loss(str(tmp_path), 4, window=1)['n'] == 1
+    assert training_loss(str(tmp_path), 1, window=1) is None
+    assert training_loss(str(tmp_path / 'missing'), 8, window=4) is None
+    _write_scalars(tmp_path / 'x' / 'vis_data' / 'scalars.json',
+                   [dict(iter=8, loss=float('nan'))])
+    assert training_loss(str(tmp_path), 8, window=4) is None
+
+
+def test_backfill_adds_the_training_loss_to_older_records(tmp_path):
+    from diffmtl.studies.records import read_json
+    from diffmtl.utils.study import backfill_training_loss
+    ckpt_dir = tmp_path / 'work' / 'a' / 'seed_0'
+    _write_scalars(ckpt_dir / '20260101_000000' / 'vis_data' /
+                   'scalars.json', [dict(iter=i, loss=float(i))
+                                    for i in (1, 2, 3)])
+    old = dict(metrics={'semseg/mIoU': 1.0},
+               checkpoint=str(ckpt_dir / 'iter_3.pth'))
+    (ckpt_dir / 'test.done.json').write_text(json.dumps(old))
+    record = tmp_path / 'results' / 'runs' / 'a' / 'seed_0.json'
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps(old))
+    run = dict(arm='a', seed=0, run_dir=str(ckpt_dir),
+               ckpt_dir=str(ckpt_dir), record=str(record), checkpoint=None,
+               train_loss_window=2)
+    assert backfill_training_loss([run]) == 1
+    for path in (ckpt_dir / 'test.done.json', record):
+        rec = read_json(str(path))
+        assert rec['train_loss']['mean'] == 2.5
+        assert rec['metrics'] == old['metrics']
+    assert backfill_training_loss([run]) == 0
+
+
+def test_bad_train_loss_window(tmp_path):
+    bad = tmp_path / 'bad.py'
+    for value in ('0', "'500'", 'True'):
+        bad.write_text("seeds = [0]\narms = [dict(name='a', config='configs/"
+                       "diffmtl/synthetic_one_r18.py')]\n"
+                       f'train_loss_window = {value}\n')
+        with pytest.raises(ValueError, match='train_loss_window'):
             load_study(str(bad))
