@@ -59,9 +59,10 @@ def plan_runs(study: dict, work_dir: str,
         trained arm whose checkpoint is tested), run_dir, ckpt_dir, record
         (path or None), checkpoint (the iteration a checkpoint-evaluation
         run tests, else None), train_loss_window (see
-        :func:`~diffmtl.studies.records.training_loss`), config (the source arm's config file,
-        resolved by :func:`~diffmtl.studies.study_file.resolve_config`),
-        cfg_options, test_options``.
+        :func:`~diffmtl.studies.records.training_loss`), config (the
+        source arm's config file, resolved by
+        :func:`~diffmtl.studies.study_file.resolve_config`), cfg_options,
+        test_options``.
     """
     only = set(only or [])
     unknown = only - {a['name'] for a in study['arms']}
