@@ -103,12 +103,14 @@ def execute_run(run: dict, env: Optional[dict] = None) -> dict:
 
     Returns:
         dict: The test record ``{metrics, checkpoint, train_seconds,
-        resumed, test_seconds, train_loss, commit, host}`` (also in
-        ``<run_dir>/test.done.json``): ``train_loss`` is the checkpoint's
-        logged training loss (:func:`run_training_loss`, None without
-        logs), ``commit`` is the code's git commit
-        (``+dirty`` with uncommitted changes; None for an installed
-        package or outside a checkout), ``host`` the machine's name.
+        resumed, test_seconds, train_loss, commit, host, threads}`` (also
+        in ``<run_dir>/test.done.json``): ``train_loss`` is the
+        checkpoint's logged training loss (:func:`run_training_loss`, None
+        without logs), ``commit`` is the code's git commit (``+dirty``
+        with uncommitted changes; None for an installed package or outside
+        a checkout), ``host`` the machine's name,
+        ``threads`` the runs' ``OMP_NUM_THREADS`` (None: torch's default,
+        one per core), which their wall times depend on.
     """
     env = run_env(env)
     done = finished_record(run)
@@ -161,7 +163,8 @@ def execute_run(run: dict, env: Optional[dict] = None) -> dict:
         test_seconds=seconds,
         train_loss=run_training_loss(run, ckpt),
         commit=code_commit(),
-        host=platform.node())
+        host=platform.node(),
+        threads=env.get('OMP_NUM_THREADS'))
     write_json(test_done, result)
     if run.get('record'):
         os.makedirs(osp.dirname(run['record']), exist_ok=True)

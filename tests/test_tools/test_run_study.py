@@ -399,8 +399,10 @@ def test_checkpoint_curve_study_tests_every_listed_checkpoint(
     assert rec['feat@4']['checkpoint'] == str(
         work / 'feat' / 'seed_0' / 'iter_4.pth')
     assert rec['feat']['checkpoint'].endswith(f'iter_{MAX_ITERS}.pth')
-    # provenance next to the data: the code's commit and the machine
+    # provenance next to the data: the code's commit, the machine and
+    # the threads of the runs (tool_env sets OMP_NUM_THREADS=1)
     assert rec['feat']['host'] and rec['feat@4']['host']
+    assert rec['feat']['threads'] == rec['feat@4']['threads'] == '1'
     assert rec['feat']['commit'] is None or len(
         rec['feat']['commit'].split('+')[0]) == 12
     # an early checkpoint is another model than the last one

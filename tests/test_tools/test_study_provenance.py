@@ -38,3 +38,16 @@ def test_optional_fields_and_the_written_file(tmp_path, capsys):
     # outside a git checkout the record is not committed: '-'
     assert '| `a` | 0 | 1.0 | 1.0 | no | abc1234 | box |' in text
     assert 'provenance.md: 1 runs' in capsys.readouterr().out
+
+
+def test_threads_of_the_runs(tmp_path):
+    _record(tmp_path, 'a', 0, train_seconds=60, test_seconds=60,
+            threads='1')
+    _record(tmp_path, 'a', 1, train_seconds=60, test_seconds=60,
+            threads=None)
+    _record(tmp_path, 'b', 0, train_seconds=60, test_seconds=60)
+    text = tool.provenance_md(str(tmp_path), git=False)
+    assert '| resumed | threads | recorded in |' in text
+    assert '| `a` | 0 | 1.0 | 1.0 | no | 1 | - |' in text
+    assert '| `a` | 1 | 1.0 | 1.0 | no | default | - |' in text
+    assert '| `b` | 0 | 1.0 | 1.0 | no | - | - |' in text

@@ -9,7 +9,8 @@ whether the training was resumed from a checkpoint. This tool tabulates
 them, and adds, per record, the commit that first committed it and its
 date (from ``git log``; ``-`` for a record that is not committed yet, or
 outside a git checkout). Fields a record may also carry (``commit``,
-``host``) are shown when present. The file is generated: rerun the tool
+``host``, ``threads``: the ``OMP_NUM_THREADS`` the runs had, ``null`` for
+torch's default) are shown when present. The file is generated: rerun the tool
 after committing new records instead of editing it.
 
 Examples::
@@ -27,7 +28,17 @@ import subprocess
 import sys
 from typing import Dict, List, Optional
 
-OPTIONAL_FIELDS = ('commit', 'host')
+OPTIONAL_FIELDS = ('commit', 'host', 'threads')
+
+
+def _field(rec: dict, name: str) -> str:
+    """A record's optional field as shown: ``-`` when the record lacks
+    it, ``default`` for ``threads: null`` (torch's default)."""
+    if name not in rec:
+        return '-'
+    if rec[name] is None:
+        return 'default' if name == 'threads' else '-'
+    return str(rec[name])
 
 
 def _git(args: List[str], cwd: str) -> Optional[str]:
@@ -96,7 +107,7 @@ def provenance_md(results_dir: str, git: bool = True) -> str:
             _minutes(rec.get('train_seconds')),
             _minutes(rec.get('test_seconds')),
             'yes' if rec.get('resumed') else 'no',
-        ] + [str(rec.get(f, '-')) for f in extra] + [commit or '-']
+        ] + [_field(rec, f) for f in extra] + [commit or '-']
         lines.append('| ' + ' | '.join(cells) + ' |')
     if not rows:
         lines.append('')
