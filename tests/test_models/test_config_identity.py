@@ -51,6 +51,7 @@ def _fingerprint(model_cfg, values: bool):
 def test_configs_found():
     assert len(CONFIGS) >= 30
     assert any(p.startswith('projects/xtc/') for p in CONFIGS)
+    assert any(p.startswith('projects/jtr/') for p in CONFIGS)
 
 
 @pytest.mark.parametrize('path', CONFIGS)
@@ -75,7 +76,21 @@ def test_small_models_hash_values():
     """The synthetic-scene models (the seeded study arms) are the ones
     whose initial values are pinned."""
     for path, fp in RECORDED.items():
+        if 'refuses' in fp:
+            continue
         small = fp['num_params'] < fingerprints.SMALL_MODEL
         assert small == ('values_sha256' in fp), path
         if 'synthetic' in path:
             assert small, path
+
+
+def test_refusing_configs_are_only_those_waiting_for_statistics():
+    """A recorded refusal is a model waiting for a setting the user must
+    compute (JTR's depth statistics of NYUD and Cityscapes), nothing
+    else."""
+    refusing = sorted(p for p, fp in RECORDED.items() if 'refuses' in fp)
+    assert refusing == ['projects/jtr/configs/jtr_cityscapes_one_r18.py',
+                        'projects/jtr/configs/jtr_nyud_one_r18.py',
+                        'projects/jtr/configs/jtr_nyud_random_r18.py']
+    for path in refusing:
+        assert 'depth_stats.py' in RECORDED[path]['refuses'], path

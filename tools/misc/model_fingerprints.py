@@ -2,7 +2,7 @@
 """Fingerprints of the model every experiment config builds.
 
 For every config under ``configs/diffmtl/``, ``configs/baselines/`` and
-``projects/xtc/configs/`` (:data:`CONFIG_GLOBS`) the model is built offline
+``projects/*/configs/`` (:data:`CONFIG_GLOBS`) the model is built offline
 (pretrained ``init_cfg`` / ``pretrained`` entries dropped, so nothing is
 downloaded) and recorded as:
 
@@ -13,6 +13,11 @@ downloaded) and recorded as:
   synthetic-scene ones): a sha256 of the name, shape, dtype and bytes of
   every parameter and buffer after ``torch.manual_seed(0)``, building and
   ``init_weights()``, i.e. the initial values a seeded run starts from.
+
+A config whose model refuses to build until the user sets something (JTR's
+NYUD and Cityscapes configs without their depth statistics) is recorded as
+``refuses``: the first line of its ``ValueError``, so that it keeps
+refusing, with the same words.
 
 Refactors of the model code must keep these equal
 (``tests/test_models/test_config_identity.py`` checks them); regenerate the
@@ -47,7 +52,7 @@ from mmengine.registry import init_default_scope  # noqa: E402
 
 #: The configs that are fingerprinted, relative to the repository root.
 CONFIG_GLOBS = ('configs/diffmtl/**/*.py', 'configs/baselines/**/*.py',
-                'projects/xtc/configs/**/*.py')
+                'projects/*/configs/**/*.py')
 #: Models with fewer parameters also get ``values_sha256``.
 SMALL_MODEL = 20_000_000
 #: Default fingerprint file, relative to the repository root.
@@ -179,9 +184,14 @@ def fingerprint(model_cfg: dict, values: Optional[bool] = None,
 
     Returns:
         dict: ``num_params``, ``num_keys``, ``keys_sha256`` and, with
-        values, ``values_sha256``.
+        values, ``values_sha256``; ``refuses`` (the first line of the
+        error) for a model config that refuses to build with a
+        ``ValueError``.
     """
-    model = build_model(model_cfg, device=device)
+    try:
+        model = build_model(model_cfg, device=device)
+    except ValueError as err:
+        return dict(refuses=str(err).splitlines()[0])
     out = structure_fingerprint(model)
     if values is None:
         values = out['num_params'] < SMALL_MODEL
@@ -207,6 +217,10 @@ def compute_all(paths: Optional[List[str]] = None,
         out[path] = dict(cache[key])
         if verbose:
             fp = out[path]
+            if 'refuses' in fp:
+                print(f'{path}: refuses to build: {fp["refuses"]}',
+                      flush=True)
+                continue
             print(f'{path}: {fp["num_params"]} params, {fp["num_keys"]} '
                   f'keys{", values hashed" if "values_sha256" in fp else ""}',
                   flush=True)
@@ -224,7 +238,10 @@ def compare(expected: Dict[str, dict], actual: Dict[str, dict]) -> List[str]:
         if path not in actual:
             problems.append(f'{path}: in the fingerprint file but not found')
             continue
-        for field, value in expected[path].items():
+        fields = set(expected[path]) | (
+            {'refuses'} if 'refuses' in actual[path] else set())
+        for field in sorted(fields):
+            value = expected[path].get(field)
             if field.startswith('_'):
                 continue
             if actual[path].get(field) != value:

@@ -7,6 +7,7 @@ import torch.nn as nn
 from mmcv.cnn import build_norm_layer
 from torch import Tensor
 
+from diffmtl.models.utils import xavier_normal_init
 from diffmtl.registry import MODELS
 
 __all__ = ['SegNetAutoEncoder']
@@ -93,23 +94,12 @@ class SegNetAutoEncoder(nn.Module):
             nn.Conv2d(widths[0], self.in_channels, 1))
         self.pool = nn.MaxPool2d(kernel_size=2, stride=2, return_indices=True)
         self.unpool = nn.MaxUnpool2d(kernel_size=2, stride=2)
-        self._init_weights()
+        xavier_normal_init(self)
 
     def _conv(self, in_ch: int, out_ch: int) -> nn.Sequential:
         return nn.Sequential(
             nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False),
             build_norm_layer(self.norm_cfg, out_ch)[1], nn.ReLU(inplace=True))
-
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.xavier_normal_(m.weight)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.modules.batchnorm._NormBase):
-                if m.weight is not None:
-                    nn.init.ones_(m.weight)
-                    nn.init.zeros_(m.bias)
 
     @property
     def stride(self) -> int:

@@ -22,6 +22,7 @@ from mmcv.cnn import build_norm_layer
 from torch import Tensor
 
 from diffmtl.models.necks import StageFusionNeck
+from diffmtl.models.utils import xavier_normal_init
 from diffmtl.registry import MODELS
 
 __all__ = ['FiLM', 'FiLMBasicBlock', 'FiLMResNetMapper', 'pair_code']
@@ -216,18 +217,7 @@ class FiLMResNetMapper(nn.Module):
             ref_index=0,
             scale=fusion_scale,
             align_corners=align_corners)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.xavier_normal_(m.weight)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-                if m.weight is not None:
-                    nn.init.ones_(m.weight)
-                    nn.init.zeros_(m.bias)
+        xavier_normal_init(self)
 
     def forward(self, inputs: Dict[str, Tensor],
                 pair_index: Dict[str, Tensor]) -> Dict[str, Tensor]:
