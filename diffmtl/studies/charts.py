@@ -85,13 +85,19 @@ def curve_chart(summary: dict, path: str) -> None:
                '(test progress)', False),
               ('train_loss', 'training loss (each arm\'s own; trend only)',
                False))
+    its = [p['iteration'] for e in curve for p in e['points']
+           if isinstance(p['iteration'], int)]
+    # arms side by side at each iteration, so that error bars do not hide
+    # each other
+    dodge = 0.012 * max(its, default=0)
     for ax, (key, title, zero_line) in zip(axes.flat, panels):
         for i, entry in enumerate(curve):
             pts = [p for p in entry['points'] if p.get(key)
                    and isinstance(p['iteration'], int)]
             if not pts:
                 continue
-            xs = [p['iteration'] for p in pts]
+            shift = dodge * (i - (len(curve) - 1) / 2)
+            xs = [p['iteration'] + shift for p in pts]
             ys = [p[key]['mean'] for p in pts]
             es = [p[key]['std'] or 0 for p in pts]
             ax.errorbar(xs, ys, yerr=es, marker='o', capsize=3,
