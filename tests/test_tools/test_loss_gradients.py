@@ -12,7 +12,7 @@ from tool_runner import REPO
 sys.path.insert(0, str(REPO / 'tools' / 'analysis_tools'))
 sys.path.insert(0, str(REPO / 'tests' / 'test_models'))
 from _mtl_model_utils import make_batch, tiny_diffusion_cfg  # noqa: E402
-from loss_gradients import gradient_table  # noqa: E402
+from loss_gradients import format_table, gradient_table  # noqa: E402
 
 
 def test_gradient_table_matches_autograd():
@@ -43,3 +43,28 @@ def test_gradient_table_matches_autograd():
     # a task without labels in the batch has no term
     assert 'normals.loss' not in table
     assert -1 <= table['semseg.cos']['cos'] <= 1
+
+
+def test_terms_of_no_task_get_rows_and_unused_terms_norm_zero():
+    """JTR: the distance term reaches F through the unlabelled tasks'
+    predictions of view 1; g's own terms (distance on view 2,
+    reconstruction) do not reach F or the backbone at all."""
+    sys.path.insert(0, str(REPO / 'tests' / 'test_projects'))
+    from test_jtr_model import batch, build
+    model = build(seed=0)
+    model.train()
+    inputs, samples = batch()
+    torch.manual_seed(2)
+    table = gradient_table(model, [dict(inputs=inputs,
+                                        data_samples=samples)])
+    assert table['jtr.loss_dist']['feat'] > 0
+    assert table['jtr.loss_dist']['backbone'] > 0
+    for key in ('jtr.loss_dist_g', 'jtr.loss_recon'):
+        assert table[key] == dict(feat=0.0, backbone=0.0, n=1)
+    text = format_table(table, list(model.tasks))
+    rows = {line.split()[0]: line.split()[1:]
+            for line in text.splitlines()[1:]}
+    assert float(rows['jtr.loss_dist'][0]) == pytest.approx(
+        table['jtr.loss_dist']['feat'], rel=1e-3)
+    assert rows['jtr.loss_recon'] == ['0', '0', '1']
+    assert 'semseg' in rows and 'other' in rows

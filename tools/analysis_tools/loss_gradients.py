@@ -14,6 +14,9 @@ averaged over batches that have the task:
   gradients at F (negative: they pull the shared features in opposite
   directions).
 
+Loss terms of no single task (a project's regulariser, e.g. XTC's
+consistency or JTR's ``jtr.loss_dist``) get rows of their own.
+
 Example::
 
     python tools/analysis_tools/loss_gradients.py \\
@@ -73,13 +76,16 @@ def gradient_table(model, batches):
                 g = torch.autograd.grad(
                     value, [feat] + params, retain_graph=True,
                     allow_unused=True)
+                # a term with no path to F (e.g. one that trains only a
+                # training-only network) pulls on it with norm 0
                 gf = g[0]
-                gb = torch.sqrt(
-                    sum((x.double()**2).sum() for x in g[1:]
-                        if x is not None))
-                grads[key] = gf
-                sums[key]['feat'] += float(gf.double().norm())
-                sums[key]['backbone'] += float(gb)
+                gb = sum((x.double()**2).sum() for x in g[1:]
+                         if x is not None)
+                if gf is not None:
+                    grads[key] = gf
+                sums[key]['feat'] += 0.0 if gf is None else float(
+                    gf.double().norm())
+                sums[key]['backbone'] += float(gb)**0.5
                 sums[key]['n'] += 1
             for key in grads:
                 if key.endswith('.loss') and key + '_init' in grads:
@@ -97,6 +103,37 @@ def gradient_table(model, batches):
         out[key] = {k: v / n for k, v in s.items()}
         out[key]['n'] = int(n)
     return out
+
+
+def format_table(table: dict, tasks) -> str:
+    """The printed table: a row per task (final and initial terms, their
+    cosine), then a row per loss term of no single task."""
+    nan = float('nan')
+    lines = [f'{"task":<12} {"|dL/dF| final":>14} {"init":>10} '
+             f'{"|dL/dθ_bb| final":>17} {"init":>10} {"cos(F)":>8} '
+             f'{"batches":>7}']
+    for t in tasks:
+        f = table.get(f'{t}.loss', {})
+        i = table.get(f'{t}.loss_init', {})
+        c = table.get(f'{t}.cos', {})
+        lines.append(f'{t:<12} {f.get("feat", nan):>14.4g} '
+                     f'{i.get("feat", nan):>10.4g} '
+                     f'{f.get("backbone", nan):>17.4g} '
+                     f'{i.get("backbone", nan):>10.4g} '
+                     f'{c.get("cos", nan):>8.3f} {f.get("n", 0):>7}')
+    # terms of no single task (e.g. XTC's consistency, JTR's distance and
+    # reconstruction): rows of their own
+    task_keys = {f'{t}.{k}' for t in tasks
+                 for k in ('loss', 'loss_init', 'cos')}
+    others = [k for k in table if k not in task_keys]
+    if others:
+        lines.append(f'{"other term":<22} {"|dL/dF|":>12} '
+                     f'{"|dL/dθ_bb|":>12} {"batches":>7}')
+        for k in others:
+            lines.append(f'{k:<22} {table[k].get("feat", nan):>12.4g} '
+                         f'{table[k].get("backbone", nan):>12.4g} '
+                         f'{table[k].get("n", 0):>7}')
+    return '\n'.join(lines)
 
 
 def main(argv=None):
@@ -126,19 +163,7 @@ def main(argv=None):
             break
         batches.append(data)
     table = gradient_table(model, batches)
-    tasks = list(model.tasks)
-    print(f'{"task":<12} {"|dL/dF| final":>14} {"init":>10} '
-          f'{"|dL/dθ_bb| final":>17} {"init":>10} {"cos(F)":>8} '
-          f'{"batches":>7}')
-    for t in tasks:
-        f = table.get(f'{t}.loss', {})
-        i = table.get(f'{t}.loss_init', {})
-        c = table.get(f'{t}.cos', {})
-        print(f'{t:<12} {f.get("feat", float("nan")):>14.4g} '
-              f'{i.get("feat", float("nan")):>10.4g} '
-              f'{f.get("backbone", float("nan")):>17.4g} '
-              f'{i.get("backbone", float("nan")):>10.4g} '
-              f'{c.get("cos", float("nan")):>8.3f} {f.get("n", 0):>7}')
+    print(format_table(table, list(model.tasks)))
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as fh:
