@@ -119,11 +119,13 @@ def summary_markdown(summary: dict, tasks: Sequence[str]) -> str:
     return '\n'.join(lines) + '\n'
 
 
-def _fmt_paired(stat: Optional[dict]) -> str:
+def _fmt_paired(stat: Optional[dict], digits: int = 2) -> str:
     if not stat:
         return '-'
-    std = f' ± {stat["std"]:.2f}' if stat['std'] is not None else ''
-    return f'{stat["mean"]:+.2f}{std} ({stat["better"]}/{stat["n"]})'
+    std = (f' ± {stat["std"]:.{digits}f}' if stat['std'] is not None
+           else '')
+    return (f'{stat["mean"]:+.{digits}f}{std} '
+            f'({stat["better"]}/{stat["n"]})')
 
 
 def _curve_lines(summary: dict, keys: Sequence[str]) -> List[str]:
@@ -165,13 +167,18 @@ def _curve_lines(summary: dict, keys: Sequence[str]) -> List[str]:
                  'compare its trend, not its level, across arms)'
                  if window else 'not logged')
     head = ['arm', 'iteration'] + keys + [
-        f'Δm vs `{ref}` at the last iteration', 'training loss']
+        f'Δm vs `{ref}` at the last iteration',
+        'change since the previous row', 'training loss',
+        'change since the previous row']
     lines += [
         '', '## Progress of each arm over iterations', '',
         'Test metrics of every arm\'s checkpoints (mean ± sample std over '
         f'seeds), delta-m of each against `{ref}`\'s mean at the last '
         'iteration (one yardstick for every row, so a falling value is a '
-        f'falling test score), and the training loss: {loss_note}.', '',
+        f'falling test score), and the training loss: {loss_note}. '
+        'Changes are paired by seed, (seeds up / seeds) for the test '
+        'score and (seeds down / seeds) for the loss: a test score that '
+        'falls while the training loss falls is overfitting.', '',
         '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)
     ]
     for entry in curve:
@@ -180,7 +187,10 @@ def _curve_lines(summary: dict, keys: Sequence[str]) -> List[str]:
             row = [entry['arm'], str(p['iteration'])]
             row += [_pm(metrics.get(k), 4 if k == 'depth/absErr' else 2)
                     for k in keys]
-            row += [_pm(p.get('progress')), _pm(p.get('train_loss'), 3)]
+            row += [_pm(p.get('progress')),
+                    _fmt_paired(p.get('progress_step')),
+                    _pm(p.get('train_loss'), 3),
+                    _fmt_paired(p.get('train_loss_step'), 3)]
             lines.append('| ' + ' | '.join(row) + ' |')
     return lines
 

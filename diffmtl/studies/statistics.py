@@ -77,11 +77,15 @@ def learning_curve(summary: dict) -> List[dict]:
       keys without ``initial/``) at that iteration.
     * ``train_loss``: the runs' logged training loss before the
       checkpoint (``{mean, std, n, values, seeds, window}``), or None.
+    * ``progress_step`` and ``train_loss_step``: the change of
+      ``progress`` and of the training loss since the arm's previous
+      point, paired by seed (None at the first point). A test score that
+      falls while the training loss falls is overfitting.
 
     Returns:
         list[dict]: ``arm, reference (bool), points`` with ``points`` a
         list of ``iteration, delta_m, initial_delta_m, gain, progress,
-        metrics, train_loss`` (paired statistics of :func:`paired_stat`,
+        metrics, train_loss, progress_step, train_loss_step`` (paired statistics of :func:`paired_stat`,
         seed statistics of the summary, or None).
     """
     by_name = {a['name']: a for a in summary['arms']}
@@ -94,6 +98,7 @@ def learning_curve(summary: dict) -> List[dict]:
     for arm in trained:
         is_ref = arm['name'] == ref
         points = []
+        previous = None
         for it in list(summary['checkpoints']) + [last]:
             def at(name):
                 return by_name.get(name if it == last else
@@ -110,7 +115,14 @@ def learning_curve(summary: dict) -> List[dict]:
                     if k.count('/') == 1 and not k.startswith('initial/')
                     and _primary(k)
                 },
-                train_loss=mine.get('train_loss'))
+                train_loss=mine.get('train_loss'),
+                progress_step=None, train_loss_step=None)
+            if previous is not None:
+                point['progress_step'] = paired_stat(mine, previous,
+                                                     FINAL_REF_DM)
+                point['train_loss_step'] = _paired_losses(
+                    mine.get('train_loss'), previous.get('train_loss'))
+            previous = mine
             if theirs and theirs['n'] and not is_ref:
                 point['delta_m'] = paired_stat(mine, theirs, 'delta_m')
                 point['initial_delta_m'] = paired_stat(
@@ -122,6 +134,23 @@ def learning_curve(summary: dict) -> List[dict]:
             points.append(point)
         curve.append(dict(arm=arm['name'], reference=is_ref, points=points))
     return curve
+
+
+def _paired_losses(mine: Optional[dict],
+                   before: Optional[dict]) -> Optional[dict]:
+    """``mine - before`` of two ``train_loss`` entries per common seed,
+    as :func:`paired_stat` (``better``: seeds whose loss fell)."""
+    if not mine or not before:
+        return None
+    now = dict(zip(mine['seeds'], mine['values']))
+    then = dict(zip(before['seeds'], before['values']))
+    common = sorted(set(now) & set(then))
+    if not common:
+        return None
+    diffs = [now[s] - then[s] for s in common]
+    mean, std = mean_std(diffs)
+    return dict(mean=mean, std=std, n=len(diffs), values=diffs,
+                seeds=common, better=sum(d < 0 for d in diffs))
 
 
 def _stat(stat: Optional[dict]) -> Optional[dict]:

@@ -533,7 +533,8 @@ def test_learning_curve_progress_and_training_loss():
                      else 'test', checkpoint=checkpoint, seeds=[0, 1], n=2,
                      metrics=metrics)
         if loss is not None:
-            entry['train_loss'] = dict(mean=loss, std=None, n=2)
+            entry['train_loss'] = dict(mean=loss, std=0.0, n=2,
+                                       values=[loss, loss], seeds=[0, 1])
         return entry
 
     summary = dict(reference='base', checkpoints=[10], max_iters=20, arms=[
@@ -551,6 +552,15 @@ def test_learning_curve_progress_and_training_loss():
     assert curve['points'][0]['metrics']['semseg/mIoU']['mean'] == 41.0
     assert [p['train_loss']['mean'] for p in curve['points']] == [2.5, 1.5]
     assert [p['train_loss'] for p in base_curve['points']] == [None, None]
+    # changes since the previous point, paired by seed
+    first, second = curve['points']
+    assert first['progress_step'] is None
+    assert first['train_loss_step'] is None
+    assert second['progress_step']['values'] == [4.0, 3.0]
+    assert second['progress_step']['better'] == 2
+    assert second['train_loss_step']['values'] == [-1.0, -1.0]
+    assert second['train_loss_step']['better'] == 2
+    assert base_curve['points'][1]['train_loss_step'] is None
 
 
 def _write_scalars(path, rows, tail=''):
