@@ -85,8 +85,9 @@ def learning_curve(summary: dict) -> List[dict]:
     Returns:
         list[dict]: ``arm, reference (bool), points`` with ``points`` a
         list of ``iteration, delta_m, initial_delta_m, gain, progress,
-        metrics, train_loss, progress_step, train_loss_step`` (paired statistics of :func:`paired_stat`,
-        seed statistics of the summary, or None).
+        metrics, train_loss, progress_step, train_loss_step`` (paired
+        statistics of :func:`paired_stat`, seed statistics of the summary,
+        or None).
     """
     by_name = {a['name']: a for a in summary['arms']}
     ref = summary.get('reference')
