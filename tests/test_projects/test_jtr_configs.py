@@ -5,6 +5,7 @@ takes a training step, the synthetic study configs differ from the study's
 reference arm only by JTR (and hold the depth statistics of their labels),
 and the tools and the study runner take the project's configs from the
 repository root."""
+import json
 import os
 import os.path as osp
 import sys
@@ -17,7 +18,7 @@ from mmengine.registry import init_default_scope
 
 from diffmtl.models.utils.complexity import count_parameters
 from diffmtl.registry import MODELS
-from diffmtl.utils.study import load_study, plan_runs
+from diffmtl.utils.study import format_options, load_study, plan_runs
 # A missing project must fail these tests, not skip them.
 from projects.jtr.jtr import JTRMultiTaskBaseline
 
@@ -251,6 +252,17 @@ def test_train_and_test_tools_run_the_project_config(tmp_path):
                        f'train_dataloader.dataset.data_root={root}')
     assert stats.strip().splitlines()[-1].startswith(
         'encodings=dict(depth=dict(mean=')
+    # and so does the latent-distance diagnostic, on the checkpoint
+    out = tmp_path / 'latent.json'
+    text = run_script(
+        'projects/jtr/tools/latent_distance.py', config, ckpt, '--batches',
+        2, '--out', out, '--cfg-options', *format_options({
+            **SMALL, 'train_dataloader.dataset.data_root': str(root),
+            'train_dataloader.batch_size': 2}))
+    saved = json.loads(out.read_text())
+    assert 'd1 with the trained g' in text and 'd1 with the initial g' in text
+    assert saved['trained']['images'] == saved['initial']['images'] > 0
+    assert saved['checkpoint'] == str(ckpt)
 
 
 @pytest.mark.slow

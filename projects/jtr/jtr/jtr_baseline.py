@@ -298,6 +298,31 @@ class JTRMultiTaskBaseline(MultiTaskBaseline):
                 t: v[:batch]
                 for t, v in logits.items()
             }, mask, gts, size, rows)
+        losses.update(
+            self.jtr_loss(self.jtr_net,
+                          *self.jtr_loss_inputs(logits, view_gts, size),
+                          mask))
+        return losses
+
+    def jtr_loss_inputs(self, logits: Dict[str, Tensor],
+                        view_gts: Dict[str, Tensor],
+                        size: Tuple[int, int]) -> Tuple[dict, ...]:
+        """The views' logits and GT as :class:`~.jtr_loss.JTRLoss` takes
+        them.
+
+        Args:
+            logits (dict): ``{task: (3B, n_t, h, w)}`` from
+                :meth:`view_logits`, rows ``[v0; v1; v2]``.
+            view_gts (dict): ``{task: (2B, gt_channels, H, W)}`` from
+                :meth:`make_views`, rows ``[v1; v2]``.
+            size (tuple): ``(H, W)``, the input size.
+
+        Returns:
+            tuple: ``logits_v1, logits_v2`` (``{task: (B, n_t, H, W)}``,
+            resized to the input size), ``gts_v1, gts_v2`` (``{task: (B,
+            gt_channels, H, W)}``).
+        """
+        batch = next(iter(logits.values())).shape[0] // 3
         logits_v1 = {
             t: self.resize(v[batch:2 * batch], size)
             for t, v in logits.items()
@@ -306,12 +331,6 @@ class JTRMultiTaskBaseline(MultiTaskBaseline):
             t: self.resize(v[2 * batch:], size)
             for t, v in logits.items()
         }
-        losses.update(
-            self.jtr_loss(self.jtr_net, logits_v1, logits_v2, {
-                t: g[:batch]
-                for t, g in view_gts.items()
-            }, {
-                t: g[batch:]
-                for t, g in view_gts.items()
-            }, mask))
-        return losses
+        gts_v1 = {t: g[:batch] for t, g in view_gts.items()}
+        gts_v2 = {t: g[batch:] for t, g in view_gts.items()}
+        return logits_v1, logits_v2, gts_v1, gts_v2

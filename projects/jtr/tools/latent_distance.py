@@ -1,0 +1,163 @@
+# Copyright (c) diffmtl contributors. All rights reserved.
+"""How far apart JTR's auto-encoder puts labels and predictions.
+
+JTR pulls the MTL network with ``d1 = 1 - cos(g1(Y_1), g1(Y_hat_1))``,
+the cosine distance between the latents of the stacked labels and of the
+stacked predictions of view 1, through g's encoder ``g1``. ``g1`` is
+trained at the same time, by ``d2`` (the same distance on view 2) and the
+reconstruction. Whether ``d1`` can pull depends on how much of the
+difference between ``Y`` and ``Y_hat`` survives in the latent.
+
+For a trained JTR checkpoint, over training batches (the training
+pipeline and JTR's views), this reports per encoder:
+
+* ``dist``: ``d1`` averaged over the images that have a usable label in
+  view 1 (JTR's weights), unweighted by ``lambda_d``;
+* with the checkpoint's ``g`` (``trained``) and with ``g`` as initialised
+  before any training (``initial``: the model built with the same seed),
+  on the same views and predictions;
+* ``input_rel``: the relative difference of the stacks themselves,
+  ``||Y_1 - Y_hat_1|| / ||Y_1||``, averaged over the same images.
+
+A trained encoder whose ``dist`` is orders of magnitude below the
+initial one has learnt to ignore what distinguishes labels from
+predictions, and ``d1`` then hardly pulls (compare its gradient with the
+supervised terms' with ``tools/analysis_tools/loss_gradients.py``)::
+
+    python projects/jtr/tools/latent_distance.py \\
+        projects/jtr/configs/jtr_synthetic_one_r18_matched.py CKPT \\
+        --batches 20 --out results/diagnostics/jtr_latent_distance.json
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+from typing import Dict, Iterable
+
+import torch
+import torch.nn as nn
+
+REPO_ROOT = osp.dirname(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+__all__ = ['latent_distances', 'main']
+
+
+@torch.no_grad()
+def latent_distances(model: nn.Module, batches: Iterable[dict],
+                     encoders: Dict[str, nn.Module]) -> Dict[str, dict]:
+    """Mean ``d1`` of each auto-encoder in ``encoders`` on the same views.
+
+    The views, the predictions and the stacks (with their Gumbel samples)
+    are made once per batch and shared by every encoder.
+
+    Args:
+        model (JTRMultiTaskBaseline): The trained model (its MTL network
+            makes the predictions; train mode, as in training).
+        batches (iterable): Training batches (dataloader output).
+        encoders (dict): ``{name: g}``, each taking the model's stacks.
+
+    Returns:
+        dict: ``{name: {'dist': mean d1, 'images': count}}`` and
+        ``'input_rel'``: ``{'value': mean ||Y - Y_hat|| / ||Y||,
+        'images': count}``, over the images with a usable label in view 1.
+    """
+    from projects.jtr.jtr.jtr_loss import cosine_distance, frozen_latent
+    loss = model.jtr_loss
+    sums = {name: 0.0 for name in encoders}
+    rel_sum, images = 0.0, 0
+    for data in batches:
+        data = model.data_preprocessor(data, True)
+        inputs, samples = data['inputs'], data['data_samples']
+        size = inputs.shape[-2:]
+        mask, rows = model.labelled_rows(samples, inputs.device)
+        gts = model.labelled_gt(samples, mask, size, inputs.device, rows)
+        view_inputs, view_gts = model.make_views(inputs, gts)
+        logits = model.view_logits(inputs, view_inputs)
+        logits_v1, _, gts_v1, _ = model.jtr_loss_inputs(
+            logits, view_gts, size)
+        labels = loss.view_labels(gts_v1, mask.to(torch.bool))
+        keep = labels.any(1)
+        if not keep.any():
+            continue
+        shape = (inputs.shape[0], 1) + tuple(size)
+        joint = loss.joint_mask(gts_v1, labels, shape).to(inputs.dtype)
+        y, y_hat = loss.stacks(logits_v1, gts_v1, labels, joint, True)
+        rel = (y - y_hat).flatten(1).norm(dim=1) / y.flatten(1).norm(
+            dim=1).clamp_min(loss.eps)
+        rel_sum += float(rel[keep].sum())
+        images += int(keep.sum())
+        for name, net in encoders.items():
+            # as d1 is computed in training: g's encoder in train mode,
+            # its buffers left as they are
+            d = cosine_distance(frozen_latent(net, y),
+                                frozen_latent(net, y_hat), loss.eps)
+            sums[name] += float(d[keep].sum())
+    out = {
+        name: dict(dist=s / max(images, 1), images=images)
+        for name, s in sums.items()
+    }
+    out['input_rel'] = dict(value=rel_sum / max(images, 1), images=images)
+    return out
+
+
+def main(argv=None) -> Dict[str, dict]:
+    from mmengine.config import Config, DictAction
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner, load_checkpoint
+
+    import diffmtl  # noqa: F401
+    from diffmtl.registry import MODELS
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='a JTR config')
+    parser.add_argument('checkpoint', help='a checkpoint of that config')
+    parser.add_argument('--batches', type=int, default=20)
+    parser.add_argument('--seed', type=int, default=0,
+                        help='data order and views; the initial g is the '
+                        'one the model builds with this seed')
+    parser.add_argument('--out', help='write the result as JSON here')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    args = parser.parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    torch.manual_seed(args.seed)
+    initial = MODELS.build(cfg.model)
+    initial.init_weights()
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, args.checkpoint, map_location='cpu')
+    model.train()
+    initial.train()
+    loader_cfg = cfg.train_dataloader.copy()
+    loader_cfg['num_workers'] = 0
+    loader_cfg['persistent_workers'] = False
+    loader = Runner.build_dataloader(loader_cfg, seed=args.seed)
+    batches = []
+    for i, data in enumerate(loader):
+        if i >= args.batches:
+            break
+        batches.append(data)
+    torch.manual_seed(args.seed)
+    result = latent_distances(
+        model, batches, dict(trained=model.jtr_net,
+                             initial=initial.jtr_net))
+    for name in ('trained', 'initial'):
+        print(f'd1 with the {name} g: {result[name]["dist"]:.4g} '
+              f'({result[name]["images"]} images)')
+    print(f'||Y - Y_hat|| / ||Y||: {result["input_rel"]["value"]:.4g}')
+    if args.out:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        with open(args.out, 'w') as f:
+            json.dump(dict(config=args.config, checkpoint=args.checkpoint,
+                           batches=args.batches, seed=args.seed,
+                           **result), f, indent=1)
+            f.write('\n')
+    return result
+
+
+if __name__ == '__main__':
+    main()
