@@ -141,9 +141,10 @@ def main(argv=None):
     import torch
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
-    from mmengine.runner import Runner, load_checkpoint
+    from mmengine.runner import load_checkpoint
 
     import diffmtl  # noqa: F401
+    from diffmtl.apis import training_batches
     from diffmtl.registry import MODELS
     torch.manual_seed(args.seed)
     cfg = Config.fromfile(args.config)
@@ -153,15 +154,7 @@ def main(argv=None):
     model = MODELS.build(cfg.model)
     load_checkpoint(model, args.checkpoint, map_location='cpu')
     model.train()
-    loader_cfg = cfg.train_dataloader.copy()
-    loader_cfg['num_workers'] = 0
-    loader_cfg['persistent_workers'] = False
-    loader = Runner.build_dataloader(loader_cfg, seed=args.seed)
-    batches = []
-    for i, data in enumerate(loader):
-        if i >= args.batches:
-            break
-        batches.append(data)
+    batches = training_batches(cfg, args.batches, seed=args.seed)
     table = gradient_table(model, batches)
     print(format_table(table, list(model.tasks)))
     if args.out:

@@ -107,9 +107,10 @@ def latent_distances(model: nn.Module, batches: Iterable[dict],
 def main(argv=None) -> Dict[str, dict]:
     from mmengine.config import Config, DictAction
     from mmengine.registry import init_default_scope
-    from mmengine.runner import Runner, load_checkpoint
+    from mmengine.runner import load_checkpoint
 
     import diffmtl  # noqa: F401
+    from diffmtl.apis import training_batches
     from diffmtl.registry import MODELS
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='a JTR config')
@@ -132,15 +133,7 @@ def main(argv=None) -> Dict[str, dict]:
     load_checkpoint(model, args.checkpoint, map_location='cpu')
     model.train()
     initial.train()
-    loader_cfg = cfg.train_dataloader.copy()
-    loader_cfg['num_workers'] = 0
-    loader_cfg['persistent_workers'] = False
-    loader = Runner.build_dataloader(loader_cfg, seed=args.seed)
-    batches = []
-    for i, data in enumerate(loader):
-        if i >= args.batches:
-            break
-        batches.append(data)
+    batches = training_batches(cfg, args.batches, seed=args.seed)
     torch.manual_seed(args.seed)
     result = latent_distances(
         model, batches, dict(trained=model.jtr_net,
