@@ -8,7 +8,7 @@ import math
 import os
 import os.path as osp
 import subprocess
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 from .study_file import CHECKOUT_ROOT
 
@@ -68,13 +68,9 @@ def latest_checkpoint(ckpt_dir: str) -> Optional[str]:
     best = None
     if osp.isdir(ckpt_dir):
         for name in os.listdir(ckpt_dir):
-            stem, ext = osp.splitext(name)
-            if ext != '.pth' or '_' not in stem:
-                continue
-            prefix, _, num = stem.rpartition('_')
-            if prefix in ('iter', 'epoch') and num.isdigit():
-                if best is None or int(num) > best[0]:
-                    best = (int(num), osp.join(ckpt_dir, name))
+            parsed = _checkpoint_number(name)
+            if parsed and (best is None or parsed[1] > best[0]):
+                best = (parsed[1], osp.join(ckpt_dir, name))
     return best[1] if best else None
 
 
@@ -105,13 +101,20 @@ def code_commit() -> Optional[str]:
     return head.stdout.strip() + ('+dirty' if dirty.stdout.strip() else '')
 
 
-def checkpoint_iteration(path: str) -> Optional[int]:
-    """The iteration of an ``iter_<n>.pth`` checkpoint (None otherwise)."""
+def _checkpoint_number(path: str) -> Optional[Tuple[str, int]]:
+    """``('iter' | 'epoch', n)`` of an ``iter_<n>.pth`` / ``epoch_<n>.pth``
+    file name (None for another name)."""
     stem, ext = osp.splitext(osp.basename(path))
     prefix, _, num = stem.rpartition('_')
-    if ext == '.pth' and prefix == 'iter' and num.isdigit():
-        return int(num)
+    if ext == '.pth' and prefix in ('iter', 'epoch') and num.isdigit():
+        return prefix, int(num)
     return None
+
+
+def checkpoint_iteration(path: str) -> Optional[int]:
+    """The iteration of an ``iter_<n>.pth`` checkpoint (None otherwise)."""
+    parsed = _checkpoint_number(path)
+    return parsed[1] if parsed and parsed[0] == 'iter' else None
 
 
 def logged_losses(ckpt_dir: str, key: str = 'loss') -> Dict[int, float]:
