@@ -22,7 +22,22 @@ pipeline and JTR's views), this reports per encoder:
 A trained encoder whose ``dist`` is orders of magnitude below the
 initial one has learnt to ignore what distinguishes labels from
 predictions, and ``d1`` then hardly pulls (compare its gradient with the
-supervised terms' with ``tools/analysis_tools/loss_gradients.py``)::
+supervised terms' with ``tools/analysis_tools/loss_gradients.py``).
+
+For an auto-encoder with ``encode``/``decode`` (JTR's SegNet, whose
+decoder unpools with the encoder's pooling indices), it also reports how
+much the reconstruction needs the latent: ``recon``, the mean
+reconstruction term ``R`` of view 2 (as trained, unweighted by
+``lambda_r``), decoded from
+
+* ``own``: each image's own latent (the loss's ``R``);
+* ``other``: another image's latent (the batch rolled by one), each
+  image's own pooling indices;
+* ``zero``: a zero latent, own pooling indices.
+
+If ``other`` and ``zero`` are close to ``own``, the reconstruction
+reaches the decoder through the pooling indices, not the latent, and
+nothing in the reconstruction keeps the latent informative::
 
     python projects/jtr/tools/latent_distance.py \\
         projects/jtr/configs/jtr_synthetic_one_r18_matched.py CKPT \\
@@ -64,11 +79,20 @@ def latent_distances(model: nn.Module, batches: Iterable[dict],
         dict: ``{name: {'dist': mean d1, 'images': count}}`` and
         ``'input_rel'``: ``{'value': mean ||Y - Y_hat|| / ||Y||,
         'images': count}``, over the images with a usable label in view 1.
+        An encoder with ``encode``/``decode`` also has ``'recon'``:
+        ``{'own', 'other', 'zero'}`` mean ``R`` of view 2 by the latent
+        the decoder is given (module docstring), and ``'recon_images'``,
+        over the images with a usable label in view 2.
     """
     from projects.jtr.jtr.jtr_loss import cosine_distance, frozen_latent
     loss = model.jtr_loss
     sums = {name: 0.0 for name in encoders}
-    rel_sum, images = 0.0, 0
+    decoders = [name for name, net in encoders.items() if _decodes(net)]
+    recon_sums = {
+        name: dict.fromkeys(_RECON_LATENTS, 0.0)
+        for name in decoders
+    }
+    rel_sum, images, recon_images = 0.0, 0, 0
     for data in batches:
         data = model.data_preprocessor(data, True)
         inputs, samples = data['inputs'], data['data_samples']
@@ -77,31 +101,85 @@ def latent_distances(model: nn.Module, batches: Iterable[dict],
         gts = model.labelled_gt(samples, mask, size, inputs.device, rows)
         view_inputs, view_gts = model.make_views(inputs, gts)
         logits = model.view_logits(inputs, view_inputs)
-        logits_v1, _, gts_v1, _ = model.jtr_loss_inputs(
+        logits_v1, logits_v2, gts_v1, gts_v2 = model.jtr_loss_inputs(
             logits, view_gts, size)
         labels = loss.view_labels(gts_v1, mask.to(torch.bool))
         keep = labels.any(1)
-        if not keep.any():
-            continue
-        shape = (inputs.shape[0], 1) + tuple(size)
-        joint = loss.joint_mask(gts_v1, labels, shape).to(inputs.dtype)
-        y, y_hat = loss.stacks(logits_v1, gts_v1, labels, joint, True)
-        rel = (y - y_hat).flatten(1).norm(dim=1) / y.flatten(1).norm(
-            dim=1).clamp_min(loss.eps)
-        rel_sum += float(rel[keep].sum())
-        images += int(keep.sum())
-        for name, net in encoders.items():
-            # as d1 is computed in training: g's encoder in train mode,
-            # its buffers left as they are
-            d = cosine_distance(frozen_latent(net, y),
-                                frozen_latent(net, y_hat), loss.eps)
-            sums[name] += float(d[keep].sum())
+        if keep.any():
+            shape = (inputs.shape[0], 1) + tuple(size)
+            joint = loss.joint_mask(gts_v1, labels, shape).to(inputs.dtype)
+            y, y_hat = loss.stacks(logits_v1, gts_v1, labels, joint, True)
+            rel = (y - y_hat).flatten(1).norm(dim=1) / y.flatten(1).norm(
+                dim=1).clamp_min(loss.eps)
+            rel_sum += float(rel[keep].sum())
+            images += int(keep.sum())
+            for name, net in encoders.items():
+                # as d1 is computed in training: g's encoder in train
+                # mode, its buffers left as they are
+                d = cosine_distance(frozen_latent(net, y),
+                                    frozen_latent(net, y_hat), loss.eps)
+                sums[name] += float(d[keep].sum())
+        if decoders:
+            # after view 1, as in the loss: the same random draws
+            recon_images += _add_recon_terms(loss, encoders, decoders,
+                                             logits_v2, gts_v2, mask,
+                                             recon_sums)
     out = {
         name: dict(dist=s / max(images, 1), images=images)
         for name, s in sums.items()
     }
+    for name in decoders:
+        out[name]['recon'] = {
+            k: v / max(recon_images, 1)
+            for k, v in recon_sums[name].items()
+        }
+        out[name]['recon_images'] = recon_images
     out['input_rel'] = dict(value=rel_sum / max(images, 1), images=images)
     return out
+
+
+_RECON_LATENTS = ('own', 'other', 'zero')
+
+
+def _decodes(net: nn.Module) -> bool:
+    return callable(getattr(net, 'encode', None)) and callable(
+        getattr(net, 'decode', None))
+
+
+def _add_recon_terms(loss, encoders, decoders, logits_v2, gts_v2, mask,
+                     sums) -> int:
+    """Adds each decoder's view-2 ``R`` summed over the images with a
+    usable label, for each latent of :data:`_RECON_LATENTS`, to ``sums``;
+    returns the number of those images. Every variant draws the same
+    reconstruction targets (the generator is reset before each)."""
+    labels = loss.view_labels(gts_v2, mask.to(torch.bool))
+    keep = labels.any(1)
+    if not keep.any():
+        return 0
+    first = logits_v2[loss.tasks[0]]
+    shape = (first.shape[0], 1) + tuple(first.shape[-2:])
+    joint = loss.joint_mask(gts_v2, labels, shape).to(first.dtype)
+    y, y_hat = loss.stacks(logits_v2, gts_v2, labels, joint, False)
+    state = torch.get_rng_state()
+    for name in decoders:
+        net = encoders[name]
+        # in g's mode, as trained; its buffers restored afterwards
+        saved = [(b, b.clone()) for b in net.buffers()]
+        coded = [net.encode(y), net.encode(y_hat)]
+        for buffer, value in saved:
+            buffer.copy_(value)
+        for kind in _RECON_LATENTS:
+            recons = []
+            for z, indices, sizes in coded:
+                if kind == 'other':
+                    z = z.roll(1, dims=0)
+                elif kind == 'zero':
+                    z = torch.zeros_like(z)
+                recons.append(net.decode(z, indices, sizes))
+            torch.set_rng_state(state)
+            r = loss.recon_terms(*recons, logits_v2, gts_v2, labels, joint)
+            sums[name][kind] += float(r[keep].sum())
+    return int(keep.sum())
 
 
 def main(argv=None) -> Dict[str, dict]:
@@ -142,6 +220,13 @@ def main(argv=None) -> Dict[str, dict]:
         print(f'd1 with the {name} g: {result[name]["dist"]:.4g} '
               f'({result[name]["images"]} images)')
     print(f'||Y - Y_hat|| / ||Y||: {result["input_rel"]["value"]:.4g}')
+    for name in ('trained', 'initial'):
+        if 'recon' in result[name]:
+            r = result[name]['recon']
+            print(f'R of view 2 with the {name} g, decoded from its own '
+                  f'latent {r["own"]:.4g}, another image\'s {r["other"]:.4g},'
+                  f' a zero latent {r["zero"]:.4g} '
+                  f'({result[name]["recon_images"]} images)')
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as f:
