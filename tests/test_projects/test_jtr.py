@@ -228,6 +228,30 @@ def test_autoencoder_config_errors():
         SegNetAutoEncoder(19)  # keyword-only
 
 
+@pytest.mark.parametrize('mode', ['nearest', 'bilinear'])
+def test_interpolating_decoder_reconstructs_from_the_latent_alone(mode):
+    torch.manual_seed(0)
+    g = SegNetAutoEncoder(in_channels=5, widths=WIDTHS, unpool=mode)
+    jtr = SegNetAutoEncoder(in_channels=5, widths=WIDTHS)
+    # same parameters, so one state dict serves both
+    jtr.load_state_dict(g.state_dict())
+    x = torch.randn(2, 5, 36, 52)
+    z, indices, sizes = g.encode(x)
+    _, other, _ = g.encode(x.flip(0))
+    r = g.decode(z, indices, sizes)
+    assert r.shape == x.shape
+    assert torch.equal(r, g.decode(z, other, sizes))
+    assert torch.equal(r, g(x)[1])
+    # JTR's decoder, same weights and latent, depends on the indices
+    assert not torch.allclose(jtr.decode(z, indices, sizes),
+                              jtr.decode(z, other, sizes))
+
+
+def test_autoencoder_unknown_unpool_mode():
+    with pytest.raises(ValueError, match="unpool must be one of.*'bicubic'"):
+        SegNetAutoEncoder(in_channels=3, widths=WIDTHS, unpool='bicubic')
+
+
 def expected_parameters(c, widths, num_convs):
     """Counted from the layout: 3x3 convs without bias + affine norm per
     conv, mirrored decoder, head conv3x3 (bias) + conv1x1 (bias)."""

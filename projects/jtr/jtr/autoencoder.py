@@ -4,6 +4,7 @@ task maps (JTR ``models/nyuv2_segnet_jtr.py``)."""
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from torch import Tensor
 
@@ -11,6 +12,10 @@ from diffmtl.models.utils import xavier_normal_init
 from diffmtl.registry import MODELS
 
 __all__ = ['SegNetAutoEncoder']
+
+#: How the decoder upsamples: with the encoder's pooling indices (JTR), or
+#: by interpolation, from the latent alone.
+UNPOOL_MODES = ('indices', 'nearest', 'bilinear')
 
 
 @MODELS.register_module()
@@ -27,6 +32,12 @@ class SegNetAutoEncoder(nn.Module):
     (``widths[0]`` for the first stage) and ``num_convs[s] - 1`` convs at
     that width. Head: conv 3x3 (``widths[0]``, with bias), then conv 1x1
     to ``in_channels``, no norm or activation.
+
+    ``unpool='nearest'`` or ``'bilinear'`` replaces the max-unpool by an
+    interpolation to the same size, so the reconstruction depends on the
+    latent ``z`` alone (the indices are not used); the parameters are the
+    same. With JTR's unpooling the pooling indices can carry what the
+    reconstruction needs, and nothing then keeps ``z`` informative.
 
     The defaults are JTR's layout (VGG16's 13 encoder convs) with one
     change: the norm defaults to ``InstanceNorm2d(affine=True)``. JTR runs
@@ -45,6 +56,8 @@ class SegNetAutoEncoder(nn.Module):
             Defaults to ``(2, 2, 3, 3, 3)``.
         norm_cfg (dict, optional): mmcv norm config. Defaults to
             ``dict(type='IN', affine=True)``.
+        unpool (str): ``'indices'`` (JTR), ``'nearest'`` or
+            ``'bilinear'``. Defaults to ``'indices'``.
     """
 
     def __init__(self,
@@ -52,9 +65,13 @@ class SegNetAutoEncoder(nn.Module):
                  in_channels: int,
                  widths: Sequence[int] = (64, 128, 256, 512, 512),
                  num_convs: Sequence[int] = (2, 2, 3, 3, 3),
-                 norm_cfg: Optional[dict] = None) -> None:
+                 norm_cfg: Optional[dict] = None,
+                 unpool: str = 'indices') -> None:
         super().__init__()
         name = type(self).__name__
+        if unpool not in UNPOOL_MODES:
+            raise ValueError(f'{name}: unpool must be one of {UNPOOL_MODES}, '
+                             f'got {unpool!r}')
         widths = [int(w) for w in widths]
         num_convs = [int(n) for n in num_convs]
         if int(in_channels) < 1:
@@ -71,6 +88,7 @@ class SegNetAutoEncoder(nn.Module):
         self.widths = tuple(widths)
         self.num_convs = tuple(num_convs)
         self.norm_cfg = dict(norm_cfg or dict(type='IN', affine=True))
+        self.unpool_mode = unpool
 
         self.encoder = nn.ModuleList()
         prev = self.in_channels
@@ -135,10 +153,16 @@ class SegNetAutoEncoder(nn.Module):
 
     def decode(self, z: Tensor, indices: Sequence[Tensor],
                sizes: Sequence[tuple]) -> Tensor:
-        """g2 and the head: (N, C, H, W) logits of the stacked maps."""
+        """g2 and the head: (N, C, H, W) logits of the stacked maps.
+
+        With ``unpool`` other than ``'indices'``, ``indices`` is not used.
+        """
         x = z
         for s in reversed(range(len(self.decoder))):
-            x = self.unpool(x, indices[s], output_size=sizes[s])
+            if self.unpool_mode == 'indices':
+                x = self.unpool(x, indices[s], output_size=sizes[s])
+            else:
+                x = F.interpolate(x, size=sizes[s], mode=self.unpool_mode)
             x = self.decoder[s](x)
         return self.head(x)
 
