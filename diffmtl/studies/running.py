@@ -8,6 +8,7 @@ import subprocess
 import time
 from typing import Callable, List, Optional, Sequence
 
+from .locking import RunLock
 from .planning import plan_runs, test_command, train_command
 from .records import (checkpoint_iteration, checkpoint_path, code_commit,
                       finished_record, latest_checkpoint, read_json,
@@ -259,6 +260,7 @@ def run_study(study: dict,
         return runs
     t0 = time.time()
     done = 0
+    skipped = []
     for k, r in enumerate(todo, 1):
         if max_runs is not None and done >= max_runs:
             log(f'stopping after {done} runs (--max-runs)')
@@ -268,8 +270,42 @@ def run_study(study: dict,
         log(f'[run {k} of {len(todo)}] {r["arm"]} seed {r["seed"]} '
             f'({r["kind"]}); elapsed {_fmt_time(elapsed)}, ETA '
             f'{_fmt_time(eta) if eta is not None else "?"}')
-        execute(r)
-        done += 1
+        busy = _held_elsewhere(r)
+        if busy is not None:
+            log(f'  skipped: {busy}')
+            skipped.append(r)
+            continue
+        lock = RunLock(r['run_dir'])
+        if not lock.acquire():
+            log(f'  skipped: another runner works on it ({lock.holder()})')
+            skipped.append(r)
+            continue
+        try:
+            if finished_record(r) is not None:
+                log('  finished by another runner meanwhile')
+                continue
+            execute(r)
+            done += 1
+        finally:
+            lock.release()
     log(f'study {study["name"]}: {done} runs in '
         f'{_fmt_time(time.time() - t0)}')
+    if skipped:
+        log(f'{len(skipped)} runs left to the runners that hold them or '
+            'their checkpoints: ' + ', '.join(
+                f'{r["arm"]} seed {r["seed"]}' for r in skipped) +
+            '; run this command again once those runners have stopped')
     return runs
+
+
+def _held_elsewhere(run: dict) -> Optional[str]:
+    """Why an evaluation-only run must wait: its source run has not
+    finished training and another runner is training it; None otherwise
+    (the run's own lock is taken in :func:`run_study`)."""
+    if run['kind'] != 'test' or read_json(train_done_path(run)) is not None:
+        return None
+    source = RunLock(run['ckpt_dir'])
+    if source.is_held_elsewhere():
+        return (f'it tests {run["source"]} seed {run["seed"]}, which another '
+                f'runner is training ({source.holder()})')
+    return None

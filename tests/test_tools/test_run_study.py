@@ -6,6 +6,7 @@ standard deviations are those of the per-seed results."""
 import json
 import math
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import time
 import pytest
 
 from diffmtl.datasets.synthetic import generate_synthetic_scenes
+from diffmtl.studies.locking import RunLock
 from diffmtl.utils.study import (format_options, load_study, mean_std,
                                  plan_runs, run_study, summarise_study,
                                  train_command)
@@ -227,6 +229,106 @@ def test_eval_arm_without_checkpoint_fails_before_any_run(
     assert f'feat seed 1, which finished (record {rec})' in msg
     assert f'checkpoint is not in {work / "feat" / "seed_1"}' in msg
     assert not work.exists()  # nothing ran, nothing was written
+
+
+def _fake_runner(calls, also_finish=None):
+    """An ``execute`` that records its calls and leaves the files of a
+    finished run (``also_finish``: ``{(arm, seed): run}`` it finishes too,
+    as another runner would)."""
+
+    def execute(run):
+        calls.append((run['arm'], run['seed']))
+        if run['kind'] == 'train+test':
+            os.makedirs(run['ckpt_dir'], exist_ok=True)
+            with open(os.path.join(run['ckpt_dir'], 'train.done.json'),
+                      'w') as f:
+                json.dump(dict(checkpoint='x.pth', seconds=1.0), f)
+        for r in [run] + list((also_finish or {}).pop(
+                (run['arm'], run['seed']), [])):
+            os.makedirs(r['run_dir'], exist_ok=True)
+            with open(os.path.join(r['run_dir'], 'test.done.json'),
+                      'w') as f:
+                json.dump(dict(metrics={'semseg/mIoU': 1.0}), f)
+
+    return execute
+
+
+def test_runners_skip_runs_another_runner_holds(study_file, tmp_path):
+    """Two runners of one study never work on the same run: a held run is
+    skipped, and so are the evaluations of a checkpoint still in training;
+    the next invocation does what was skipped, and no lock stays held."""
+    study = load_study(str(study_file))
+    work, results = tmp_path / 'work', tmp_path / 'results'
+    runs = plan_runs(study, str(work), record_root=str(results))
+    everything = [(r['arm'], r['seed']) for r in runs]
+    other = RunLock(str(work / 'feat' / 'seed_0'))  # "another runner"
+    assert other.acquire()
+    calls, logs = [], []
+    run_study(study, str(work), record_root=str(results),
+              execute=_fake_runner(calls), log=logs.append)
+    assert calls == [k for k in everything
+                     if k not in {('feat', 0), ('feat_off', 0)}]
+    text = '\n'.join(logs)
+    me = f'pid {os.getpid()} on {platform.node()}'
+    assert f'skipped: another runner works on it ({me})' in text
+    assert (f'skipped: it tests feat seed 0, which another runner is '
+            f'training ({me})') in text
+    assert ('2 runs left to the runners that hold them or their '
+            'checkpoints: feat seed 0, feat_off seed 0') in text
+    other.release()
+
+    calls.clear()
+    run_study(study, str(work), record_root=str(results),
+              execute=_fake_runner(calls), log=logs.append)
+    assert calls == [('feat', 0), ('feat_off', 0)]
+    for r in runs:  # every lock was given back
+        lock = RunLock(r['run_dir'])
+        assert lock.acquire()
+        lock.release()
+
+
+def test_a_run_finished_meanwhile_is_not_repeated(study_file, tmp_path):
+    study = load_study(str(study_file))
+    work = tmp_path / 'work'
+    runs = plan_runs(study, str(work))
+    first, last = runs[0], runs[-1]
+    calls, logs = [], []
+    run_study(study, str(work), log=logs.append,
+              execute=_fake_runner(calls, {(first['arm'], first['seed']):
+                                           [last]}))
+    assert (last['arm'], last['seed']) not in calls
+    assert len(calls) == len(runs) - 1
+    assert 'finished by another runner meanwhile' in '\n'.join(logs)
+
+
+def test_run_lock_is_exclusive_and_dies_with_its_holder(tmp_path):
+    run_dir = tmp_path / 'arm' / 'seed_0'
+    a, b = RunLock(str(run_dir)), RunLock(str(run_dir))
+    assert not b.is_held_elsewhere()  # no directory yet: nobody holds it
+    assert a.acquire() and a.held
+    assert not b.acquire() and b.is_held_elsewhere()
+    with pytest.raises(RuntimeError, match='already held'):
+        a.acquire()
+    a.release()
+    assert b.acquire()
+    b.release()
+
+    # another process holds it until it is killed
+    code = ('import sys, time; from diffmtl.studies.locking import RunLock; '
+            'assert RunLock(sys.argv[1]).acquire(); print("held", '
+            'flush=True); time.sleep(300)')
+    proc = subprocess.Popen([sys.executable, '-c', code,
+                             str(run_dir)], env=tool_env(),
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == 'held'
+        assert not a.acquire()
+        assert a.holder() == f'pid {proc.pid} on {platform.node()}'
+    finally:
+        proc.kill()
+        proc.wait()
+    assert a.acquire()  # no stale lock
+    a.release()
 
 
 def test_mean_std():
