@@ -124,3 +124,50 @@ def test_recon_by_latent_tells_a_decoder_that_ignores_the_latent():
     plain = _Plain(nets['latent'])
     assert 'recon' not in latent_distances(model, [data],
                                            dict(plain=plain))['plain']
+
+
+class _Offset(nn.Module):
+    """A latent that is the stack itself, plus ``offset`` everywhere; it
+    keeps the stacks it was given."""
+
+    def __init__(self, offset):
+        super().__init__()
+        self.offset = offset
+        self.seen = []
+
+    def forward(self, x, latent_only=False):
+        self.seen.append(x.detach().clone())
+        return x + self.offset
+
+
+def test_distance_between_images_tells_a_common_component():
+    model = build(seed=0)
+    model.train()
+    inputs, samples = batch()
+    data = dict(inputs=inputs, data_samples=samples)
+    same = _Offset(0.0)
+    torch.manual_seed(5)
+    got = latent_distances(model, [data], dict(same=same,
+                                               common=_Offset(1e4)))
+    assert got['same']['image_pairs'] == 4  # every image has a label
+    # through the identity latent: 1 - cos over channels of the label
+    # stacks of image b and image b - 1 at every pixel, averaged, written
+    # plainly
+    y = same.seen[0]  # the label stack comes first, then the predictions
+    expected = []
+    for b in range(4):
+        dot = (y[b] * y[b - 1]).sum(0)
+        cos = dot / (y[b].norm(dim=0) * y[b - 1].norm(dim=0))
+        expected.append(float((1 - cos).mean()))
+    assert got['same']['dist_images'] == pytest.approx(
+        sum(expected) / 4, rel=1e-4)
+    assert got['same']['dist_images'] > 0.1 and got['same']['dist'] > 0.1
+    # a component common to all inputs hides both from the cosine
+    assert got['common']['dist_images'] < 1e-6
+    assert got['common']['dist'] < 1e-6
+    # a batch of one has no pair
+    one = dict(inputs=inputs[:1], data_samples=samples[:1])
+    torch.manual_seed(5)
+    got = latent_distances(model, [one], dict(same=_Offset(0.0)))
+    assert got['same']['image_pairs'] == 0
+    assert got['same']['dist_images'] == 0

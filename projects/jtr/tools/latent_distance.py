@@ -2,7 +2,8 @@
 """How far apart JTR's auto-encoder puts labels and predictions.
 
 JTR pulls the MTL network with ``d1 = 1 - cos(g1(Y_1), g1(Y_hat_1))``,
-the cosine distance between the latents of the stacked labels and of the
+the cosine distance (over channels, averaged over the latent's
+locations) between the latents of the stacked labels and of the
 stacked predictions of view 1, through g's encoder ``g1``. ``g1`` is
 trained at the same time, by ``d2`` (the same distance on view 2) and the
 reconstruction. Whether ``d1`` can pull depends on how much of the
@@ -18,10 +19,17 @@ pipeline and JTR's views), this reports per encoder:
   on the same views and predictions;
 * ``input_rel``: the relative difference of the stacks themselves,
   ``||Y_1 - Y_hat_1|| / ||Y_1||``, averaged over the same images.
+* ``dist_images``: the same cosine distance between the label latents of
+  two different images (``g1(Y_1)`` of each image against that of the
+  previous image in the batch), over the pairs where both have a usable
+  label: how far apart the encoder puts inputs that really differ.
 
 A trained encoder whose ``dist`` is orders of magnitude below the
 initial one has learnt to ignore what distinguishes labels from
-predictions, and ``d1`` then hardly pulls (compare its gradient with the
+predictions; if ``dist_images`` is as small, it maps every input to
+nearly the same direction (a latent dominated by a component common to
+all inputs), which the cosine distance cannot see past. ``d1`` then
+hardly pulls (compare its gradient with the
 supervised terms' with ``tools/analysis_tools/loss_gradients.py``).
 
 For an auto-encoder with ``encode``/``decode`` (JTR's SegNet, whose
@@ -76,7 +84,9 @@ def latent_distances(model: nn.Module, batches: Iterable[dict],
         encoders (dict): ``{name: g}``, each taking the model's stacks.
 
     Returns:
-        dict: ``{name: {'dist': mean d1, 'images': count}}`` and
+        dict: ``{name: {'dist': mean d1, 'images': count, 'dist_images':
+        mean distance between two images' label latents, 'image_pairs':
+        count}}`` and
         ``'input_rel'``: ``{'value': mean ||Y - Y_hat|| / ||Y||,
         'images': count}``, over the images with a usable label in view 1.
         An encoder with ``encode``/``decode`` also has ``'recon'``:
@@ -87,6 +97,8 @@ def latent_distances(model: nn.Module, batches: Iterable[dict],
     from projects.jtr.jtr.jtr_loss import cosine_distance, frozen_latent
     loss = model.jtr_loss
     sums = {name: 0.0 for name in encoders}
+    pair_sums = {name: 0.0 for name in encoders}
+    pairs = 0
     decoders = [name for name, net in encoders.items() if _decodes(net)]
     recon_sums = {
         name: dict.fromkeys(_RECON_LATENTS, 0.0)
@@ -113,19 +125,26 @@ def latent_distances(model: nn.Module, batches: Iterable[dict],
                 dim=1).clamp_min(loss.eps)
             rel_sum += float(rel[keep].sum())
             images += int(keep.sum())
+            # image b against image b - 1 (itself in a batch of one)
+            pair = keep & keep.roll(1, 0) if len(keep) > 1 else keep & False
+            pairs += int(pair.sum())
             for name, net in encoders.items():
                 # as d1 is computed in training: g's encoder in train
                 # mode, its buffers left as they are
-                d = cosine_distance(frozen_latent(net, y),
-                                    frozen_latent(net, y_hat), loss.eps)
+                z = frozen_latent(net, y)
+                d = cosine_distance(z, frozen_latent(net, y_hat), loss.eps)
                 sums[name] += float(d[keep].sum())
+                d = cosine_distance(z, z.roll(1, 0), loss.eps)
+                pair_sums[name] += float(d[pair].sum())
         if decoders:
             # after view 1, as in the loss: the same random draws
             recon_images += _add_recon_terms(loss, encoders, decoders,
                                              logits_v2, gts_v2, mask,
                                              recon_sums)
     out = {
-        name: dict(dist=s / max(images, 1), images=images)
+        name: dict(dist=s / max(images, 1), images=images,
+                   dist_images=pair_sums[name] / max(pairs, 1),
+                   image_pairs=pairs)
         for name, s in sums.items()
     }
     for name in decoders:
@@ -218,7 +237,9 @@ def main(argv=None) -> Dict[str, dict]:
                              initial=initial.jtr_net))
     for name in ('trained', 'initial'):
         print(f'd1 with the {name} g: {result[name]["dist"]:.4g} '
-              f'({result[name]["images"]} images)')
+              f'({result[name]["images"]} images); between two images\' '
+              f'labels {result[name]["dist_images"]:.4g} '
+              f'({result[name]["image_pairs"]} pairs)')
     print(f'||Y - Y_hat|| / ||Y||: {result["input_rel"]["value"]:.4g}')
     for name in ('trained', 'initial'):
         if 'recon' in result[name]:
