@@ -99,6 +99,13 @@ arms.append(
 arms.append(
     dict(name='jtr',
          config='projects/jtr/configs/jtr_synthetic_one_r18_matched.py'))
+# JTR with g reconstructing from its latent alone (bilinear upsampling in
+# place of the pooling indices): whether JTR helps once its latent cannot
+# be bypassed.
+arms.append(
+    dict(name='jtr_bilinear',
+         config='projects/jtr/configs/'
+         'jtr_bilinear_synthetic_one_r18_matched.py'))
 # Paired by seed in summary.md beside the table against the reference:
 # each ablation against its full model, DiffusionMTL against XTC* and JTR,
 # and JTR against XTC*.
@@ -115,4 +122,5 @@ comparisons = [
     ('feature_decoder5_detach', 'feature_decoder5'),
     ('feature', 'jtr'),
     ('jtr', 'xtc'),
+    ('jtr_bilinear', 'jtr'),
 ]
