@@ -263,6 +263,8 @@ def test_train_and_test_tools_run_the_project_config(tmp_path):
     assert 'd1 with the trained g' in text and 'd1 with the initial g' in text
     assert saved['trained']['images'] == saved['initial']['images'] > 0
     assert saved['checkpoint'] == str(ckpt)
+    assert saved['cfg_options']['train_dataloader.batch_size'] == 2
+    assert 'dist_images' in saved['trained']
 
 
 @pytest.mark.slow

@@ -252,6 +252,7 @@ def main(argv=None) -> Dict[str, dict]:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as f:
             json.dump(dict(config=args.config, checkpoint=args.checkpoint,
+                           cfg_options=args.cfg_options or {},
                            batches=args.batches, seed=args.seed,
                            **result), f, indent=1)
             f.write('\n')
