@@ -90,7 +90,7 @@ def main(argv=None):
     from diffmtl.utils.tool_cfg import (enable_data_check,
                                         mark_output_complete,
                                         prepare_output_dir)
-    from diffmtl.utils.work_dir_lock import launcher_rank
+    from diffmtl.engine.work_dir_lock import launcher_rank
 
     cfg = load_tool_config(args)
     drop_training(cfg)  # testing needs no training data

@@ -24,7 +24,7 @@ One run per work dir: the run holds ``<work_dir>/.train.lock`` (host, pid,
 command) while it trains, and a second ``tools/train.py`` on the same work
 dir stops at once naming the first; a lock left by a run that ended (even
 by ``kill -9``) is taken over with a warning (see
-:mod:`diffmtl.utils.work_dir_lock`).
+:mod:`diffmtl.engine.work_dir_lock`).
 
 ``--resume`` refuses a config whose ``model``, ``optim_wrapper`` or
 ``param_scheduler`` differ from those stored in the checkpoint, listing
@@ -95,7 +95,7 @@ def main(argv=None):
                                exit_finished_cpu_job, init_distributed,
                                load_tool_config)
     from diffmtl.utils.tool_cfg import enable_data_check
-    from diffmtl.utils.work_dir_lock import (WorkDirLock, WorkDirLockedError,
+    from diffmtl.engine.work_dir_lock import (WorkDirLock, WorkDirLockedError,
                                              launcher_rank)
 
     cfg = load_tool_config(args)

@@ -58,7 +58,7 @@ repeated; rerunning the same command continues where the last one
 stopped. Several runners of one study may run side by side (one per GPU,
 each with its own ``CUDA_VISIBLE_DEVICES``): a runner works on a run only
 while it holds the run directory's lock
-(:class:`~diffmtl.studies.locking.RunLock`), skips the runs that another
+(:func:`~diffmtl.studies.running.run_lock`), skips the runs that another
 runner holds, and the evaluations of a checkpoint another runner is still
 training, and names them at the end.
 
@@ -73,7 +73,6 @@ Modules: :mod:`~diffmtl.studies.study_file` (reading a study file),
 :mod:`~diffmtl.studies.planning` (runs and their commands),
 :mod:`~diffmtl.studies.records` (what the runs leave on disk),
 :mod:`~diffmtl.studies.running` (running them),
-:mod:`~diffmtl.studies.locking` (one runner per run),
 :mod:`~diffmtl.studies.statistics` (seed statistics, learning curve),
 :mod:`~diffmtl.studies.complexity` (parameters and MACs),
 :mod:`~diffmtl.studies.summary` (the summary dict),
@@ -83,7 +82,6 @@ Modules: :mod:`~diffmtl.studies.study_file` (reading a study file),
 from .charts import curve_chart, summary_chart
 from .complexity import arm_complexity
 from .markdown import summary_markdown
-from .locking import RunLock
 from .planning import format_options, plan_runs, test_command, train_command
 from .records import checkpoint_path, finished_record
 from .reports import write_summary
@@ -96,7 +94,7 @@ __all__ = [
     'load_study', 'checkpoint_arm_name', 'resolve_config', 'plan_runs',
     'format_options', 'train_command', 'test_command', 'finished_record',
     'checkpoint_path', 'execute_run', 'run_study', 'backfill_training_loss',
-    'mean_std', 'RunLock',
+    'mean_std',
     'learning_curve', 'arm_complexity', 'summarise_study',
     'summary_markdown', 'summary_chart', 'curve_chart', 'write_summary'
 ]

@@ -8,7 +8,9 @@ import subprocess
 import time
 from typing import Callable, List, Optional, Sequence
 
-from .locking import RunLock
+from diffmtl.engine.work_dir_lock import (STUDY_LOCK_FILE, WorkDirLock,
+                                          WorkDirLockedError)
+
 from .planning import plan_runs, test_command, train_command
 from .records import (checkpoint_iteration, checkpoint_path, code_commit,
                       finished_record, latest_checkpoint, read_json,
@@ -17,7 +19,7 @@ from .study_file import DEFAULT_TRAIN_LOSS_WINDOW
 
 __all__ = [
     'execute_run', 'run_study', 'run_env', 'run_training_loss',
-    'backfill_training_loss', 'PACKAGE_PARENT'
+    'backfill_training_loss', 'run_lock', 'PACKAGE_PARENT'
 ]
 
 #: The folder holding the diffmtl package that runs the study (the
@@ -275,9 +277,12 @@ def run_study(study: dict,
             log(f'  skipped: {busy}')
             skipped.append(r)
             continue
-        lock = RunLock(r['run_dir'])
-        if not lock.acquire():
-            log(f'  skipped: another runner works on it ({lock.holder()})')
+        lock = run_lock(r['run_dir'])
+        try:
+            lock.acquire()
+        except WorkDirLockedError:
+            log('  skipped: another runner works on it '
+                f'({lock.describe_holder()})')
             skipped.append(r)
             continue
         try:
@@ -298,14 +303,26 @@ def run_study(study: dict,
     return runs
 
 
+def run_lock(run_dir: str) -> WorkDirLock:
+    """The study runner's lock of a run directory
+    (:data:`~diffmtl.engine.work_dir_lock.STUDY_LOCK_FILE`; the training it
+    starts there takes the training lock, another file)."""
+    return WorkDirLock(run_dir, purpose='run_study.py',
+                       lock_file=STUDY_LOCK_FILE)
+
+
 def _held_elsewhere(run: dict) -> Optional[str]:
     """Why an evaluation-only run must wait: its source run has not
     finished training and another runner is training it; None otherwise
     (the run's own lock is taken in :func:`run_study`)."""
-    if run['kind'] != 'test' or read_json(train_done_path(run)) is not None:
+    if (run['kind'] != 'test' or not osp.isdir(run['ckpt_dir'])
+            or read_json(train_done_path(run)) is not None):
         return None
-    source = RunLock(run['ckpt_dir'])
-    if source.is_held_elsewhere():
+    source = run_lock(run['ckpt_dir'])
+    try:
+        source.acquire()
+    except WorkDirLockedError:
         return (f'it tests {run["source"]} seed {run["seed"]}, which another '
-                f'runner is training ({source.holder()})')
+                f'runner is training ({source.describe_holder()})')
+    source.release()
     return None

@@ -6,8 +6,8 @@ standard deviations are those of the per-seed results."""
 import json
 import math
 import os
-import platform
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,7 +15,8 @@ import time
 import pytest
 
 from diffmtl.datasets.synthetic import generate_synthetic_scenes
-from diffmtl.studies.locking import RunLock
+from diffmtl.engine.work_dir_lock import WorkDirLock, WorkDirLockedError
+from diffmtl.studies.running import run_lock
 from diffmtl.utils.study import (format_options, load_study, mean_std,
                                  plan_runs, run_study, summarise_study,
                                  train_command)
@@ -261,20 +262,23 @@ def test_runners_skip_runs_another_runner_holds(study_file, tmp_path):
     work, results = tmp_path / 'work', tmp_path / 'results'
     runs = plan_runs(study, str(work), record_root=str(results))
     everything = [(r['arm'], r['seed']) for r in runs]
-    other = RunLock(str(work / 'feat' / 'seed_0'))  # "another runner"
-    assert other.acquire()
+    other = run_lock(str(work / 'feat' / 'seed_0'))  # "another runner"
+    other.acquire()
     calls, logs = [], []
     run_study(study, str(work), record_root=str(results),
               execute=_fake_runner(calls), log=logs.append)
     assert calls == [k for k in everything
                      if k not in {('feat', 0), ('feat_off', 0)}]
     text = '\n'.join(logs)
-    me = f'pid {os.getpid()} on {platform.node()}'
-    assert f'skipped: another runner works on it ({me})' in text
+    me = f"host '{socket.gethostname()}', pid {os.getpid()}, started "
+    assert f'skipped: another runner works on it ({me}' in text
     assert (f'skipped: it tests feat seed 0, which another runner is '
-            f'training ({me})') in text
+            f'training ({me}') in text
     assert ('2 runs left to the runners that hold them or their '
             'checkpoints: feat seed 0, feat_off seed 0') in text
+    # the training a runner starts takes its own lock, another file
+    with WorkDirLock(str(work / 'feat' / 'seed_0')):
+        pass
     other.release()
 
     calls.clear()
@@ -282,9 +286,8 @@ def test_runners_skip_runs_another_runner_holds(study_file, tmp_path):
               execute=_fake_runner(calls), log=logs.append)
     assert calls == [('feat', 0), ('feat_off', 0)]
     for r in runs:  # every lock was given back
-        lock = RunLock(r['run_dir'])
-        assert lock.acquire()
-        lock.release()
+        with run_lock(r['run_dir']):
+            pass
 
 
 def test_a_run_finished_meanwhile_is_not_repeated(study_file, tmp_path):
@@ -301,34 +304,26 @@ def test_a_run_finished_meanwhile_is_not_repeated(study_file, tmp_path):
     assert 'finished by another runner meanwhile' in '\n'.join(logs)
 
 
-def test_run_lock_is_exclusive_and_dies_with_its_holder(tmp_path):
+def test_a_killed_runner_leaves_its_runs_to_the_next(tmp_path):
+    """The runner's lock dies with its process."""
     run_dir = tmp_path / 'arm' / 'seed_0'
-    a, b = RunLock(str(run_dir)), RunLock(str(run_dir))
-    assert not b.is_held_elsewhere()  # no directory yet: nobody holds it
-    assert a.acquire() and a.held
-    assert not b.acquire() and b.is_held_elsewhere()
-    with pytest.raises(RuntimeError, match='already held'):
-        a.acquire()
-    a.release()
-    assert b.acquire()
-    b.release()
-
-    # another process holds it until it is killed
-    code = ('import sys, time; from diffmtl.studies.locking import RunLock; '
-            'assert RunLock(sys.argv[1]).acquire(); print("held", '
-            'flush=True); time.sleep(300)')
+    code = ('import sys, time; from diffmtl.studies.running import run_lock;'
+            ' run_lock(sys.argv[1]).acquire(); print("held", flush=True); '
+            'time.sleep(300)')
     proc = subprocess.Popen([sys.executable, '-c', code,
                              str(run_dir)], env=tool_env(),
                             stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == 'held'
-        assert not a.acquire()
-        assert a.holder() == f'pid {proc.pid} on {platform.node()}'
+        lock = run_lock(str(run_dir))
+        with pytest.raises(WorkDirLockedError):
+            lock.acquire()
+        assert f'pid {proc.pid}' in lock.describe_holder()
     finally:
         proc.kill()
         proc.wait()
-    assert a.acquire()  # no stale lock
-    a.release()
+    with run_lock(str(run_dir)):
+        pass
 
 
 def test_mean_std():

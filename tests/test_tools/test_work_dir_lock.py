@@ -16,8 +16,8 @@ from resume_utils import (kill, run_train, start_train, wait_for,
                           write_noisy_cfg)
 from rng_components import KILL_ENV, SLOW_WRITE_ENV
 
-from diffmtl.utils import work_dir_lock
-from diffmtl.utils.work_dir_lock import (LOCK_FILE, WorkDirLock,
+from diffmtl.engine import work_dir_lock
+from diffmtl.engine.work_dir_lock import (LOCK_FILE, WorkDirLock,
                                          WorkDirLockedError)
 
 

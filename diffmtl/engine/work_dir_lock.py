@@ -18,6 +18,10 @@ this host holds it; one on another host is assumed alive, and the message
 says how to remove its file).
 
 Only rank 0 of a distributed job takes the lock (:func:`launcher_rank`).
+
+The study runner locks each run directory the same way, in a file of its
+own (:data:`STUDY_LOCK_FILE`), so that runners of one study never work on
+the same run while the training it starts takes :data:`LOCK_FILE`.
 """
 import errno
 import json
@@ -37,12 +41,14 @@ except ImportError:  # pragma: no cover  (Windows)
     fcntl = None
 
 __all__ = [
-    'LOCK_FILE', 'WorkDirLock', 'WorkDirLockedError', 'launcher_rank',
+    'LOCK_FILE', 'STUDY_LOCK_FILE', 'WorkDirLock', 'WorkDirLockedError', 'launcher_rank',
     'process_start_time'
 ]
 
-#: Name of the lock file in the work dir.
+#: Name of the lock file of a training run in its work dir.
 LOCK_FILE = '.train.lock'
+#: Name of the lock file of the study runner in a run directory.
+STUDY_LOCK_FILE = '.study.lock'
 
 
 class WorkDirLockedError(RuntimeError):
@@ -107,11 +113,16 @@ class WorkDirLock:
     Args:
         work_dir (str): The work dir (created when missing).
         purpose (str): What holds it, for the messages.
+        lock_file (str): The lock file's name in ``work_dir``. Defaults to
+            :data:`LOCK_FILE`.
     """
 
-    def __init__(self, work_dir: str, purpose: str = 'tools/train.py'):
+    def __init__(self,
+                 work_dir: str,
+                 purpose: str = 'tools/train.py',
+                 lock_file: str = LOCK_FILE):
         self.work_dir = work_dir
-        self.path = osp.join(work_dir, LOCK_FILE)
+        self.path = osp.join(work_dir, lock_file)
         self.purpose = purpose
         self._fd: Optional[int] = None
         self._exclusive_file = False
@@ -135,6 +146,11 @@ class WorkDirLock:
                 return json.loads(f.read().decode('utf-8') or '{}')
         except (OSError, ValueError):
             return {}
+
+    def describe_holder(self) -> str:
+        """Who holds the lock, from its file: host, pid, start date and
+        command line."""
+        return self._describe(self.read_holder())
 
     def _describe(self, holder: dict) -> str:
         if not holder:
