@@ -47,6 +47,8 @@ PAIRS = {
                                   (128, 256), 8),
     'jtr_synthetic_one_r18_matched.py':
     ('mtl_baseline_synthetic_one_r18_matched.py', (96, 128), 19),
+    'jtr_bilinear_synthetic_one_r18_matched.py':
+    ('mtl_baseline_synthetic_one_r18_matched.py', (96, 128), 19),
     'jtr_synthetic_random_r18_matched.py':
     ('mtl_baseline_synthetic_random_r18_matched.py', (96, 128), 19),
 }
@@ -168,6 +170,21 @@ def test_synthetic_one_and_random_differ_by_labels_and_statistics_only():
         'model.jtr_loss.encodings.depth.mean',
         'model.jtr_loss.encodings.depth.std'
     }
+
+
+def test_bilinear_config_differs_from_jtr_by_the_decoder_only():
+    a = _flat(_config('jtr_synthetic_one_r18_matched.py').to_dict())
+    b = _flat(_config('jtr_bilinear_synthetic_one_r18_matched.py').to_dict())
+    differ = {k for k in set(a) | set(b) if a.get(k) != b.get(k)}
+    assert differ == {'model.jtr_net.unpool'}
+    assert b['model.jtr_net.unpool'] == 'bilinear'
+    spec = load_study(osp.join(REPO, 'configs', 'studies',
+                               'synthetic_one.py'))
+    arms = {a['name']: a for a in spec['arms']}
+    assert arms['jtr_bilinear']['config'] == (
+        'projects/jtr/configs/jtr_bilinear_synthetic_one_r18_matched.py')
+    assert not arms['jtr_bilinear'].get('cfg_options')
+    assert ('jtr_bilinear', 'jtr') in spec['comparisons']
 
 
 def _tiny(name):
